@@ -1,0 +1,67 @@
+"""jacobian_calc: derivatives built the way a matrix-calculus lecture builds them.
+
+Every Jacobian is a literal 2-D matrix in the vec convention (column stacking), the
+structured factors — (x₁I_p, …, x_dI_p) = xᵀ⊗I_p and diag(φ′(h)) — are scipy sparse,
+and the lecture's back-propagation is reproduced as a chain of row-gradient products,
+checked against the compact formulas and finite differences.
+
+>>> import numpy as np, jacobian_calc as jc
+>>> jc.vec(np.array([[1, 2], [3, 4]])).ravel()
+array([1., 3., 2., 4.])
+"""
+
+from .activations import ACTIVATIONS
+from .check import (
+    finite_difference_jacobian,
+    frobenius_inner,
+    frobenius_norm,
+    gateaux_derivative,
+    max_relative_error,
+)
+from .derivation import Derivation
+from .errors import ChainError, ChoiceError, JacobianCalcError, ShapeError
+from .jacobian import DenseLimitError, Jacobian, chain, get_dense_limit, set_dense_limit
+from .losses import LOSSES
+from .mlp import MLP
+from .primitives import (
+    activation_jacobian,
+    linear_input_jacobian,
+    linear_weight_jacobian,
+    loss_gradient,
+)
+from .vec import commutation_matrix, unvec, vec
+
+__version__ = "0.1.0"
+
+__all__ = [
+    # the vec algebra (eq 16)
+    "vec",
+    "unvec",
+    "commutation_matrix",
+    # literal Jacobians
+    "Jacobian",
+    "chain",
+    "linear_weight_jacobian",
+    "linear_input_jacobian",
+    "activation_jacobian",
+    "loss_gradient",
+    "ACTIVATIONS",
+    "LOSSES",
+    # the lecture network
+    "MLP",
+    "Derivation",
+    # checks (eq 13–15)
+    "frobenius_inner",
+    "frobenius_norm",
+    "gateaux_derivative",
+    "finite_difference_jacobian",
+    "max_relative_error",
+    # settings and errors
+    "set_dense_limit",
+    "get_dense_limit",
+    "JacobianCalcError",
+    "ShapeError",
+    "ChainError",
+    "ChoiceError",
+    "DenseLimitError",
+]

@@ -1,0 +1,5 @@
+"""``python -m jacobian_calc``: the same as the ``jacobian-calc`` command."""
+
+from .cli import main
+
+raise SystemExit(main())

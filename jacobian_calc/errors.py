@@ -1,0 +1,35 @@
+"""The exception family of jacobian_calc.
+
+Every error raised for bad input is a :class:`JacobianCalcError`, which subclasses
+:class:`ValueError`, so ``except ValueError`` catches all of them. Messages say what was
+expected and what arrived.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = ["JacobianCalcError", "ShapeError", "ChainError", "ChoiceError"]
+
+
+class JacobianCalcError(ValueError):
+    """Base class of every error jacobian_calc raises for bad input."""
+
+
+class ShapeError(JacobianCalcError):
+    """Arrays whose shapes or sizes do not fit together."""
+
+
+class ChainError(ShapeError):
+    """Two Jacobians that do not meet in a chain-rule product (names or sizes)."""
+
+
+class ChoiceError(JacobianCalcError):
+    """A name that is not one of the valid choices (activation, loss, node, ...)."""
+
+    def __init__(self, what: str, got: object, choices: Iterable[str]) -> None:
+        self.what = what
+        self.got = got
+        self.choices = tuple(choices)
+        listed = ", ".join(repr(c) for c in self.choices)
+        super().__init__(f"unknown {what} {got!r}; valid choices are: {listed}")

@@ -1,0 +1,216 @@
+r"""The vec algebra: flattening, its inverse, and the structured Kronecker factors.
+
+``vec`` stacks the columns of a matrix into one column (the lecture's eq 16). The
+structured matrices of matrix calculus — the commutation matrix and Kronecker products
+with an identity such as :math:`x^\top \otimes I_p` (eq 22) — are built here directly
+from their index patterns as scipy sparse arrays, never through a dense matrix or
+``scipy.sparse.kron``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import scipy.sparse as sp
+
+from .errors import ChoiceError, ShapeError
+from .notation import dims
+from .validation import as_real_array
+
+__all__ = ["vec", "unvec", "commutation_matrix", "transpose_kron_eye", "eye_kron"]
+
+Order = Literal["col", "row"]
+_ORDERS = {"col": "F", "row": "C"}
+
+
+def _numpy_order(order: str) -> str:
+    try:
+        return _ORDERS[order]
+    except (KeyError, TypeError):
+        raise ChoiceError("vec order", order, _ORDERS) from None
+
+
+def _index_dtype(largest: int) -> type:
+    """int32 indices while they fit, as scipy itself prefers; int64 beyond."""
+    return np.int32 if largest < np.iinfo(np.int32).max else np.int64
+
+
+def vec(A: object, order: Order = "col") -> np.ndarray:
+    r"""Flatten ``A`` into one column (eq 16).
+
+    Parameters
+    ----------
+    A : array_like, shape (m, n), (n,) or ()
+        A matrix, a vector (taken as a column) or a scalar.
+    order : {"col", "row"}
+        ``"col"`` (default) stacks the columns, the lecture's vec:
+        :math:`\operatorname{vec}(W) = (w_{11}, w_{21}, \dots, w_{m1}, w_{12}, \dots)^\top`.
+        ``"row"`` stacks the rows instead.
+
+    Returns
+    -------
+    numpy.ndarray, shape (m*n, 1)
+
+    Examples
+    --------
+    >>> vec([[1, 2], [3, 4]]).ravel()
+    array([1., 3., 2., 4.])
+    >>> vec([[1, 2], [3, 4]], order="row").ravel()
+    array([1., 2., 3., 4.])
+    >>> vec([5, 6]).shape
+    (2, 1)
+    """
+    np_order = _numpy_order(order)
+    arr = as_real_array(A, "A")
+    return arr.reshape(-1, 1, order=np_order)
+
+
+def unvec(v: object, shape: tuple[int, ...], order: Order = "col") -> np.ndarray:
+    """Undo :func:`vec`: refill a column into a matrix of ``shape``.
+
+    Parameters
+    ----------
+    v : array_like, shape (m*n, 1), (m*n,) or (1, m*n)
+        The flattened values; a row is accepted because row gradients (eq 1) are
+        unvec'ed into matrix-shaped gradients (eq 25).
+    shape : tuple of int
+        The target shape ``(m, n)`` (or ``(n,)`` for a vector).
+    order : {"col", "row"}
+        Must match the order used by :func:`vec`.
+
+    Returns
+    -------
+    numpy.ndarray, shape ``shape``
+
+    Examples
+    --------
+    >>> A = np.arange(6.0).reshape(2, 3)
+    >>> np.array_equal(unvec(vec(A), (2, 3)), A)
+    True
+    """
+    np_order = _numpy_order(order)
+    arr = as_real_array(v, "v", ndim=(1, 2))
+    try:
+        target = tuple(int(n) for n in shape)
+    except TypeError:
+        raise ShapeError(f"shape must be a tuple of ints, got {shape!r}") from None
+    if any(n < 1 for n in target) or len(target) > 2:
+        raise ShapeError(f"shape must be (m, n) or (n,) with positive sizes, got {target}")
+    if arr.ndim == 2 and 1 not in arr.shape:
+        raise ShapeError(f"v must be a column (N, 1), a row (1, N) or 1-D, got {dims(arr.shape)}")
+    size = int(np.prod(target))
+    if arr.size != size:
+        raise ShapeError(
+            f"v has {arr.size} entries but shape {dims(target)} needs {size}"
+        )
+    return arr.reshape(target, order=np_order)
+
+
+def commutation_matrix(m: int, n: int) -> sp.csr_array:
+    r"""The commutation matrix :math:`K_{mn}` with :math:`K\,\operatorname{vec}(A) = \operatorname{vec}(A^\top)`.
+
+    Parameters
+    ----------
+    m, n : int
+        The shape of ``A``.
+
+    Returns
+    -------
+    scipy.sparse.csr_array, shape (m*n, m*n)
+        A permutation matrix with one stored 1 per row.
+
+    Examples
+    --------
+    >>> A = np.arange(6.0).reshape(2, 3)
+    >>> K = commutation_matrix(2, 3)
+    >>> np.array_equal(K @ vec(A), vec(A.T))
+    True
+    """
+    m, n = _positive(m, "m"), _positive(n, "n")
+    size = m * n
+    idx = _index_dtype(size)
+    # Row r of vec(Aᵀ) is Aᵀ[j, i] = A[i, j] with r = j + n*i; it sits at i + m*j in vec(A).
+    i, j = np.divmod(np.arange(size, dtype=idx), n)
+    cols = (i + m * j).astype(idx, copy=False)
+    return sp.csr_array(
+        (np.ones(size), cols, np.arange(size + 1, dtype=idx)), shape=(size, size)
+    )
+
+
+def transpose_kron_eye(B: np.ndarray, m: int) -> sp.csc_array:
+    r""":math:`B^\top \otimes I_m`, the Jacobian :math:`\partial \operatorname{vec}(AB) / \partial \operatorname{vec}(A)`.
+
+    For a vector ``B = x`` of length d this is the lecture's eq (22),
+    :math:`(x_1 I_m, \dots, x_d I_m)`, with exactly ``m*d`` stored entries (zeros of ``x``
+    included, so the pattern never depends on the values).
+
+    Parameters
+    ----------
+    B : numpy.ndarray, shape (k,) or (k, n)
+        The right factor of ``A @ B``; a vector is one column.
+    m : int
+        Rows of ``A``.
+
+    Returns
+    -------
+    scipy.sparse.csc_array, shape (m*n, m*k)
+        Stored by columns: each column holds the ``n`` entries of one row of ``B``, so a
+        row gradient times this factor reads and writes memory in order.
+
+    Examples
+    --------
+    >>> K = transpose_kron_eye(np.array([2.0, 3.0]), 2)
+    >>> K.toarray()
+    array([[2., 0., 3., 0.],
+           [0., 2., 0., 3.]])
+    """
+    m = _positive(m, "m")
+    B2 = B.reshape(B.shape[0], -1)
+    k, n = B2.shape
+    idx = _index_dtype(max(m * n, m * k * n))
+    # Column i + m*l of the result holds B[l, j] at row i + m*j, for j = 0..n-1.
+    rows = np.arange(m, dtype=idx)[:, None] + m * np.arange(n, dtype=idx)[None, :]
+    indices = np.broadcast_to(rows, (k, m, n)).reshape(-1)
+    data = np.broadcast_to(B2[:, None, :], (k, m, n)).reshape(-1)
+    indptr = np.arange(0, m * k * n + 1, n, dtype=idx)
+    return sp.csc_array((data, indices, indptr), shape=(m * n, m * k))
+
+
+def eye_kron(n: int, A: np.ndarray) -> sp.csr_array:
+    r""":math:`I_n \otimes A`, the Jacobian :math:`\partial \operatorname{vec}(AB) / \partial \operatorname{vec}(B)` for ``B`` with n columns.
+
+    Parameters
+    ----------
+    n : int
+        Number of diagonal blocks.
+    A : numpy.ndarray, shape (m, k)
+
+    Returns
+    -------
+    scipy.sparse.csr_array, shape (m*n, k*n)
+        Block diagonal, ``n*m*k`` stored entries.
+
+    Examples
+    --------
+    >>> eye_kron(2, np.array([[1.0, 2.0]])).toarray()
+    array([[1., 2., 0., 0.],
+           [0., 0., 1., 2.]])
+    """
+    n = _positive(n, "n")
+    m, k = A.shape
+    idx = _index_dtype(max(k * n, m * k * n))
+    # Row i + m*b holds A[i, :] at columns k*b .. k*b + k - 1.
+    cols = k * np.arange(n, dtype=idx)[:, None, None] + np.arange(k, dtype=idx)[None, None, :]
+    indices = np.broadcast_to(cols, (n, m, k)).reshape(-1)
+    data = np.broadcast_to(A[None, :, :], (n, m, k)).reshape(-1)
+    indptr = np.arange(0, m * k * n + 1, k, dtype=idx)
+    return sp.csr_array((data, indices, indptr), shape=(m * n, k * n))
+
+
+def _positive(value: object, name: str) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ShapeError(f"{name} must be a positive int, got {value!r}")
+    if value < 1:
+        raise ShapeError(f"{name} must be a positive int, got {value}")
+    return int(value)

@@ -1,0 +1,27 @@
+"""Shared settings: hypothesis profiles and fixed seeds."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests run hundreds of examples in seconds; no per-example deadline, because
+# a shared CI machine's hiccups are not bugs.
+settings.register_profile(
+    "default", max_examples=200, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("quick", max_examples=25, deadline=None)
+settings.load_profile("default")
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(20250227)
+
+
+@pytest.fixture
+def lecture(rng):
+    """The lecture's network with d, p, q, s = 4, 5, 3, 2 and random data."""
+    d, p, q, s = 4, 5, 3, 2
+    weights = [rng.normal(size=(p, d)), rng.normal(size=(q, p)), rng.normal(size=(s, q))]
+    return weights, rng.normal(size=d), rng.normal(size=s)

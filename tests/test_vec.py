@@ -1,0 +1,107 @@
+"""vec, unvec, the commutation matrix and the Kronecker factors (eq 16, 22)."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given
+from hypothesis import strategies as st
+
+import jacobian_calc as jc
+from jacobian_calc.testing import real_arrays
+from jacobian_calc.vec import eye_kron, transpose_kron_eye
+
+sizes = st.integers(1, 12)
+matrices = st.tuples(sizes, sizes).flatmap(real_arrays)
+
+
+def column_stack_by_hand(A):
+    """eq (16) written out: the columns of A one below the other."""
+    return np.array([[A[i, j]] for j in range(A.shape[1]) for i in range(A.shape[0])])
+
+
+def test_vec_stacks_columns_in_the_lectures_order():
+    W = np.array([[11, 12, 13], [21, 22, 23]])
+    # w11, w21, w12, w22, w13, w23 (the order stated under eq 22)
+    assert jc.vec(W).ravel().tolist() == [11, 21, 12, 22, 13, 23]
+    assert jc.vec(W).shape == (6, 1)
+
+
+def test_vec_row_order_stacks_rows():
+    W = np.array([[11, 12, 13], [21, 22, 23]])
+    assert jc.vec(W, order="row").ravel().tolist() == [11, 12, 13, 21, 22, 23]
+
+
+def test_vec_of_a_vector_is_a_column_and_integers_become_float():
+    v = jc.vec(np.array([1, 2, 3]))
+    assert v.shape == (3, 1) and v.dtype == np.float64
+
+
+@given(matrices)
+def test_vec_matches_the_definition(A):
+    np.testing.assert_array_equal(jc.vec(A), column_stack_by_hand(A))
+
+
+@given(matrices, st.sampled_from(["col", "row"]))
+def test_unvec_inverts_vec(A, order):
+    v = jc.vec(A, order=order)
+    np.testing.assert_array_equal(jc.unvec(v, A.shape, order=order), A)
+    np.testing.assert_array_equal(jc.unvec(v.ravel(), A.shape, order=order), A)
+    np.testing.assert_array_equal(jc.unvec(v.T, A.shape, order=order), A)
+
+
+@given(matrices)
+def test_row_and_column_vec_differ_by_the_commutation_matrix(A):
+    m, n = A.shape
+    np.testing.assert_array_equal(jc.vec(A, order="row"), jc.vec(A.T))
+    np.testing.assert_array_equal(jc.commutation_matrix(m, n) @ jc.vec(A), jc.vec(A.T))
+
+
+@given(sizes, sizes)
+def test_commutation_matrix_is_a_sparse_permutation(m, n):
+    K = jc.commutation_matrix(m, n)
+    assert sp.issparse(K) and K.shape == (m * n, m * n) and K.nnz == m * n
+    dense = K.toarray()
+    np.testing.assert_array_equal(dense.sum(axis=0), 1)
+    np.testing.assert_array_equal(dense.sum(axis=1), 1)
+    # K_{nm} K_{mn} = I: transposing twice is the identity.
+    np.testing.assert_array_equal((jc.commutation_matrix(n, m) @ K).toarray(), np.eye(m * n))
+
+
+@given(sizes, sizes, sizes)
+def test_kron_factors_match_numpy_kron(m, k, n):
+    rng = np.random.default_rng(m * 1000 + k * 10 + n)
+    B, A = rng.normal(size=(k, n)), rng.normal(size=(m, k))
+    np.testing.assert_array_equal(transpose_kron_eye(B, m).toarray(), np.kron(B.T, np.eye(m)))
+    np.testing.assert_array_equal(eye_kron(n, A).toarray(), np.kron(np.eye(n), A))
+
+
+@given(st.tuples(sizes, sizes).flatmap(lambda s: st.tuples(real_arrays(s), real_arrays((s[1],)))))
+def test_vec_of_a_product_is_the_kronecker_factor_times_vec(args):
+    # vec(A B) = (Bᵀ ⊗ I) vec(A): the identity behind eq (22)
+    A, b = args
+    np.testing.assert_allclose(transpose_kron_eye(b, A.shape[0]) @ jc.vec(A), jc.vec(A @ b),
+                               atol=1e-12)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(order="F"), "vec order 'F'"),
+    (dict(order=None), "valid choices are: 'col', 'row'"),
+])
+def test_vec_refuses_unknown_orders(bad, message):
+    with pytest.raises(jc.ChoiceError, match=message):
+        jc.vec(np.eye(2), **bad)
+
+
+def test_unvec_errors_name_the_sizes():
+    with pytest.raises(jc.ShapeError, match="6 entries but shape 4×2 needs 8"):
+        jc.unvec(np.zeros(6), (4, 2))
+    with pytest.raises(jc.ShapeError, match="a column"):
+        jc.unvec(np.zeros((2, 3)), (3, 2))
+    with pytest.raises(ValueError, match="non-finite"):
+        jc.unvec([np.nan, 1.0], (2,))
+
+
+@pytest.mark.parametrize("m, n", [(0, 2), (2, -1), (2.5, 2), (True, 2)])
+def test_commutation_matrix_refuses_non_positive_sizes(m, n):
+    with pytest.raises(jc.ShapeError, match="positive int"):
+        jc.commutation_matrix(m, n)
