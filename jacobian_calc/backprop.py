@@ -1,0 +1,99 @@
+r"""The lecture's compact back-propagation formulas (26), (32) and (38), for any depth.
+
+This module is the independent side of every check: it shares no code with the literal
+machinery (no Jacobian objects, no Kronecker factors, no diagonal matrices, no graph).
+It uses only numpy, the pointwise derivatives φ′ and ∂f/∂ŷ, and the formulas as the
+lecture writes them for a network with
+
+.. math::
+
+    h_k = W_k z_{k-1},\quad z_k = \phi(h_k)\ (k < L),\quad \hat y = W_L z_{L-1},\quad
+    z_0 = x,\quad f = L(y, \hat y),
+
+namely, with :math:`\delta_L = \partial f / \partial \hat y`,
+
+.. math::
+
+    \frac{\partial f}{\partial W_L} = \delta_L z_{L-1}^\top \quad (26), \qquad
+    \delta_k = \phi'(h_k) \odot (W_{k+1}^\top \delta_{k+1}), \qquad
+    \frac{\partial f}{\partial W_k} = \delta_k z_{k-1}^\top \quad (32), (38).
+
+A batch of inputs stored as the columns of ``x`` (d × n) is handled by the same
+formulas with matrices in place of vectors (the loss is summed over the columns).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .activations import Activation, get_activation
+from .losses import Loss, get_loss
+
+__all__ = ["mlp_forward", "mlp_gradients"]
+
+
+def mlp_forward(
+    weights: Sequence[np.ndarray], x: np.ndarray, activation: str | Activation = "sigmoid"
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The forward pass: pre-activations ``h_1 … h_{L−1}, ŷ`` and values ``z_0 = x … z_{L−1}``.
+
+    Returns
+    -------
+    hs : list of ndarray
+        ``hs[k-1]`` is h_k; the last entry is ŷ.
+    zs : list of ndarray
+        ``zs[k]`` is z_k, starting with ``zs[0] = x``.
+    """
+    phi = get_activation(activation)
+    zs = [x]
+    hs = []
+    for k, W in enumerate(weights):
+        h = W @ zs[-1]
+        hs.append(h)
+        if k < len(weights) - 1:
+            zs.append(phi.function(h))
+    return hs, zs
+
+
+def mlp_gradients(
+    weights: Sequence[np.ndarray],
+    x: np.ndarray,
+    y: np.ndarray,
+    activation: str | Activation = "sigmoid",
+    loss: str | Loss = "squared_error",
+) -> dict[str, np.ndarray]:
+    """∂f/∂W_k for every layer by the compact formulas (26), (32), (38).
+
+    Parameters
+    ----------
+    weights : sequence of ndarray
+        ``W_1 … W_L``; ``W_k`` has shape (n_k, n_{k−1}).
+    x : ndarray, shape (n_0,) or (n_0, batch)
+    y : ndarray, shaped like ŷ
+    activation, loss : str
+
+    Returns
+    -------
+    dict
+        ``{"W1": array shaped like W1, …}``.
+    """
+    phi = get_activation(activation)
+    fn = get_loss(loss)
+    hs, zs = mlp_forward(weights, x, phi)
+    delta = fn.gradient(hs[-1], y)  # ∂f/∂ŷ, a column (eq 6 layout)
+    grads: dict[str, np.ndarray] = {}
+    for k in range(len(weights), 0, -1):
+        # eq (26) for the last layer; eq (32)/(38) once delta has been carried back.
+        grads[f"W{k}"] = _outer(delta, zs[k - 1])
+        if k > 1:
+            delta = phi.derivative(hs[k - 2]) * (weights[k - 1].T @ delta)
+    return {f"W{k}": grads[f"W{k}"] for k in range(1, len(weights) + 1)}
+
+
+def _outer(delta: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """δ zᵀ for a single sample, or δ Zᵀ summed over a batch of columns."""
+    if delta.ndim == 1:
+        return np.outer(delta, z)
+    return delta @ z.T

@@ -1,0 +1,281 @@
+r"""The lecture's network (§3.1), for any depth L ≥ 1.
+
+.. math::
+
+    z_0 = x,\qquad h_k = W_k z_{k-1},\quad z_k = \phi(h_k)\ \ (1 \le k < L),\qquad
+    \hat y = W_L z_{L-1},\qquad f = L(y, \hat y).
+
+With L = 3 and sizes d, p, q, s this is exactly the lecture's x ∈ R^d, W1 ∈ R^{p×d},
+W2 ∈ R^{q×p}, W3 ∈ R^{s×q}. The network is one composition of the primitive table
+(:func:`MLP.compose`); its derivatives come from the generic engine
+(:mod:`jacobian_calc.graph`) or, for comparison, from the compact formulas
+(:mod:`jacobian_calc.backprop`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+
+from . import backprop
+from .activations import get_activation
+from .derivation import Derivation, derive
+from .errors import ChoiceError, JacobianCalcError, ShapeError
+from .graph import Graph, Node, apply, leaf
+from .jacobian import Jacobian
+from .losses import get_loss
+from .notation import chain_dims, dims
+from .validation import as_real_array
+
+__all__ = ["MLP"]
+
+Method = Literal["explicit", "backprop"]
+METHODS = ("explicit", "backprop")
+
+
+class MLP:
+    """The lecture network with given weights, activation φ and loss L.
+
+    Parameters
+    ----------
+    weights : sequence of array_like
+        ``[W1, …, WL]``; ``W_k`` has shape (n_k, n_{k−1}), so consecutive weights must
+        chain: ``W_{k+1}.shape[1] == W_k.shape[0]``.
+    activation : str
+        One of ``"identity"``, ``"sigmoid"``, ``"tanh"``, ``"relu"``, ``"softplus"``.
+    loss : str
+        ``"squared_error"`` or ``"softmax_cross_entropy"``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> W1, W2, W3 = rng.normal(size=(5, 4)), rng.normal(size=(3, 5)), rng.normal(size=(2, 3))
+    >>> net = MLP([W1, W2, W3], activation="sigmoid", loss="squared_error")
+    >>> x, y = rng.normal(size=4), rng.normal(size=2)
+    >>> g = net.gradients(x, y)
+    >>> g["W2"].shape
+    (3, 5)
+    >>> np.allclose(g["W2"], net.gradients(x, y, method="backprop")["W2"])
+    True
+    >>> net.jacobian(x, of="yhat", wrt="W1").shape
+    (2, 20)
+    """
+
+    def __init__(self, weights: Sequence[object], activation: str = "sigmoid",
+                 loss: str = "squared_error") -> None:
+        if isinstance(weights, np.ndarray) or not isinstance(weights, Sequence) or not weights:
+            raise JacobianCalcError(
+                "weights must be a non-empty list [W1, …, WL] of matrices, got "
+                f"{type(weights).__name__}"
+            )
+        mats = [as_real_array(W, f"W{k}", ndim=(2,)) for k, W in enumerate(weights, 1)]
+        for k in range(1, len(mats)):
+            below, above = mats[k - 1], mats[k]
+            if above.shape[1] != below.shape[0]:
+                raise ShapeError(
+                    f"W{k + 1} ({dims(above.shape)}) cannot follow W{k} ({dims(below.shape)}): "
+                    f"W{k} produces {below.shape[0]} entries, so W{k + 1} needs "
+                    f"{below.shape[0]} columns but has {above.shape[1]}; "
+                    f"W{k + 1}·W{k}: {chain_dims([above.shape, below.shape])}"
+                )
+        for W in mats:
+            W.flags.writeable = False
+        self._weights = tuple(mats)
+        self.activation = get_activation(activation).name
+        self.loss = get_loss(loss).name
+
+    # ---------------------------------------------------------------- structure
+    @property
+    def weights(self) -> list[np.ndarray]:
+        """Copies of ``W1 … WL``."""
+        return [W.copy() for W in self._weights]
+
+    @property
+    def depth(self) -> int:
+        """L, the number of weight matrices."""
+        return len(self._weights)
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """``(n_0, n_1, …, n_L)``: input size, hidden sizes, output size (d, p, q, s for L = 3)."""
+        return (self._weights[0].shape[1],) + tuple(W.shape[0] for W in self._weights)
+
+    @property
+    def weight_names(self) -> tuple[str, ...]:
+        return tuple(f"W{k}" for k in range(1, self.depth + 1))
+
+    def node_names(self, with_loss: bool = True) -> tuple[str, ...]:
+        """Every quantity that ``of`` and ``wrt`` may name, in forward order."""
+        names = ["x", *self.weight_names]
+        for k in range(1, self.depth):
+            names += [f"h{k}", f"z{k}"]
+        names.append("yhat")
+        if with_loss:
+            names += ["y", "f"]
+        return tuple(names)
+
+    def __repr__(self) -> str:
+        arrows = " → ".join(str(n) for n in self.sizes)
+        return f"MLP({arrows}, activation={self.activation!r}, loss={self.loss!r})"
+
+    # ------------------------------------------------------------------- inputs
+    def _input(self, x: object) -> np.ndarray:
+        arr = as_real_array(x, "x", ndim=(1, 2))
+        if arr.ndim == 2 and arr.shape[1] == 1:
+            arr = arr[:, 0]  # a column is the vector x
+        d = self.sizes[0]
+        if arr.shape[0] != d:
+            raise ShapeError(
+                f"x must have {d} entries to match W1 ({dims(self._weights[0].shape)}), "
+                f"got shape {arr.shape}"
+            )
+        return arr
+
+    def _target(self, y: object, x: np.ndarray) -> np.ndarray:
+        arr = as_real_array(y, "y", ndim=(1, 2))
+        expected = (self.sizes[-1],) + x.shape[1:]
+        if arr.shape != expected and arr.ndim == 2 and arr.shape[1] == 1 and x.ndim == 1:
+            arr = arr[:, 0]
+        if arr.shape != expected:
+            raise ShapeError(
+                f"y must be shaped like ŷ = W{self.depth} z{self.depth - 1}, i.e. {expected} "
+                f"(W{self.depth} has {self.sizes[-1]} rows), got shape {arr.shape}"
+            )
+        return arr
+
+    # -------------------------------------------------------------- composition
+    def compose(self, x: object, y: object | None = None) -> Graph:
+        """The network as a composition of primitives, evaluated at ``x`` (and ``y``).
+
+        Returns
+        -------
+        Graph
+            Nodes ``x, W1…WL, h1, z1, …, yhat`` and, when ``y`` is given, ``y, f``.
+        """
+        xv = self._input(x)
+        z: Node = leaf("x", xv, "input")
+        for k, W in enumerate(self._weights, 1):
+            w = leaf(f"W{k}", W, "weight")
+            if k < self.depth:
+                h = apply("matmul", w, z, name=f"h{k}")
+                z = apply("elementwise", h, name=f"z{k}", fn=self.activation, symbol="φ")
+            else:
+                z = apply("matmul", w, z, name="yhat")
+        if y is None:
+            return Graph(z)
+        target = leaf("y", self._target(y, xv), "target")
+        return Graph(apply("loss", z, target, name="f", loss=self.loss))
+
+    def predict(self, x: object) -> np.ndarray:
+        """ŷ for the input ``x``."""
+        return self.compose(x).node("yhat").value.copy()
+
+    def loss_value(self, x: object, y: object) -> float:
+        """f = L(y, ŷ)."""
+        return float(self.compose(x, y).node("f").value)
+
+    # -------------------------------------------------------------- derivatives
+    def gradients(self, x: object, y: object, method: Method = "explicit") -> dict[str, np.ndarray]:
+        """∂f/∂W_k for every layer, each shaped like W_k (eq 12, 25).
+
+        Parameters
+        ----------
+        x : array_like, shape (d,)
+        y : array_like, shaped like ŷ
+        method : {"explicit", "backprop"}
+            ``"explicit"`` multiplies the literal Jacobians tail to head — the loss row,
+            each W, each diag(φ′(h)), and finally each weight's Kronecker factor
+            (eq 18, 22, 28, 35) — and reshapes by unvec (eq 25). ``"backprop"`` uses the
+            compact formulas (26), (32), (38) instead.
+
+        Returns
+        -------
+        dict
+            ``{"W1": ndarray like W1, …, "WL": …}``.
+        """
+        if method not in METHODS:
+            raise ChoiceError("method", method, METHODS)
+        if method == "backprop":
+            xv = self._input(x)
+            yv = self._target(y, xv)
+            return backprop.mlp_gradients(self._weights, xv, yv, self.activation, self.loss)
+        acc = self.compose(x, y).backward("f", self.weight_names)
+        return {name: acc.jacobians[name].matrix_gradient() for name in self.weight_names}
+
+    def _check_names(self, of: str, wrt: str, y: object | None) -> None:
+        valid = self.node_names()
+        for what, name in (("of", of), ("wrt", wrt)):
+            if name not in valid:
+                raise ChoiceError(f"{what} name", name, valid)
+        if y is None and ("f" in (of, wrt) or "y" in (of, wrt)):
+            raise JacobianCalcError(
+                f"of={of!r}, wrt={wrt!r} involves the loss, which needs the target: "
+                f"call jacobian(x, y, of={of!r}, wrt={wrt!r})"
+            )
+
+    def jacobian(self, x: object, y: object | None = None, *, of: str = "yhat",
+                 wrt: str = "x") -> Jacobian:
+        """The literal Jacobian ∂(of)/∂(wrt), a (size(of), size(wrt)) matrix.
+
+        Parameters
+        ----------
+        x : array_like, shape (d,)
+        y : array_like, optional
+            Needed when ``of`` or ``wrt`` is ``"f"`` (or ``"y"``).
+        of : str
+            ``"yhat"``, ``"f"``, ``"h1"``, ``"z1"``, …
+        wrt : str
+            ``"x"``, ``"W1"``, …, or any h/z computed before ``of``. A weight is flattened
+            by vec (eq 16). A quantity that ``of`` does not depend on gives a zero matrix.
+
+        Returns
+        -------
+        Jacobian
+            For ``of="f"`` the row gradient (1, size(wrt)) — the vec of ∂f/∂wrt as a row.
+        """
+        self._check_names(of, wrt, y)
+        return self.compose(x, y).jacobian(of, wrt)
+
+    def derivation(self, x: object, y: object, wrt: str = "W1") -> Derivation:
+        """The step-by-step record of ∂f/∂(wrt), with the lecture's equation numbers.
+
+        ``print(net.derivation(x, y, wrt="W2"))`` shows every factor with its label and
+        shape, the chain's dimension check and, for a weight, the matrix form with the
+        check of eq (33), e.g. ``(3×3)·(3×2)·(2×1)·(1×5) → 3×5`` for the lecture's sizes.
+        """
+        self._check_names("f", wrt, y)
+        graph = self.compose(x, y)
+        equations, reuse, notes = self._lecture_notes(wrt)
+        return derive(graph, "f", wrt, equations=equations, reuse=reuse,
+                      context=self._context(), notes=notes)
+
+    def _lecture_notes(self, wrt: str) -> tuple[dict[str, str], str | None, list[str]]:
+        """Which lecture equations a weight's derivation reproduces (by its position)."""
+        if wrt not in self.weight_names:
+            return {"chain": "(4)"}, None, []
+        k, L = int(wrt[1:]), self.depth
+        z = "x" if k == 1 else f"z{k - 1}"
+        if k == L:
+            return ({"title": "(26)", "chain": "(18)", "matrix": "(17), (26)"}, None,
+                    [f"compact form, eq (26): ∂f/∂W{k} = (∂f/∂ŷ) {z}ᵀ"])
+        above = "ŷ" if k + 1 == L else f"h{k + 1}"
+        compact = f"∂f/∂W{k} = [φ′(h{k}) ⊙ (W{k + 1}ᵀ ∂f/∂{above})] {z}ᵀ"
+        if k == L - 1:
+            return ({"title": "(27)–(33)", "chain": "(18), (28)", "matrix": "(30)–(31)",
+                     "check": "(33)"}, None, [f"compact form, eq (32): {compact}"])
+        return (
+            {"title": "(34)–(38)", "chain": "(18), (35)–(36)", "matrix": "(37)",
+             "check": "(33)"},
+            f"h{k + 1}",
+            [f"(∂f/∂h{k + 1})ᵀ is the product the derivation of W{k + 1} already formed; "
+             f"computing it once and reusing it, tail to head, is back-propagation (§3.4)",
+             f"compact form, eq (38): {compact}"],
+        )
+
+    def _context(self) -> list[str]:
+        phi, loss = get_activation(self.activation), get_loss(self.loss)
+        return [f"φ = {phi.name}: {phi.formula}, {phi.derivative_formula}",
+                f"loss = {loss.name}: f = {loss.formula.format(yhat='ŷ', y='y')}, "
+                f"∂f/∂ŷ = {loss.gradient_formula.format(yhat='ŷ', y='y')}"]

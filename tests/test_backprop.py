@@ -1,0 +1,61 @@
+"""The compact formulas (26), (32), (38) against closed forms and finite differences."""
+
+import numpy as np
+from hypothesis import given
+
+import jacobian_calc as jc
+from jacobian_calc.backprop import mlp_forward, mlp_gradients
+from jacobian_calc.testing import assert_allclose_scaled, mlp_problems
+
+
+def test_one_layer_is_lemma_2_6(rng):
+    # f = ½‖Wx − y‖² ⇒ ∂f/∂W = (Wx − y) xᵀ (eq 17 with ∂f/∂ŷ = ŷ − y)
+    W, x, y = rng.normal(size=(3, 4)), rng.normal(size=4), rng.normal(size=3)
+    g = mlp_gradients([W], x, y, "sigmoid", "squared_error")
+    np.testing.assert_allclose(g["W1"], np.outer(W @ x - y, x), rtol=1e-14)
+
+
+def test_three_layers_written_out_by_hand(lecture):
+    (W1, W2, W3), x, y = lecture
+    s = lambda h: 1 / (1 + np.exp(-h))  # noqa: E731
+    h1 = W1 @ x; z1 = s(h1); h2 = W2 @ z1; z2 = s(h2); yhat = W3 @ z2  # noqa: E702
+    dy = yhat - y
+    d2 = s(h2) * (1 - s(h2)) * (W3.T @ dy)   # eq (32)
+    d1 = s(h1) * (1 - s(h1)) * (W2.T @ d2)   # eq (38)
+    g = mlp_gradients([W1, W2, W3], x, y)
+    np.testing.assert_allclose(g["W3"], np.outer(dy, z2), rtol=1e-13)  # eq (26)
+    np.testing.assert_allclose(g["W2"], np.outer(d2, z1), rtol=1e-13)
+    np.testing.assert_allclose(g["W1"], np.outer(d1, x), rtol=1e-13)
+
+
+def test_forward_returns_pre_activations_and_values(lecture):
+    (W1, W2, W3), x, _ = lecture
+    hs, zs = mlp_forward([W1, W2, W3], x, "tanh")
+    np.testing.assert_allclose(hs[0], W1 @ x)
+    np.testing.assert_allclose(zs[2], np.tanh(W2 @ np.tanh(W1 @ x)))
+    np.testing.assert_allclose(hs[-1], W3 @ zs[2])
+
+
+@given(mlp_problems())
+def test_compact_formulas_match_finite_differences(problem):
+    g = mlp_gradients(problem.weights, problem.x, problem.y, problem.activation, problem.loss)
+    net = problem.network()
+    for k, W in enumerate(problem.weights):
+        def f(M, k=k):
+            trial = list(problem.weights)
+            trial[k] = M
+            hs, _ = mlp_forward(trial, problem.x, problem.activation)
+            return jc.LOSSES[problem.loss].value(hs[-1], problem.y)
+        fd = jc.finite_difference_jacobian(f, W).reshape(W.shape, order="F")
+        scale = max(1.0, abs(net.loss_value(problem.x, problem.y)))
+        np.testing.assert_allclose(g[f"W{k + 1}"], fd, rtol=1e-5, atol=1e-7 * scale)
+
+
+def test_batches_sum_the_per_sample_gradients(rng):
+    weights = [rng.normal(size=(3, 4)), rng.normal(size=(2, 3))]
+    X, Y = rng.normal(size=(4, 5)), rng.normal(size=(2, 5))
+    batch = mlp_gradients(weights, X, Y, "tanh", "softmax_cross_entropy")
+    for name in batch:
+        total = sum(mlp_gradients(weights, X[:, j], Y[:, j], "tanh",
+                                  "softmax_cross_entropy")[name] for j in range(5))
+        assert_allclose_scaled(batch[name], total, rtol=1e-12)
