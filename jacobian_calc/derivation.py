@@ -8,7 +8,9 @@ When the variable is the weight of a product ``W b`` with a vector ``b``, the re
 gives the matrix form of Lemma 2.6 (eq 17, 25): the chain transposed and closed by
 ``bᵀ``, with its own eq (33) dimension check.
 
-A :class:`Derivation` prints as plain text (``str(d)``).
+A :class:`Derivation` prints as plain text (``str(d)``); :mod:`jacobian_calc.render` writes
+it as Markdown (``d.to_markdown()``, shown by Jupyter), LaTeX (``d.to_latex()``) and
+JSON-ready data (``d.to_dict()``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy as np
 
 from .graph import ROLES, Graph, Node, Step
 from .jacobian import Jacobian
-from .notation import chain_dims, dims, flat_name, latex_name, pretty
+from .notation import chain_dims, derivative_symbol, dims, flat_name, latex_name, pretty
 
 __all__ = ["Derivation", "DerivationStep", "FactorInfo", "MatrixForm", "derive"]
 
@@ -91,6 +93,8 @@ class Derivation:
         Lecture equations cited for the parts, written as they are printed
         (``"(27)–(33)"``): keys ``"title"``, ``"chain"``, ``"matrix"``, ``"check"``.
     notes : list of str
+    setting_latex : list of str
+        The known quantities and the forward pass in LaTeX (for the LaTeX renderer).
     """
 
     of: str
@@ -105,10 +109,29 @@ class Derivation:
     gradient: np.ndarray | None
     equations: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    setting_latex: list[str] = field(default_factory=list)
 
     def to_text(self) -> str:
         """The derivation as plain text, one block per step."""
         return _render_text(self)
+
+    def to_markdown(self) -> str:
+        """Markdown: heading, setting, table of steps, chains, dimension checks, value."""
+        from .render import derivation_markdown
+        return derivation_markdown(self)
+
+    def to_latex(self) -> str:
+        r"""LaTeX: one amsmath ``aligned`` block, without ``$$`` (see :mod:`jacobian_calc.render`)."""
+        from .render import derivation_latex
+        return derivation_latex(self)
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable data: every step, factor, check and value."""
+        from .render import derivation_to_dict
+        return derivation_to_dict(self)
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
 
     def __str__(self) -> str:
         return self.to_text()
@@ -176,7 +199,7 @@ def derive(
     setting = _setting(graph, head, var) + list(context)
     title = f"{'∂' + pretty(head.name)}/∂{pretty(var.name)}"
     return Derivation(head.name, var.name, title, setting, steps, paths, checks, matrix_form,
-                      result, gradient, eqs, list(notes))
+                      result, gradient, eqs, list(notes), _setting_latex(graph, head))
 
 
 def _step(step: Step) -> DerivationStep:
@@ -233,7 +256,8 @@ def _matrix_form(graph: Graph, head: Node, var: Node, reuse: str | None,
     if reuse is not None and reuse in path and reuse != head.name:
         top = graph.node(reuse)
         sym = f"∂{pretty(head.name)}/∂{flat_name(top.name, top.shape)}"
-        factors.append((sym, sym, (top.size, 1)))
+        tex = derivative_symbol(head.name, top.name, head.shape, top.shape, latex=True)
+        factors.append((sym, tex, (top.size, 1)))
     closing = (f"{pretty(b.name)}ᵀ", rf"{latex_name(b.name)}^\top", (1, b.size))
     ordered = factors + [closing]
     return MatrixForm(tuple(f[0] for f in ordered), tuple(f[1] for f in ordered),
@@ -254,6 +278,27 @@ def _setting(graph: Graph, head: Node, var: Node) -> list[str]:
         lines.append(f"gradients of {pretty(head.name)} are rows (eq 1), chained left to right "
                      f"(eq 4, 18); {flat_name(var.name, var.shape)} flattens by columns (eq 16)")
     return lines
+
+
+def _size_latex(node: Node) -> str:
+    if not node.shape:
+        return r"\mathbb{R}"
+    times = r" \times "
+    return rf"\mathbb{{R}}^{{{times.join(str(n) for n in node.shape)}}}"
+
+
+def _setting_latex(graph: Graph, head: Node) -> list[str]:
+    """The known quantities and the forward pass in LaTeX, as in §3.1."""
+    known = sorted((n for n in graph.nodes.values() if n.is_leaf),
+                   key=lambda n: (ROLES.index(n.role), n.name))
+    computed = [n for n in graph.nodes.values() if not n.is_leaf]
+    return [
+        r"\text{known: } " + r",\ ".join(f"{latex_name(n.name)} \\in {_size_latex(n)}"
+                                          for n in known),
+        r"\text{forward: } " + r",\ ".join(
+            f"{latex_name(n.name)} = {n.primitive.latex(n)} \\in {_size_latex(n)}"
+            for n in computed),
+    ]
 
 
 def _eq(eqs: Mapping[str, str], key: str) -> str:

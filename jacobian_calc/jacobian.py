@@ -293,6 +293,27 @@ class Jacobian:
     def __repr__(self) -> str:
         return f"<Jacobian {self.describe()}>"
 
+    def to_latex(self) -> str:
+        r"""LaTeX body (no ``$$``): symbol = label = entries or block form, shape, equation.
+
+        Small Jacobians are written entry by entry, big structured ones in block form;
+        see :mod:`jacobian_calc.render`.
+        """
+        from .render import jacobian_latex
+        return jacobian_latex(self)
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable data: names, shapes, label, storage and entries."""
+        from .render import jacobian_to_dict
+        return jacobian_to_dict(self)
+
+    def _repr_latex_(self) -> str:
+        return f"$${self.to_latex()}$$"
+
+    def _repr_markdown_(self) -> str:
+        from .render import jacobian_markdown
+        return jacobian_markdown(self)
+
     def __str__(self) -> str:
         if prod(self.shape) <= 400:
             body = np.array2string(self.toarray(), precision=4, suppress_small=True,

@@ -1,0 +1,671 @@
+r"""Typeset output: Jacobians and derivations as LaTeX, Markdown and JSON.
+
+The renderers write what the lecture writes. A Jacobian symbol is a fraction,
+:math:`\frac{\partial \hat y}{\partial \operatorname{vec}(W_1)}`; each literal factor carries
+its label (``W_3``, :math:`\operatorname{diag}(\phi'(h_2))`, :math:`(x_1 I_p, \dots, x_d I_p)`)
+and the lecture equation it reproduces; every chain ends with its dimension check in the
+form of eq (33), :math:`(q \times q) \cdot (q \times s) \cdot (s \times 1) \cdot (1 \times p)
+\to q \times p`.
+
+How much of a matrix is shown depends on its size:
+
+* up to :data:`SMALL_ENTRIES` entries: entry by entry, in a ``bmatrix``;
+* a diagonal matrix (eq 29): :math:`\operatorname{diag}(d_1, d_2, \dots, d_n)`;
+* a matrix of scalar blocks :math:`c_{ij} I_m` — the Kronecker factor
+  :math:`x^\top \otimes I_p = (x_1 I_p, \dots, x_d I_p)` of eq (22) — in block form,
+  :math:`\begin{bmatrix} x_1 I_p & \cdots & x_d I_p \end{bmatrix}`;
+* anything else: its corner entries with :math:`\cdots`, :math:`\vdots`, :math:`\ddots`.
+
+A big matrix is never made dense to be printed: structure is read from the stored entries.
+
+Conventions of the strings returned here:
+
+* ``to_latex`` functions return the LaTeX *body* of a display formula, without ``$$``
+  or ``\[ \]``; the ``_repr_latex_`` hooks wrap it in ``$$ … $$`` for Jupyter.
+  Derivations are one ``aligned`` environment (amsmath).
+* Markdown uses ``$…$`` and ``$$…$$`` for mathematics (as Jupyter and MyST do) and writes
+  dimension checks as plain text (``(3×3)·(3×2)·(2×1)·(1×5) → 3×5``).
+* ``*_to_dict`` functions return plain ``dict``/``list``/``str``/``float``/``int``/``None``
+  values: ``json.dumps`` accepts them as they are. Non-finite numbers become ``None``.
+
+:func:`check_latex` parses a LaTeX string with a real TeX-math parser (``latex2mathml``,
+in the ``test`` extra) and adds the checks that parser leaves out (balanced braces,
+commands it does not know, fractions without a denominator, ragged matrices), so users
+can check their own output the same way the test-suite checks this module's.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from math import prod
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from .errors import JacobianCalcError
+from .notation import dims, latex_name, pretty
+
+if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
+    from .derivation import Derivation, FactorInfo
+    from .jacobian import Jacobian
+
+__all__ = [
+    "SMALL_ENTRIES",
+    "LatexError",
+    "check_latex",
+    "latex_number",
+    "latex_dims",
+    "matrix_latex",
+    "jacobian_latex",
+    "jacobian_markdown",
+    "jacobian_to_dict",
+    "derivation_latex",
+    "derivation_markdown",
+    "derivation_to_dict",
+]
+
+#: Matrices with at most this many entries are written entry by entry.
+SMALL_ENTRIES = 64
+#: Rows or columns (of entries or of blocks) shown before a big matrix is elided.
+_SHOWN = 3
+_CDOT = r" \cdot "
+#: Values in JSON output are given in full up to this many entries, else ``None``.
+_JSON_ENTRIES = 100_000
+
+
+class LatexError(JacobianCalcError):
+    """A LaTeX string that a TeX-math parser rejects (see :func:`check_latex`)."""
+
+
+# ----------------------------------------------------------------------- small pieces
+def latex_number(value: float, digits: int = 4) -> str:
+    r"""A number as LaTeX, ``digits`` significant digits; powers of ten as ``\times 10^{k}``.
+
+    Examples
+    --------
+    >>> latex_number(0.123456), latex_number(-2.0), latex_number(1.5e-7)
+    ('0.1235', '-2', '1.5 \\times 10^{-7}')
+    """
+    v = float(value)
+    if np.isnan(v):
+        return r"\text{nan}"
+    if np.isinf(v):
+        return r"\infty" if v > 0 else r"-\infty"
+    if v == 0:
+        return "0"
+    text = f"{v:.{digits}g}"
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        return rf"{mantissa} \times 10^{{{int(exponent)}}}"
+    return text
+
+
+def latex_dims(check: str) -> str:
+    r"""A plain-text dimension check (eq 33 form) in LaTeX.
+
+    Examples
+    --------
+    >>> latex_dims("(3×3)·(3×2)·(2×1)·(1×5) → 3×5")
+    '(3 \\times 3) \\cdot (3 \\times 2) \\cdot (2 \\times 1) \\cdot (1 \\times 5) \\to 3 \\times 5'
+    """
+    out = (check.replace("×", r" \times ").replace("·", r" \cdot ").replace("→", r" \to ")
+           .replace("≠", r" \neq ").replace("✗", r"\text{✗}"))
+    return re.sub(r" +", " ", out).strip()
+
+
+def _text(words: str) -> str:
+    r"""Words inside ``\text{…}``; characters with a meaning in TeX are replaced."""
+    safe = words.translate(str.maketrans({"{": "(", "}": ")", "\\": "/", "&": "+", "%": "pct",
+                                          "#": "no.", "$": "S", "_": " ", "^": "ˆ", "~": " "}))
+    return rf"\text{{{safe}}}"
+
+
+def _eq_text(eq: str | None) -> str:
+    r"""``"(27)–(33)"`` → ``\text{eq. (27)–(33)}``; a bare number gets parentheses."""
+    if not eq:
+        return ""
+    return _text(f"eq. {eq if eq.startswith('(') else f'({eq})'}")
+
+
+def _md_eq(eq: str | None) -> str:
+    if not eq:
+        return ""
+    return f"eq {eq if eq.startswith('(') else f'({eq})'}"
+
+
+def _md_escape(text: str) -> str:
+    """Plain text for Markdown: the characters that would start emphasis or a table cell."""
+    return re.sub(r"([\\*_|`$<>])", r"\\\1", text)
+
+
+# --------------------------------------------------------------------------- matrices
+def _as_sparse(matrix: Any) -> sp.csr_array | None:
+    return sp.csr_array(matrix) if sp.issparse(matrix) else None
+
+
+def _is_diagonal(matrix: Any) -> bool:
+    m, n = matrix.shape
+    if m != n or m < 2:
+        return False
+    if sp.issparse(matrix):
+        coo = sp.coo_array(matrix)
+        off = coo.row != coo.col
+        return not np.any(coo.data[off])
+    arr = np.asarray(matrix)
+    return not np.any(arr - np.diag(np.diag(arr)))
+
+
+def _diagonal(matrix: Any) -> np.ndarray:
+    return np.asarray(matrix.diagonal()).ravel()
+
+
+def scalar_blocks(matrix: Any, m: int) -> np.ndarray | None:
+    r"""``C`` when ``matrix`` equals :math:`C \otimes I_m` (every m×m block is c·I_m), else ``None``.
+
+    This is how the Kronecker factor of eq (22) is recognised from its entries alone,
+    without forming a dense copy of a sparse matrix.
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> scalar_blocks(sp.kron([[2.0, -1.0, 3.0]], sp.eye(2)), 2)
+    array([[ 2., -1.,  3.]])
+    >>> scalar_blocks(np.ones((2, 4)), 2) is None
+    True
+    """
+    rows, cols = matrix.shape
+    if m < 2 or rows % m or cols % m:
+        return None
+    coo = sp.coo_array(matrix) if sp.issparse(matrix) else sp.coo_array(np.asarray(matrix))
+    keep = coo.data != 0
+    r, c, v = coo.row[keep], coo.col[keep], coo.data[keep]
+    if np.any(r % m != c % m):
+        return None
+    coefficients = np.zeros((rows // m, cols // m))
+    first = (r % m) == 0
+    coefficients[r[first] // m, c[first] // m] = v[first]
+    rebuilt = sp.kron(sp.csr_array(coefficients), sp.eye_array(m), format="csr")
+    difference = rebuilt - sp.csr_array((v, (r, c)), shape=matrix.shape)
+    if difference.count_nonzero():
+        return None
+    return coefficients
+
+
+def _elided(n: int) -> list[int | None]:
+    """Indices shown along an axis of length n: all, or the first few, ``None`` (dots), the last."""
+    if n <= _SHOWN + 1:
+        return list(range(n))
+    return [*range(_SHOWN), None, n - 1]
+
+
+def _bmatrix(cells: Sequence[Sequence[str]]) -> str:
+    body = r" \\ ".join(" & ".join(row) for row in cells)
+    return rf"\begin{{bmatrix}} {body} \end{{bmatrix}}"
+
+
+def _corner_grid(matrix: Any, fmt: Any) -> str:
+    """A bmatrix of the shown rows and columns, with dots where entries are elided."""
+    m, n = matrix.shape
+    ri, ci = _elided(m), _elided(n)
+    take_r = [i for i in ri if i is not None]
+    take_c = [j for j in ci if j is not None]
+    if sp.issparse(matrix):
+        block = sp.csr_array(matrix)[take_r][:, take_c].toarray()
+    else:
+        block = np.asarray(matrix)[np.ix_(take_r, take_c)]
+    cells = []
+    rpos = 0
+    for i in ri:
+        row = []
+        cpos = 0
+        for j in ci:
+            if i is None and j is None:
+                row.append(r"\ddots")
+            elif i is None:
+                row.append(r"\vdots")
+            elif j is None:
+                row.append(r"\cdots")
+            else:
+                row.append(fmt(block[rpos, cpos]))
+            if j is not None:
+                cpos += 1
+        if i is not None:
+            rpos += 1
+        cells.append(row)
+    return _bmatrix(cells)
+
+
+def matrix_latex(matrix: Any, *, block: int | None = None) -> str:
+    r"""The entries of a 2-D matrix in LaTeX, never through a dense copy of a big matrix.
+
+    Parameters
+    ----------
+    matrix : numpy.ndarray or scipy sparse array, shape (m, n)
+    block : int, optional
+        Try the block form :math:`C \otimes I_{block}` (eq 22) for a big matrix.
+
+    Returns
+    -------
+    str
+        A ``bmatrix`` of every entry when m·n ≤ :data:`SMALL_ENTRIES`; otherwise
+        ``\operatorname{diag}(…)`` for a diagonal matrix, a ``bmatrix`` of blocks
+        ``c I_m`` when the matrix has that structure, or the corner entries with dots.
+
+    Examples
+    --------
+    >>> matrix_latex(np.array([[1.0, 0.5], [0.0, -2.0]]))
+    '\\begin{bmatrix} 1 & 0.5 \\\\ 0 & -2 \\end{bmatrix}'
+    >>> import scipy.sparse as sp
+    >>> matrix_latex(sp.diags_array(np.arange(1.0, 101.0)))
+    '\\operatorname{diag}(1, 2, 3, \\dots, 100)'
+    """
+    if getattr(matrix, "ndim", 2) != 2:
+        raise JacobianCalcError(f"matrix_latex needs a 2-D matrix, got shape {np.shape(matrix)}")
+    m, n = matrix.shape
+    if m * n <= SMALL_ENTRIES:
+        arr = matrix.toarray() if sp.issparse(matrix) else np.asarray(matrix, dtype=float)
+        return _bmatrix([[latex_number(v) for v in row] for row in arr])
+    if _is_diagonal(matrix):
+        d = _diagonal(matrix)
+        shown = [latex_number(d[i]) if i is not None else r"\dots" for i in _elided(d.size)]
+        return rf"\operatorname{{diag}}({', '.join(shown)})"
+    if block is not None:
+        coefficients = scalar_blocks(matrix, block)
+        if coefficients is not None:
+            eye = rf"I_{{{block}}}"
+            return _corner_grid(coefficients,
+                                lambda v: "0" if v == 0 else rf"{latex_number(v)}\, {eye}")
+    return _corner_grid(matrix, latex_number)
+
+
+# -------------------------------------------------------------------------- Jacobians
+def _block_size(J: Jacobian) -> int | None:
+    """The m of ∂(…)/∂vec(W) for W with m rows: the size of a C ⊗ I_m block, if any."""
+    return J.wrt_shape[0] if len(J.wrt_shape) == 2 else None
+
+
+def jacobian_latex(J: Jacobian) -> str:
+    r"""∂a/∂b as a LaTeX formula: symbol, label, entries (or block form), shape, equation.
+
+    Returns the body of a display formula (no ``$$``), e.g. for eq (22) with d = 2:
+    ``\frac{\partial h_{1}}{\partial \operatorname{vec}(W_{1})} = \left(x_{1} I_{2}, x_{2}
+    I_{2}\right) = \begin{bmatrix} … \end{bmatrix} \qquad (2 \times 4) \quad \text{eq. (22)}``.
+
+    Examples
+    --------
+    >>> from jacobian_calc import Jacobian
+    >>> J = Jacobian(np.eye(2), of="y", wrt="x", of_shape=(2,), wrt_shape=(2,), label="I",
+    ...              latex="I")
+    >>> J.to_latex()
+    '\\frac{\\partial y}{\\partial x} = I = \\begin{bmatrix} 1 & 0 \\\\ 0 & 1 \\end{bmatrix} \\qquad (2 \\times 2)'
+    """
+    parts = [J.latex_symbol]
+    # A label given only as text is typeset as words rather than guessed at as LaTeX.
+    label = J.latex or (_text(J.label) if J.label else None)
+    if label and label != J.latex_symbol:
+        parts.append(label)
+    parts.append(matrix_latex(J.matrix, block=_block_size(J)))
+    tail = rf" \qquad ({latex_dims(dims(J.shape))})"
+    if J.equation:
+        tail += rf" \quad {_eq_text(J.equation)}"
+    return " = ".join(parts) + tail
+
+
+def _storage(J: Jacobian) -> str:
+    if J.issparse:
+        return f"sparse {J.matrix.format}, {J.nnz} stored"
+    return "dense"
+
+
+def jacobian_markdown(J: Jacobian) -> str:
+    """A Markdown paragraph naming the Jacobian, then its LaTeX formula in ``$$ … $$``.
+
+    Examples
+    --------
+    >>> from jacobian_calc import Jacobian
+    >>> J = Jacobian(np.eye(2), of="y", wrt="x", of_shape=(2,), wrt_shape=(2,), label="I")
+    >>> print(J._repr_markdown_().splitlines()[0])
+    **∂y/∂x** = I — 2×2, dense
+    """
+    label = f" = {_md_escape(J.label)}" if J.label else ""
+    eq = f", {_md_eq(J.equation)}" if J.equation else ""
+    head = f"**{_md_escape(J.symbol)}**{label} — {dims(J.shape)}, {_storage(J)}{eq}"
+    return f"{head}\n\n$$\n{jacobian_latex(J)}\n$$\n"
+
+
+def _values(arr: Any) -> Any:
+    """Nested lists of floats (non-finite → None), or None when too big to list."""
+    arr = np.asarray(arr, dtype=np.float64)
+    if arr.size > _JSON_ENTRIES:
+        return None
+    if np.all(np.isfinite(arr)):
+        return arr.tolist()
+    out = arr.astype(object)
+    out[~np.isfinite(arr)] = None
+    return out.tolist()
+
+
+def jacobian_to_dict(J: Jacobian) -> dict[str, Any]:
+    """The Jacobian as JSON-ready data: names, shapes, label, storage and (if not huge) entries.
+
+    ``"entries"`` is the dense matrix as nested lists when it has at most 100 000 entries,
+    else ``None`` (the sparse pattern is not serialised).
+
+    Examples
+    --------
+    >>> import json
+    >>> from jacobian_calc import linear_weight_jacobian, Jacobian
+    >>> J = Jacobian(linear_weight_jacobian([1.0, 2.0], 2), of="h", wrt="W", of_shape=(2,),
+    ...              wrt_shape=(2, 2), label="(x₁I₂, x₂I₂)")
+    >>> data = json.loads(json.dumps(jacobian_to_dict(J)))
+    >>> data["symbol"], data["shape"], data["entries"][1]
+    ('∂h/∂vec(W)', [2, 4], [0.0, 1.0, 0.0, 2.0])
+    """
+    entries = _values(J.toarray()) if prod(J.shape) <= _JSON_ENTRIES else None  # no blow-up
+    return {
+        "symbol": J.symbol,
+        "latex_symbol": J.latex_symbol,
+        "of": J.of,
+        "wrt": J.wrt,
+        "of_shape": list(J.of_shape),
+        "wrt_shape": list(J.wrt_shape),
+        "shape": list(J.shape),
+        "label": J.label,
+        "latex": J.latex,
+        "equation": J.equation,
+        "sparse": J.issparse,
+        "nnz": J.nnz,
+        "entries": entries,
+    }
+
+
+# ------------------------------------------------------------------------ derivations
+def _frac(of: str, wrt: str) -> str:
+    return rf"\frac{{\partial {latex_name(of)}}}{{\partial {latex_name(wrt)}}}"
+
+
+def _title_latex(d: Derivation) -> str:
+    return _frac(d.of, d.wrt)
+
+
+def _factor_dict(f: FactorInfo) -> dict[str, Any]:
+    return {"symbol": f.symbol, "label": f.label, "latex_symbol": f.latex_symbol,
+            "latex": f.latex, "shape": list(f.shape), "equation": f.equation,
+            "sparse": f.sparse, "nnz": f.nnz}
+
+
+def _term_latex(previous: str | None, f: FactorInfo) -> str:
+    """``previous · ∂a/∂b, ∂a/∂b = label (eq)`` — or the label alone for the first factor."""
+    eq = rf" \quad {_eq_text(f.equation)}" if f.equation else ""
+    if previous is None:
+        return f"{f.latex}{eq}"
+    return rf"{previous} \cdot {f.latex_symbol}, \quad {f.latex_symbol} = {f.latex}{eq}"
+
+
+def _gradient_latex(d: Derivation) -> str:
+    return rf"\frac{{\partial {latex_name(d.of)}}}{{\partial {latex_name(d.wrt)}}}"
+
+
+def derivation_latex(d: Derivation) -> str:
+    r"""The derivation as one amsmath ``aligned`` block (no ``$$``): every step, chain and check.
+
+    Lines, in order: title with the lecture equations; the known quantities and the
+    forward pass; each step tail to head with its factor, label, equation and eq (33)
+    style dimension check; the chain rule product per path with its check; Lemma 2.6 in
+    matrix form with its check; the gradient's value; notes (as text).
+    """
+    eqs = d.equations
+    lines = [rf"&{_text('Derivation of ')} {_title_latex(d)}"
+             + (rf" \quad {_eq_text(eqs['title'])}" if "title" in eqs else "")]
+    if d.setting_latex:
+        lines += [f"&{line}" for line in d.setting_latex]
+    else:
+        lines += [f"&{_text(line)}" for line in d.setting]
+    for k, step in enumerate(d.steps, 1):
+        for j, ((_, prev_tex, f), check) in enumerate(zip(step.terms, step.checks)):
+            lead = rf"{_text(f'Step {k}: ')} {step.target_latex} = " if j == 0 else r"\quad + "
+            lines.append(f"&{lead}{_term_latex(prev_tex, f)} && {latex_dims(check)}")
+        value = step.result.matrix
+        lines.append(rf"&\quad = {matrix_latex(value, block=_block_size(step.result))}")
+    for p, check in zip(d.paths, d.path_checks):
+        chain = eqs.get("chain")
+        lines.append(rf"&{_text('Chain rule')}" + (rf" \quad {_eq_text(chain)}" if chain else ""))
+        lines.append(rf"&\quad {d.steps[-1].target_latex if d.steps else d.result.latex_symbol}"
+                     rf" = {_CDOT.join(f.latex_symbol for f in p)}")
+        lines.append(rf"&\quad \phantom{{=}} = {_CDOT.join(f.latex for f in p)}"
+                     rf" && {latex_dims(check)}")
+    if len(d.paths) > 1:
+        lines.append(rf"&{_text(f'the sum of these {len(d.paths)} paths')}")
+    if d.matrix_form is not None:
+        mf = d.matrix_form
+        lines.append(rf"&{_text('Lemma 2.6 in matrix form')}"
+                     + (rf" \quad {_eq_text(eqs['matrix'])}" if "matrix" in eqs else ""))
+        lines.append(rf"&\quad {_gradient_latex(d)} = {_CDOT.join(mf.latex_factors)}"
+                     rf" && {latex_dims(mf.check)}"
+                     + (rf" \quad {_eq_text(eqs['check'])}" if "check" in eqs else ""))
+    if d.gradient is not None:
+        g = d.gradient
+        shown = g if g.ndim == 2 else g.reshape(-1, 1)
+        lines.append(rf"&{_text('Value')} \quad {_gradient_latex(d)} = {matrix_latex(shown)}")
+    lines += [rf"&{_text('Note: ' + n)}" for n in d.notes]
+    return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
+
+
+def derivation_markdown(d: Derivation, heading: int = 3) -> str:
+    """The derivation as Markdown: a heading, the setting, a table of steps, chains, checks.
+
+    Parameters
+    ----------
+    heading : int
+        Level of the title heading (``###`` by default); parts are bold paragraphs.
+    """
+    eqs = d.equations
+    hashes = "#" * heading
+    eq = f" — {_md_eq(eqs['title'])}" if "title" in eqs else ""
+    out = [f"{hashes} Derivation of {_md_escape(d.title)}{eq}", ""]
+    out += [f"- {_md_escape(line)}" for line in d.setting]
+    out += ["", "**Steps, tail to head**", "",
+            "| step | quantity | = | factor | eq | dimensions |",
+            "|---:|---|---|---|---|---|"]
+    for k, step in enumerate(d.steps, 1):
+        for j, ((_, prev_tex, f), check) in enumerate(zip(step.terms, step.checks)):
+            number = str(k) if j == 0 else ""
+            target = f"${step.target_latex}$" if j == 0 else "+"
+            if prev_tex is None:
+                product, factor = f"${f.latex}$", ""
+            else:
+                product = rf"${prev_tex} \cdot {f.latex_symbol}$"
+                factor = f"${f.latex_symbol} = {f.latex}$"
+            if f.sparse:
+                factor += f" (sparse, {f.nnz} stored)"
+            out.append(f"| {number} | {target} | {product} | {factor} | "
+                       f"{_md_eq(f.equation)} | {check} |")
+    for p, check in zip(d.paths, d.path_checks):
+        out += ["", f"**Chain rule{', ' + _md_eq(eqs['chain']) if 'chain' in eqs else ''}**", ""]
+        target = d.steps[-1].target_latex if d.steps else d.result.latex_symbol
+        out += ["$$",
+                rf"{target} = {_CDOT.join(f.latex_symbol for f in p)}"
+                rf" = {_CDOT.join(f.latex for f in p)}",
+                "$$", "", f"dimension check: {check}"]
+    if len(d.paths) > 1:
+        out += ["", f"{_md_escape(d.result.symbol)} is the sum of these {len(d.paths)} paths."]
+    if d.matrix_form is not None:
+        mf = d.matrix_form
+        label = f", {_md_eq(eqs['matrix'])}" if "matrix" in eqs else ""
+        out += ["", f"**Lemma 2.6 in matrix form{label}**", "", "$$",
+                rf"{_gradient_latex(d)} = {_CDOT.join(mf.latex_factors)}", "$$", "",
+                f"dimension check{', ' + _md_eq(eqs['check']) if 'check' in eqs else ''}: "
+                f"{mf.check}"]
+    if d.gradient is not None:
+        g = d.gradient
+        shown = g if g.ndim == 2 else g.reshape(-1, 1)
+        out += ["", f"**Value** ({dims(g.shape) or 'scalar'}, shaped like "
+                    f"{_md_escape(pretty(d.wrt))})", "", "$$",
+                f"{_gradient_latex(d)} = {matrix_latex(shown)}", "$$"]
+    if d.notes:
+        out.append("")
+        out += [f"> {_md_escape(n)}" for n in d.notes]
+    return "\n".join(out) + "\n"
+
+
+def derivation_to_dict(d: Derivation) -> dict[str, Any]:
+    """The derivation as JSON-ready data (see the module notes); values in full.
+
+    Keys: ``of, wrt, title, title_latex, equations, setting, steps, paths,
+    matrix_form, result, gradient, notes``. Each step lists its terms (previous
+    symbol, factor, dimension check) and its value, the running row product.
+    """
+    steps = []
+    for step in d.steps:
+        terms = [{"previous": prev, "previous_latex": prev_tex, "factor": _factor_dict(f),
+                  "check": check}
+                 for (prev, prev_tex, f), check in zip(step.terms, step.checks)]
+        steps.append({"target": step.target, "target_latex": step.target_latex,
+                      "terms": terms, "shape": list(step.result.shape),
+                      "value": _values(step.result.toarray())
+                      if prod(step.result.shape) <= _JSON_ENTRIES else None})
+    mf = d.matrix_form
+    return {
+        "of": d.of,
+        "wrt": d.wrt,
+        "title": d.title,
+        "title_latex": _title_latex(d),
+        "equations": dict(d.equations),
+        "setting": list(d.setting),
+        "steps": steps,
+        "paths": [{"factors": [_factor_dict(f) for f in p], "check": check}
+                  for p, check in zip(d.paths, d.path_checks)],
+        "matrix_form": None if mf is None else {
+            "factors": list(mf.factors), "latex_factors": list(mf.latex_factors),
+            "check": mf.check, "equation": mf.equation},
+        "result": jacobian_to_dict(d.result),
+        "gradient": None if d.gradient is None else _values(np.asarray(d.gradient)),
+        "gradient_shape": None if d.gradient is None else list(np.shape(d.gradient)),
+        "notes": list(d.notes),
+    }
+
+
+# ---------------------------------------------------------------------------- checking
+_ARITY = {"mfrac": 2, "msub": 2, "msup": 2, "msubsup": 3, "munder": 2, "mover": 2,
+          "munderover": 3, "mroot": 2}
+
+
+def _braces_balanced(latex: str) -> str | None:
+    """Why the braces of ``latex`` do not balance, or None (escaped ``\\{`` ``\\}`` skipped)."""
+    depth = 0
+    i = 0
+    while i < len(latex):
+        ch = latex[i]
+        if ch == "\\":
+            i += 2  # a command's first character, including \{ \} \\
+            continue
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth < 0:
+                return f"unmatched '}}' at position {i}"
+        i += 1
+    return f"{depth} unclosed '{{'" if depth else None
+
+
+def _split_top(latex: str, sep: str) -> list[str]:
+    """Split at ``sep`` (``\\\\`` or ``&``) outside braces and nested environments."""
+    parts, start, depth, i = [], 0, 0, 0
+    while i < len(latex):
+        if latex.startswith(sep, i) and depth == 0:
+            parts.append(latex[start:i])
+            i += len(sep)
+            start = i
+            continue
+        if latex.startswith("\\begin{", i):
+            depth += 1
+        elif latex.startswith("\\end{", i):
+            depth -= 1
+        ch = latex[i]
+        if ch == "\\":
+            i += 2
+            continue
+        depth += {"{": 1, "}": -1}.get(ch, 0)
+        i += 1
+    parts.append(latex[start:])
+    return parts
+
+
+def _parse(latex: str, whole: str) -> str:
+    """One formula through latex2mathml, with the checks the parser leaves out."""
+    from latex2mathml.converter import convert
+    import xml.etree.ElementTree as ET
+
+    def fail(why: str) -> LatexError:
+        return LatexError(f"malformed LaTeX ({why}): {whole}")
+
+    unbalanced = _braces_balanced(latex)
+    if unbalanced:
+        raise fail(unbalanced)
+    try:
+        mathml = convert(latex)
+    except Exception as exc:  # the parser raises its own exception types
+        raise fail(f"{type(exc).__name__} {exc}".strip()) from None
+    try:
+        tree = ET.fromstring(mathml)
+    except ET.ParseError:  # e.g. a bare '&' outside an environment is copied through raw
+        raise fail("no valid MathML; is there an '&' outside a matrix?") from None
+    for el in tree.iter():
+        tag = el.tag.rsplit("}", 1)[-1]
+        if tag in _ARITY and len(el) != _ARITY[tag]:
+            raise fail(f"<{tag}> with {len(el)} arguments instead of {_ARITY[tag]}")
+        if tag in ("mi", "mo") and el.text and el.text.startswith("\\"):
+            raise fail(f"unknown command {el.text}")
+        if tag in ("mi", "mo") and el.text == "&":
+            raise fail("'&' outside a matrix or an aligned environment")
+        if tag in ("mi", "mo") and not (el.text or len(el)) and not el.attrib:
+            raise fail(f"empty <{tag}>, e.g. a command without its argument")
+        if tag == "mtable":
+            widths = {len(row) for row in el if row.tag.rsplit("}", 1)[-1] == "mtr"}
+            if len(widths) > 1:
+                raise fail(f"matrix rows of different lengths {sorted(widths)}")
+    return mathml
+
+
+_ALIGNED = re.compile(r"\s*\\begin\{aligned\}(.*)\\end\{aligned\}\s*", re.S)
+
+
+def check_latex(latex: str) -> str:
+    r"""Parse ``latex`` as TeX mathematics; return its MathML or raise :class:`LatexError`.
+
+    The parser is ``latex2mathml`` (install the ``test`` extra). On its own it accepts
+    some malformed input, so the result is also checked: braces must balance, every
+    command must be known to the parser, fractions, scripts and accents must have all
+    their arguments, ``&`` may appear only in a matrix or an ``aligned`` block, and
+    every row of a matrix must have the same number of cells (stricter than TeX, which
+    allows short rows). An ``aligned`` block is checked cell by cell, as TeX typesets
+    it: a ``\left(`` in one cell cannot be closed in another.
+
+    Examples
+    --------
+    >>> check_latex(r"\frac{\partial f}{\partial \operatorname{vec}(W_{1})}").startswith("<math")
+    True
+    >>> check_latex(r"\frac{a}{b")
+    Traceback (most recent call last):
+    ...
+    jacobian_calc.render.LatexError: malformed LaTeX (1 unclosed '{'): \frac{a}{b
+    """
+    try:
+        import latex2mathml.converter  # noqa: F401
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("check_latex needs latex2mathml: pip install 'jacobian_calc[test]'"
+                          ) from exc
+    if not isinstance(latex, str) or not latex.strip():
+        raise LatexError(f"malformed LaTeX (empty): {latex!r}")
+    aligned = _ALIGNED.fullmatch(latex)
+    if aligned:
+        unbalanced = _braces_balanced(latex)
+        if unbalanced:
+            raise LatexError(f"malformed LaTeX ({unbalanced}): {latex}")
+        return "\n".join(_parse(cell, latex) for row in _split_top(aligned[1], "\\\\")
+                         for cell in _split_top(row, "&") if cell.strip())
+    return _parse(latex, latex)
+
