@@ -4,12 +4,20 @@
 requested derivation with its dimension checks, and ends with a verification table:
 the literal chain against the compact formulas (26), (32), (38) and against finite
 differences. The exit status is 1 when any of them disagree beyond tolerance.
+``--format`` chooses plain text (the default), Markdown, LaTeX (display formulas for an
+amsmath document) or JSON (the derivations and the verification table as data).
+
+``jacobian-calc figure --out FILE.png|svg`` draws the lecture's Figure 1 for any depth,
+or with ``--jacobian W1`` the sparsity picture of that weight's factor (eq 22); it needs
+the ``plot`` extra (matplotlib).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 from collections.abc import Sequence
 
 import numpy as np
@@ -19,13 +27,15 @@ from .check import finite_difference_jacobian, max_relative_error
 from .errors import JacobianCalcError
 from .losses import LOSSES
 from .mlp import MLP
-from .notation import dims
+from .notation import dims, latex_name
 
-__all__ = ["main", "build_parser", "random_problem"]
+__all__ = ["main", "build_parser", "random_problem", "FORMATS"]
 
 LECTURE_SIZES = (4, 5, 3, 2)  # d, p, q, s in the lecture's notation
 LITERAL_TOLERANCE = 1e-10
 FD_TOLERANCE = 1e-6
+#: Output formats of ``jacobian-calc lecture``.
+FORMATS = ("text", "markdown", "latex", "json")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,6 +67,31 @@ def build_parser() -> argparse.ArgumentParser:
     lecture.add_argument("--wrt", default="all", metavar="W",
                          help="which weight to derive: W1, W2, … or all (default all, "
                               "printed tail to head)")
+    lecture.add_argument("--format", default="text", choices=FORMATS,
+                         help="text (default), markdown, latex (display formulas for an "
+                              "amsmath document) or json (derivations and verification "
+                              "table as data)")
+    figure = sub.add_parser(
+        "figure",
+        help="draw the lecture's Figure 1 (or a Jacobian's sparsity) to a PNG or SVG file",
+        description="Draw the lecture's Figure 1 for a network of any depth, with its colour "
+                    "code: black known, green forward values, red wanted derivatives, blue "
+                    "pointwise derivatives obtained directly, purple chain-rule products. "
+                    "With --jacobian W_k, draw instead the sparsity of the factor "
+                    "∂(W_k z)/∂vec(W_k) = (z₁I, …, z_nI) of eq (22) with its block "
+                    "boundaries. Needs matplotlib (the 'plot' extra).",
+        epilog="example: jacobian-calc figure --out figure1.svg --depth 4",
+    )
+    figure.add_argument("--out", required=True, metavar="FILE",
+                        help="the file to write; its extension chooses the format: .png or .svg")
+    figure.add_argument("--depth", type=int, default=3, metavar="L",
+                        help="number of weight matrices in Figure 1 (default 3, the lecture's)")
+    figure.add_argument("--jacobian", metavar="W",
+                        help="draw the sparsity of this weight's factor instead (W1, W2, …; "
+                             "the network is given by --sizes)")
+    figure.add_argument("--sizes", type=int, nargs="+", default=list(LECTURE_SIZES),
+                        metavar="N", help="layer sizes for --jacobian (default 4 5 3 2)")
+    figure.add_argument("--seed", type=int, default=0, help="random seed for --jacobian")
     return parser
 
 
@@ -90,10 +125,25 @@ def _finite_difference_gradients(net: MLP, x: np.ndarray, y: np.ndarray) -> dict
     return grads
 
 
-def _verify(net: MLP, x: np.ndarray, y: np.ndarray) -> tuple[list[str], bool]:
+def _verification(net: MLP, x: np.ndarray, y: np.ndarray) -> tuple[list[dict], bool]:
+    """One row per weight: the three max relative errors and whether all are in tolerance."""
     literal = net.gradients(x, y, method="explicit")
     compact = net.gradients(x, y, method="backprop")
     numeric = _finite_difference_gradients(net, x, y)
+    rows = []
+    for name in net.weight_names:
+        a = max_relative_error(literal[name], compact[name])
+        b = max_relative_error(literal[name], numeric[name])
+        c = max_relative_error(compact[name], numeric[name])
+        good = a <= LITERAL_TOLERANCE and b <= FD_TOLERANCE and c <= FD_TOLERANCE
+        rows.append({"weight": name, "shape": list(literal[name].shape),
+                     "literal_vs_compact": float(a), "literal_vs_fd": float(b),
+                     "compact_vs_fd": float(c), "ok": bool(good)})
+    return rows, all(r["ok"] for r in rows)
+
+
+def _verify(net: MLP, x: np.ndarray, y: np.ndarray) -> tuple[list[str], bool]:
+    rows, ok = _verification(net, x, y)
     header = f"{'weight':<8}{'shape':<8}{'literal vs compact':>20}{'literal vs FD':>16}" \
              f"{'compact vs FD':>16}  result"
     lines = [
@@ -102,16 +152,64 @@ def _verify(net: MLP, x: np.ndarray, y: np.ndarray) -> tuple[list[str], bool]:
         header,
         "-" * len(header),
     ]
-    ok = True
-    for name in net.weight_names:
-        a = max_relative_error(literal[name], compact[name])
-        b = max_relative_error(literal[name], numeric[name])
-        c = max_relative_error(compact[name], numeric[name])
-        good = a <= LITERAL_TOLERANCE and b <= FD_TOLERANCE and c <= FD_TOLERANCE
-        ok &= good
-        lines.append(f"{name:<8}{dims(literal[name].shape):<8}{a:>20.1e}{b:>16.1e}{c:>16.1e}"
-                     f"  {'ok' if good else 'MISMATCH'}")
+    for r in rows:
+        lines.append(f"{r['weight']:<8}{dims(r['shape']):<8}{r['literal_vs_compact']:>20.1e}"
+                     f"{r['literal_vs_fd']:>16.1e}{r['compact_vs_fd']:>16.1e}"
+                     f"  {'ok' if r['ok'] else 'MISMATCH'}")
     return lines, ok
+
+
+def _tolerance_text() -> str:
+    return (f"max relative error (tolerance {LITERAL_TOLERANCE:g} between the exact routes, "
+            f"{FD_TOLERANCE:g} against finite differences)")
+
+
+def _markdown_table(rows: list[dict]) -> list[str]:
+    out = ["| weight | shape | literal vs compact | literal vs FD | compact vs FD | result |",
+           "|---|---|---:|---:|---:|---|"]
+    out += [f"| {r['weight']} | {dims(r['shape'])} | {r['literal_vs_compact']:.1e} | "
+            f"{r['literal_vs_fd']:.1e} | {r['compact_vs_fd']:.1e} | "
+            f"{'ok' if r['ok'] else 'MISMATCH'} |" for r in rows]
+    return out
+
+
+def _latex_table(rows: list[dict]) -> str:
+    from .render import latex_dims, latex_number
+
+    head = (r"\text{weight} & \text{shape} & \text{literal vs compact} & "
+            r"\text{literal vs FD} & \text{compact vs FD} & \text{result}")
+    body = [f"{latex_name(r['weight'])} & {latex_dims(dims(r['shape']))} & "
+            f"{latex_number(r['literal_vs_compact'], 2)} & {latex_number(r['literal_vs_fd'], 2)}"
+            f" & {latex_number(r['compact_vs_fd'], 2)} & "
+            rf"\text{{{'ok' if r['ok'] else 'MISMATCH'}}}" for r in rows]
+    return "\\begin{array}{llrrrl}\n" + " \\\\\n".join([head, r"\hline " + body[0], *body[1:]]) \
+        + "\n\\end{array}"
+
+
+def _print_lecture(fmt: str, net: MLP, seed: int, derivations: list, rows: list[dict],
+                   ok: bool, args: argparse.Namespace) -> None:
+    """Write the derivations and the verification table in the chosen format."""
+    if fmt == "json":
+        data = {
+            "network": {"repr": repr(net), "sizes": list(net.sizes),
+                        "activation": net.activation, "loss": net.loss, "seed": seed},
+            "derivations": [d.to_dict() for d in derivations],
+            "verification": {"literal_tolerance": LITERAL_TOLERANCE,
+                             "fd_tolerance": FD_TOLERANCE, "rows": rows, "ok": ok},
+        }
+        print(json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False))
+    elif fmt == "markdown":
+        print(f"# The lecture network {net!r}, seed {seed}\n")
+        for d in derivations:
+            print(d.to_markdown())
+        print(f"## Verification\n\n{_tolerance_text()}\n")
+        print("\n".join(_markdown_table(rows)))
+    else:  # latex
+        print(f"% jacobian-calc lecture: {net!r}, seed {seed}")
+        print("% each formula is a display for an amsmath document; words are in \\text{}")
+        for d in derivations:
+            print(f"% Derivation of {d.title}\n\\[\n{d.to_latex()}\n\\]")
+        print(f"% Verification: {_tolerance_text()}\n\\[\n{_latex_table(rows)}\n\\]")
 
 
 def _lecture(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -127,6 +225,11 @@ def _lecture(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         chosen = [args.wrt]
     else:
         parser.error(f"--wrt must be one of {', '.join(names)} or all, got {args.wrt!r}")
+    if args.format != "text":
+        rows, ok = _verification(net, x, y)
+        derivations = [net.derivation(x, y, wrt=name) for name in chosen]
+        _print_lecture(args.format, net, args.seed, derivations, rows, ok, args)
+        return 0 if ok else 1
     print(f"The lecture network {net!r}, seed {args.seed}")
     print()
     for name in chosen:
@@ -137,6 +240,40 @@ def _lecture(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0 if ok else 1
 
 
+def _figure(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from . import plot
+
+    out = Path(args.out)
+    if out.suffix.lower().lstrip(".") not in plot.FIGURE_FORMATS:
+        parser.error(f"--out must end in .png or .svg (the format is taken from the "
+                     f"extension), got {args.out!r}")
+    from matplotlib.figure import Figure  # plot.* below reports a missing extra first
+
+    if args.jacobian is None:
+        if args.depth < 1:
+            parser.error(f"--depth must be at least 1, got {args.depth}")
+        fig = Figure(figsize=(max(6.0, 1.5 * (2 * args.depth + 1.5)), 5.0))
+        plot.plot_network(args.depth, ax=fig.add_subplot())
+    else:
+        sizes = args.sizes
+        if len(sizes) < 2 or any(n < 1 for n in sizes):
+            parser.error(f"--sizes needs at least two positive sizes, got {sizes}")
+        weights, x, _ = random_problem(sizes, "squared_error", args.seed)
+        net = MLP(weights)
+        if args.jacobian not in net.weight_names:
+            parser.error(f"--jacobian must be one of {', '.join(net.weight_names)}, "
+                         f"got {args.jacobian!r}")
+        k = int(args.jacobian[1:])
+        graph = net.compose(x)
+        J = graph.factor("yhat" if k == net.depth else f"h{k}", 0)
+        fig = Figure(figsize=(min(12.0, 2.0 + 0.25 * J.shape[1]),
+                              min(8.0, 2.0 + 0.25 * J.shape[0])))
+        plot.plot_sparsity(J, ax=fig.add_subplot())
+    plot.save_figure(fig, out)
+    print(f"wrote {out}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = build_parser()
@@ -145,8 +282,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if args.command == "figure":
+            return _figure(args, parser)
         return _lecture(args, parser)
-    except JacobianCalcError as exc:
+    except (JacobianCalcError, ImportError) as exc:  # ImportError: a missing optional extra
         print(f"jacobian-calc: error: {exc}", file=sys.stderr)
         return 2
 

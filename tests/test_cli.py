@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from jacobian_calc import cli
@@ -77,3 +78,138 @@ def test_python_dash_m_runs_the_same_command():
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "Derivation of ∂f/∂W3" in done.stdout and "Verification" in done.stdout
+
+
+# ------------------------------------------------------------ --format and figure
+def test_text_is_the_default_format(capsys):
+    _, default, _ = run(capsys, "lecture", "--wrt", "W3")
+    _, text, _ = run(capsys, "lecture", "--wrt", "W3", "--format", "text")
+    assert default == text and "Derivation of ∂f/∂W3" in text
+
+
+def test_json_format_is_data_equal_to_the_library_numbers(capsys):
+    import json
+
+    import jacobian_calc as jc
+
+    code, out, _ = run(capsys, "lecture", "--format", "json", "--seed", "2")
+    assert code == 0
+    data = json.loads(out)
+    weights, x, y = cli.random_problem(cli.LECTURE_SIZES, "squared_error", 2)
+    net = jc.MLP(weights)
+    compact = net.gradients(x, y, method="backprop")
+    assert [d["wrt"] for d in data["derivations"]] == ["W3", "W2", "W1"]
+    for d in data["derivations"]:
+        np.testing.assert_allclose(np.array(d["gradient"]), compact[d["wrt"]], rtol=1e-12)
+    assert data["network"]["sizes"] == list(cli.LECTURE_SIZES)
+    assert data["network"]["seed"] == 2 and data["network"]["activation"] == "sigmoid"
+    ver = data["verification"]
+    assert ver["ok"] is True and [r["weight"] for r in ver["rows"]] == ["W1", "W2", "W3"]
+    for r in ver["rows"]:
+        assert r["literal_vs_compact"] <= ver["literal_tolerance"]
+        assert max(r["literal_vs_fd"], r["compact_vs_fd"]) <= ver["fd_tolerance"]
+    assert data["derivations"][1]["matrix_form"]["check"] == "(3×3)·(3×2)·(2×1)·(1×5) → 3×5"
+
+
+@pytest.mark.parametrize("argv,derivations", [
+    ([], 3),
+    (["--sizes", "3", "2", "--loss", "softmax_cross_entropy", "--activation", "relu"], 1),
+    (["--sizes", "5", "4", "4", "3", "2", "--activation", "tanh"], 4),
+    (["--wrt", "W2", "--activation", "softplus"], 1),
+])
+def test_latex_format_is_display_math_that_parses(capsys, argv, derivations):
+    import re
+
+    pytest.importorskip("latex2mathml")
+    from jacobian_calc.render import check_latex
+
+    code, out, _ = run(capsys, "lecture", "--format", "latex", *argv)
+    assert code == 0
+    blocks = re.findall(r"^\\\[\n(.*?)\n\\\]$", out, flags=re.S | re.M)
+    assert len(blocks) == derivations + 1  # one per derivation, then the table
+    for block in blocks:
+        check_latex(block)
+    # outside the display formulas there are only LaTeX comments
+    rest = re.sub(r"^\\\[\n.*?\n\\\]$", "", out, flags=re.S | re.M)
+    assert all(line.startswith("%") for line in rest.splitlines() if line.strip())
+    assert blocks[-1].startswith("\\begin{array}") and r"\text{ok}" in blocks[-1]
+    assert "MISMATCH" not in out
+
+
+def test_latex_format_has_the_lectures_dimension_check(capsys):
+    _, out, _ = run(capsys, "lecture", "--format", "latex", "--wrt", "W2")
+    assert (r"(3 \times 3) \cdot (3 \times 2) \cdot (2 \times 1) \cdot (1 \times 5) \to 3 \times 5"
+            in out)
+
+
+def test_markdown_format_has_headings_derivations_and_the_table(capsys):
+    code, out, _ = run(capsys, "lecture", "--format", "markdown")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("# The lecture network MLP(4 → 5 → 3 → 2")
+    headings = [line for line in lines if line.startswith("### Derivation of")]
+    assert headings == ["### Derivation of ∂f/∂W3 — eq (26)",
+                        "### Derivation of ∂f/∂W2 — eq (27)–(33)",
+                        "### Derivation of ∂f/∂W1 — eq (34)–(38)"]
+    assert "## Verification" in lines
+    table = lines[lines.index("| weight | shape | literal vs compact | literal vs FD | "
+                              "compact vs FD | result |") + 2:]
+    assert [row.split(" | ")[0] for row in table] == ["| W1", "| W2", "| W3"]
+    assert all(row.endswith("| ok |") for row in table)
+    assert "dimension check, eq (33): (3×3)·(3×2)·(2×1)·(1×5) → 3×5" in lines
+
+
+def test_non_text_formats_keep_the_exit_status(capsys, monkeypatch):
+    from jacobian_calc import activations
+    broken = activations.Activation(**{**activations.ACTIVATIONS["tanh"].__dict__,
+                                       "derivative": lambda h: 0 * h + 1})
+    monkeypatch.setitem(activations.ACTIVATIONS, "tanh", broken)
+    for fmt in ("json", "markdown", "latex"):
+        code, out, _ = run(capsys, "lecture", "--activation", "tanh", "--format", fmt)
+        assert code == 1 and ("MISMATCH" in out or '"ok": false' in out)
+
+
+@pytest.mark.parametrize("name", ["figure1.png", "figure1.svg"])
+def test_figure_writes_png_and_svg(capsys, tmp_path, name):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / name
+    code, stdout, _ = run(capsys, "figure", "--out", str(out), "--depth", "4")
+    assert code == 0 and stdout.strip() == f"wrote {out}"
+    data = out.read_bytes()
+    assert len(data) > 10_000
+    if name.endswith(".png"):
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    else:
+        svg = data.decode()
+        assert 'id="node-dW4"' in svg and 'id="node-phi3"' in svg
+        assert "The lecture network, depth 4" in svg and "red: wanted derivatives" in svg
+
+
+def test_figure_of_a_jacobian_draws_its_blocks(capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "w2.svg"
+    code, _, _ = run(capsys, "figure", "--out", str(out), "--jacobian", "W2")
+    assert code == 0
+    svg = out.read_text()
+    # ∂h2/∂vec(W2) for the lecture sizes is 3×15 with 5 blocks: 4 boundaries
+    assert svg.count('id="block-boundary"') == 4
+    assert "3×15, 15 non-zero" in svg
+
+
+def test_figure_refuses_other_extensions_and_bad_choices(capsys, tmp_path):
+    for bad in ("fig.pdf", "fig.jpg", "fig"):
+        with pytest.raises(SystemExit) as exc:
+            cli.main(["figure", "--out", str(tmp_path / bad)])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert "--out must end in .png or .svg" in err and bad in err
+    with pytest.raises(SystemExit):
+        cli.main(["figure", "--out", str(tmp_path / "f.png"), "--jacobian", "W7"])
+    assert "--jacobian must be one of W1, W2, W3, got 'W7'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["figure", "--out", str(tmp_path / "f.png"), "--depth", "0"])
+    assert "--depth must be at least 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["figure"])
+    assert "--out" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
