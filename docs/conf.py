@@ -23,7 +23,6 @@ sys.path.insert(0, str(ROOT))
 os.environ["PYTHONPATH"] = os.pathsep.join(
     p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
 )
-os.environ.setdefault("MPLBACKEND", "Agg")
 
 import jacobian_calc  # noqa: E402
 
@@ -58,6 +57,9 @@ nb_execution_timeout = 300
 nb_execution_raise_on_error = True
 nb_execution_show_tb = True
 nb_merge_streams = True
+# Markdown outputs (a Derivation's _repr_markdown_) hold tables and $…$ math: parse them
+# as MyST, with the extensions above, rather than as plain CommonMark.
+nb_render_markdown_format = "myst"
 
 autodoc_member_order = "bysource"
 autodoc_typehints = "none"          # the numpydoc sections already state the types

@@ -1,0 +1,146 @@
+"""The documentation's promises, checked without building it (the Sphinx build is slow).
+
+* docs/equations.md maps every lecture equation (1)–(38), Figure 1 and §3.4 to a function
+  and to a notebook cell;
+* every ``{ref}`` target on the map is a MyST target ``(label)=`` in some notebook;
+* every API name the pages cross-reference exists when imported;
+* every public name of the package is on the API page;
+* the site's build command is the one README and docs/index.md document.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+import jacobian_calc
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+EQUATION_MAP = DOCS / "equations.md"
+BUILD_COMMAND = 'pip install ".[docs]" && sphinx-build -W -b html docs docs/_build/html'
+
+ROLE = re.compile(r"\{py:(?:func|meth|class|attr|mod|data|exc)\}`(?:[^`<]*<)?~?([\w.]+)>?`")
+REF = re.compile(r"\{ref\}`[^`<]*<([\w-]+)>`|\{ref\}`([\w-]+)`")
+TARGET = re.compile(r"^\(([\w-]+)\)=\s*$", re.M)
+
+
+def _map_rows() -> list[list[str]]:
+    rows = []
+    for line in EQUATION_MAP.read_text(encoding="utf-8").splitlines():
+        if line.startswith("| ") and not line.startswith("| eq "):
+            rows.append([cell.strip() for cell in line.strip().strip("|").split(" | ")])
+    return rows
+
+
+def _refs(text: str) -> list[str]:
+    return [a or b for a, b in REF.findall(text)]
+
+
+def _notebook_targets() -> dict[str, list[str]]:
+    """label -> the notebooks whose markdown cells define it."""
+    found: dict[str, list[str]] = {}
+    for path in sorted((DOCS / "notebooks").glob("*.ipynb")):
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        for cell in nb["cells"]:
+            if cell["cell_type"] == "markdown":
+                for label in TARGET.findall("".join(cell["source"])):
+                    found.setdefault(label, []).append(path.stem)
+    return found
+
+
+def _resolve(dotted: str) -> object:
+    """Import the longest importable module prefix of ``dotted``, then getattr the rest."""
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attr in parts[cut:]:
+            obj = getattr(obj, attr)
+        return obj
+    raise ImportError(dotted)
+
+
+def test_every_lecture_equation_is_on_the_map():
+    numbers = []
+    for row in _map_rows():
+        m = re.fullmatch(r"\((\d+)\)", row[0])
+        if m:
+            numbers.append(int(m.group(1)))
+    assert sorted(numbers) == list(range(1, 39)), f"missing: {set(range(1, 39)) - set(numbers)}"
+    firsts = [row[0] for row in _map_rows()]
+    for extra in ("Fig. 1", "§3.4", "§3.1"):
+        assert extra in firsts
+
+
+def test_every_row_names_a_function_and_a_notebook_cell():
+    for row in _map_rows():
+        assert len(row) == 4, row
+        assert ROLE.findall(row[2]), f"row {row[0]}: no API cross-reference"
+        refs = _refs(row[3])
+        assert len(refs) == 1, f"row {row[0]}: expected one notebook cell, got {refs}"
+        assert re.search(r"notebook 0[1-6]", row[3]), row[3]
+
+
+def test_every_ref_on_the_map_is_a_notebook_target():
+    targets = _notebook_targets()
+    labels = _refs(EQUATION_MAP.read_text(encoding="utf-8"))
+    assert labels
+    missing = [label for label in labels if label not in targets]
+    assert not missing, f"targets not defined in any notebook: {missing}"
+    # And the notebook named in the row is the one holding the target.
+    for row in _map_rows():
+        (label,) = _refs(row[3])
+        number = re.search(r"notebook (0[1-6])", row[3]).group(1)
+        assert [stem[:2] for stem in targets[label]] == [number], (row[0], targets[label])
+
+
+def test_notebook_targets_are_unique():
+    duplicated = {k: v for k, v in _notebook_targets().items() if len(v) > 1}
+    assert not duplicated
+
+
+@pytest.mark.parametrize("page", ["equations.md", "api.md", "index.md"])
+def test_cross_referenced_api_names_resolve(page: str):
+    text = (DOCS / page).read_text(encoding="utf-8")
+    names = set(ROLE.findall(text))
+    names |= set(re.findall(r"^\.\. (?:auto|py:)\w+:: ([\w.]+)", text, re.M))
+    names |= {f"jacobian_calc.{n}" for n in re.findall(r"^   (\w+)$", text, re.M)}
+    if page != "index.md":
+        assert names, f"{page} cross-references nothing"
+    for name in sorted(names):
+        try:
+            _resolve(name)
+        except (ImportError, AttributeError) as exc:
+            pytest.fail(f"{page}: {name} does not resolve ({exc!r})")
+
+
+def test_api_page_documents_every_public_name():
+    text = (DOCS / "api.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^\.\. (?:auto|py:)\w+:: jacobian_calc\.(\w+)$", text, re.M))
+    missing = set(jacobian_calc.__all__) - documented
+    assert not missing, f"public names missing from docs/api.md: {sorted(missing)}"
+
+
+def test_index_lists_every_notebook():
+    text = (DOCS / "index.md").read_text(encoding="utf-8")
+    for path in sorted((DOCS / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        assert f"notebooks/{path.stem}" in text, path.name
+
+
+def test_build_command_is_documented_in_readme_and_index():
+    for path in (ROOT / "README.md", DOCS / "index.md"):
+        assert BUILD_COMMAND in path.read_text(encoding="utf-8"), path
+
+
+def test_site_bundles_mathjax_and_executes_notebooks():
+    conf = (DOCS / "conf.py").read_text(encoding="utf-8")
+    assert '"sphinx-mathjax-offline"' in conf      # MathJax copied into _static, no CDN
+    assert re.search(r'^nb_execution_mode = "(force|cache)"', conf, re.M)
+    assert "docs/_build/" in (ROOT / ".gitignore").read_text(encoding="utf-8")
