@@ -144,3 +144,34 @@ def test_site_bundles_mathjax_and_executes_notebooks():
     assert '"sphinx-mathjax-offline"' in conf      # MathJax copied into _static, no CDN
     assert re.search(r'^nb_execution_mode = "(force|cache)"', conf, re.M)
     assert "docs/_build/" in (ROOT / ".gitignore").read_text(encoding="utf-8")
+
+
+# ----------------------------------------------------------------- the README picture
+FIGURE = DOCS / "_static" / "figure1.png"
+# The lecture's colour code (black, green, red, blue, purple), as RGB in [0, 1]; taken
+# from matplotlib's default palette, which is what the figure uses for them.
+LECTURE_COLOURS = {
+    "green": (0x2C, 0xA0, 0x2C), "red": (0xD6, 0x27, 0x28),
+    "blue": (0x1F, 0x77, 0xB4), "purple": (0x94, 0x67, 0xBD), "black": (0, 0, 0),
+}
+
+
+def test_readme_shows_the_committed_figure():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "](docs/_static/figure1.png)" in readme
+    data = FIGURE.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "figure1.png is not a PNG file"
+    assert len(data) > 20_000, "figure1.png is suspiciously small"
+
+
+def test_figure_shows_every_colour_of_the_lecture_code():
+    import matplotlib.image as image  # the test extra has matplotlib
+    import numpy as np
+
+    rgb = image.imread(FIGURE)[..., :3]
+    height, width = rgb.shape[:2]
+    assert width >= 600 and height >= 300
+    for name, colour in LECTURE_COLOURS.items():
+        target = np.array(colour) / 255
+        close = np.all(np.abs(rgb - target) < 0.06, axis=-1)
+        assert close.sum() > 50, f"no {name} strokes in {FIGURE.name}"
