@@ -175,3 +175,20 @@ def test_figure_shows_every_colour_of_the_lecture_code():
         target = np.array(colour) / 255
         close = np.all(np.abs(rgb - target) < 0.06, axis=-1)
         assert close.sum() > 50, f"no {name} strokes in {FIGURE.name}"
+
+
+def test_figure_is_the_one_the_cli_draws(tmp_path: Path, capsys: pytest.CaptureFixture):
+    import matplotlib.image as image
+    import numpy as np
+
+    from jacobian_calc.cli import main
+
+    fresh = tmp_path / "figure1.png"
+    assert main(["figure", "--out", str(fresh)]) == 0
+    capsys.readouterr()
+    committed, drawn = image.imread(FIGURE), image.imread(fresh)
+    regenerate = "regenerate it: jacobian-calc figure --out docs/_static/figure1.png"
+    assert committed.shape == drawn.shape, f"README figure is stale ({regenerate})"
+    # Pixel-wise, allowing for anti-aliasing differences between matplotlib versions.
+    differing = np.mean(np.any(np.abs(committed - drawn) > 0.1, axis=-1))
+    assert differing < 0.01, f"{differing:.1%} of the pixels differ ({regenerate})"
