@@ -45,7 +45,11 @@ templates_path: list[str] = []
 html_static_path = ["_static"]
 html_theme = "alabaster"
 html_title = "jacobian_calc"
-html_theme_options = {"description": "literal Jacobians, proved numerically"}
+html_theme_options = {
+    "description": "literal Jacobians, proved numerically",
+    "page_width": "1180px",  # room for 100-column code cells and wide derivation tables
+    "sidebar_width": "230px",
+}
 
 # Markdown: $…$ and $$…$$ math, label targets such as (eq-22)= and {ref} roles.
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
