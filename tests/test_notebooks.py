@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import nbclient
@@ -70,3 +71,18 @@ def test_notebook_executes_without_error(path: Path, monkeypatch: pytest.MonkeyP
     errors = [out for cell in code for out in cell.get("outputs", [])
               if out.get("output_type") == "error"]
     assert not errors
+
+
+CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
+LECTURE = ROOT.parent / "shared" / "lecture.zh.md"  # beside the repository, when present
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS[:5], ids=_ids(NOTEBOOKS[:5]))
+def test_lecture_notebooks_name_the_chinese_terms(path: Path):
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    prose = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    terms = set(CJK_RUN.findall(prose))
+    assert len(terms) >= 3, f"{path.name}: key concepts should carry the lecture's term"
+    if LECTURE.exists():  # the terms are the lecture's own, not translations of ours
+        lecture = LECTURE.read_text(encoding="utf-8")
+        assert not [t for t in terms if t not in lecture], sorted(t for t in terms if t not in lecture)
