@@ -141,10 +141,6 @@ def _md_escape(text: str) -> str:
 
 
 # --------------------------------------------------------------------------- matrices
-def _as_sparse(matrix: Any) -> sp.csr_array | None:
-    return sp.csr_array(matrix) if sp.issparse(matrix) else None
-
-
 def _is_diagonal(matrix: Any) -> bool:
     m, n = matrix.shape
     if m != n or m < 2:
@@ -178,6 +174,12 @@ def scalar_blocks(matrix: Any, m: int) -> np.ndarray | None:
     rows, cols = matrix.shape
     if m < 2 or rows % m or cols % m:
         return None
+    if not sp.issparse(matrix):
+        # A dense Jacobian is usually dense everywhere: reject it on its first block
+        # before building a sparse copy of all of it.
+        first = np.asarray(matrix[:m, :m], dtype=np.float64)
+        if np.any(first - first[0, 0] * np.eye(m)):
+            return None
     coo = sp.coo_array(matrix) if sp.issparse(matrix) else sp.coo_array(np.asarray(matrix))
     keep = coo.data != 0
     r, c, v = coo.row[keep], coo.col[keep], coo.data[keep]
@@ -382,12 +384,9 @@ def jacobian_to_dict(J: Jacobian) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------ derivations
-def _frac(of: str, wrt: str) -> str:
-    return rf"\frac{{\partial {latex_name(of)}}}{{\partial {latex_name(wrt)}}}"
-
-
 def _title_latex(d: Derivation) -> str:
-    return _frac(d.of, d.wrt)
+    """∂f/∂W as a fraction: the derivative shaped like its variable (eq 12), no vec."""
+    return rf"\frac{{\partial {latex_name(d.of)}}}{{\partial {latex_name(d.wrt)}}}"
 
 
 def _factor_dict(f: FactorInfo) -> dict[str, Any]:
@@ -402,10 +401,6 @@ def _term_latex(previous: str | None, f: FactorInfo) -> str:
     if previous is None:
         return f"{f.latex}{eq}"
     return rf"{previous} \cdot {f.latex_symbol}, \quad {f.latex_symbol} = {f.latex}{eq}"
-
-
-def _gradient_latex(d: Derivation) -> str:
-    return rf"\frac{{\partial {latex_name(d.of)}}}{{\partial {latex_name(d.wrt)}}}"
 
 
 def derivation_latex(d: Derivation) -> str:
@@ -442,13 +437,13 @@ def derivation_latex(d: Derivation) -> str:
         mf = d.matrix_form
         lines.append(rf"&{_text('Lemma 2.6 in matrix form')}"
                      + (rf" \quad {_eq_text(eqs['matrix'])}" if "matrix" in eqs else ""))
-        lines.append(rf"&\quad {_gradient_latex(d)} = {_CDOT.join(mf.latex_factors)}"
+        lines.append(rf"&\quad {_title_latex(d)} = {_CDOT.join(mf.latex_factors)}"
                      rf" && {latex_dims(mf.check)}"
                      + (rf" \quad {_eq_text(eqs['check'])}" if "check" in eqs else ""))
     if d.gradient is not None:
         g = d.gradient
         shown = g if g.ndim == 2 else g.reshape(-1, 1)
-        lines.append(rf"&{_text('Value')} \quad {_gradient_latex(d)} = {matrix_latex(shown)}")
+        lines.append(rf"&{_text('Value')} \quad {_title_latex(d)} = {matrix_latex(shown)}")
     lines += [rf"&{_text('Note: ' + n)}" for n in d.notes]
     return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
 
@@ -495,7 +490,7 @@ def derivation_markdown(d: Derivation, heading: int = 3) -> str:
         mf = d.matrix_form
         label = f", {_md_eq(eqs['matrix'])}" if "matrix" in eqs else ""
         out += ["", f"**Lemma 2.6 in matrix form{label}**", "", "$$",
-                rf"{_gradient_latex(d)} = {_CDOT.join(mf.latex_factors)}", "$$", "",
+                rf"{_title_latex(d)} = {_CDOT.join(mf.latex_factors)}", "$$", "",
                 f"dimension check{', ' + _md_eq(eqs['check']) if 'check' in eqs else ''}: "
                 f"{mf.check}"]
     if d.gradient is not None:
@@ -503,7 +498,7 @@ def derivation_markdown(d: Derivation, heading: int = 3) -> str:
         shown = g if g.ndim == 2 else g.reshape(-1, 1)
         out += ["", f"**Value** ({dims(g.shape) or 'scalar'}, shaped like "
                     f"{_md_escape(pretty(d.wrt))})", "", "$$",
-                f"{_gradient_latex(d)} = {matrix_latex(shown)}", "$$"]
+                f"{_title_latex(d)} = {matrix_latex(shown)}", "$$"]
     if d.notes:
         out.append("")
         out += [f"> {_md_escape(n)}" for n in d.notes]

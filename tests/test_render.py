@@ -12,7 +12,7 @@ from decimal import Decimal
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import jacobian_calc as jc
@@ -358,3 +358,50 @@ def test_small_entries_threshold_is_the_documented_one():
     assert SMALL_ENTRIES == 64
     assert r"\begin{bmatrix}" in matrix_latex(np.ones((8, 8)))
     assert r"\cdots" in matrix_latex(np.ones((5, 13)))  # 65 entries
+
+
+# ------------------------------------------------------------------ property tests
+@given(st.integers(1, 4), st.integers(2, 5), st.integers(1, 6), st.data())
+def test_scalar_blocks_recover_any_kronecker_pattern(r, m, n, data):
+    C = np.array(data.draw(st.lists(st.lists(st.sampled_from([0.0, 1.0, -2.5, 0.125, 3e-7]),
+                                             min_size=n, max_size=n), min_size=r, max_size=r)))
+    K = sp.kron(C, sp.eye(m), format="csr")
+    np.testing.assert_array_equal(scalar_blocks(K, m), C)
+    np.testing.assert_array_equal(scalar_blocks(K.toarray(), m), C)
+    # breaking one entry of a block that is not all zero destroys the structure
+    if np.any(C):
+        i, j = np.argwhere(C)[data.draw(st.integers(0, np.count_nonzero(C) - 1))]
+        lil = K.tolil()
+        lil[i * m + m - 1, j * m + m - 1] += 1.0
+        assert scalar_blocks(lil, m) is None
+
+
+NAMES = st.from_regex(r"[A-Za-z][A-Za-z0-9_]{0,4}", fullmatch=True)
+
+
+@settings(max_examples=60)
+@given(names=st.lists(NAMES, min_size=6, max_size=6, unique=True),
+       m=st.integers(1, 9), k=st.integers(1, 9),
+       activation=st.sampled_from(sorted(jc.ACTIVATIONS)),
+       loss=st.sampled_from(sorted(jc.LOSSES)), wrt=st.integers(0, 2),
+       seed=st.integers(0, 2**16))
+def test_any_composition_renders_valid_latex_and_exact_json(names, m, k, activation, loss,
+                                                            wrt, seed):
+    from jacobian_calc.derivation import derive
+    from jacobian_calc.graph import Graph, apply, leaf
+    rng = np.random.default_rng(seed)
+    A, b, h, z, f, t = names
+    WA = leaf(A, rng.normal(size=(m, k)), "weight")
+    hb = apply("matmul", WA, leaf(b, rng.normal(size=k), "input"), name=h)
+    hz = apply("elementwise", hb, name=z, fn=activation)
+    graph = Graph(apply("loss", hz, leaf(t, np.eye(m)[0], "target"), name=f, loss=loss))
+    d = derive(graph, f, (A, b, h)[wrt])
+    check_latex(d.to_latex())
+    for block in display_math(d.to_markdown()):
+        check_latex(block)
+    data = json.loads(json.dumps(d.to_dict()))
+    np.testing.assert_array_equal(np.array(data["result"]["entries"]), d.result.toarray())
+    np.testing.assert_array_equal(np.array(data["gradient"]), d.gradient)
+    for node in (hb, hz):
+        for position in range(len(node.args)):
+            check_latex(graph.factor(node, position).to_latex())
