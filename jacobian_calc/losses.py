@@ -80,9 +80,10 @@ LOSSES: dict[str, Loss] = {
         Loss(
             "softmax_cross_entropy", _cross_entropy, _cross_entropy_gradient,
             lambda yhat, y: -log_softmax(yhat, axis=0),
+            # the target is braced: a subscripted name (y_{0}) must not get a second "_i"
             "−Σᵢ {y}ᵢ log softmax({yhat})ᵢ", "softmax({yhat})·Σᵢ{y}ᵢ − {y}",
-            r"-\sum_i {y}_i \log \operatorname{{softmax}}({yhat})_i",
-            r"\operatorname{{softmax}}({yhat}) \textstyle\sum_i {y}_i - {y}",
+            r"-\sum_i {{{y}}}_i \log \operatorname{{softmax}}({yhat})_i",
+            r"\operatorname{{softmax}}({yhat}) \textstyle\sum_i {{{y}}}_i - {y}",
         ),
     )
 }
