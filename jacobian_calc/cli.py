@@ -247,7 +247,8 @@ def _figure(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if out.suffix.lower().lstrip(".") not in plot.FIGURE_FORMATS:
         parser.error(f"--out must end in .png or .svg (the format is taken from the "
                      f"extension), got {args.out!r}")
-    from matplotlib.figure import Figure  # plot.* below reports a missing extra first
+    plot._matplotlib()  # a missing matplotlib is reported with the extra to install
+    from matplotlib.figure import Figure
 
     if args.jacobian is None:
         if args.depth < 1:
