@@ -405,3 +405,23 @@ def test_any_composition_renders_valid_latex_and_exact_json(names, m, k, activat
     for node in (hb, hz):
         for position in range(len(node.args)):
             check_latex(graph.factor(node, position).to_latex())
+
+
+def test_identity_zero_and_matrix_product_factors_render():
+    from jacobian_calc.graph import Graph, apply, leaf
+    I = jc.Jacobian.identity("h", (70,))  # 4900 entries: diag(1, 1, 1, …, 1)
+    tex = I.to_latex()
+    assert tex == (r"\frac{\partial h}{\partial h} = I_{70} = \operatorname{diag}(1, 1, 1, \dots, 1)"
+                   r" \qquad (70 \times 70)")
+    check_latex(tex)
+    Z = jc.Jacobian.zeros("f", "W", (), (3, 30))
+    check_latex(Z.to_latex())
+    assert Z.to_latex().startswith(r"\frac{\partial f}{\partial \operatorname{vec}(W)} = 0 = ")
+    A, B = leaf("A", np.arange(6.0).reshape(3, 2)), leaf("B", np.ones((2, 40)))
+    g = Graph(apply("matmul", A, B, name="C"))
+    left, right = g.factor("C", 0), g.factor("C", 1)
+    assert left.latex == r"B^\top \otimes I_{3}" and right.latex == r"I_{40} \otimes A"
+    for J in (left, right):
+        check_latex(J.to_latex())
+    # ∂vec(C)/∂vec(A) = Bᵀ ⊗ I_3 is 120×6: shown as blocks of I_3, all ones here
+    assert r"1\, I_{3}" in left.to_latex()
