@@ -205,3 +205,13 @@ def test_figure_is_the_one_the_cli_draws(tmp_path: Path, capsys: pytest.CaptureF
     # Pixel-wise, allowing for anti-aliasing differences between matplotlib versions.
     differing = np.mean(np.any(np.abs(committed - drawn) > 0.1, axis=-1))
     assert differing < 0.01, f"{differing:.1%} of the pixels differ ({regenerate})"
+
+
+def test_readme_links_point_at_committed_files():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    targets = re.findall(r"\]\(((?:docs|examples|tests)/[^)#\s]*)\)", readme)
+    assert any(t.endswith(".ipynb") for t in targets), "README links to the notebooks"
+    notebooks = {p.relative_to(ROOT).as_posix() for p in (DOCS / "notebooks").glob("*.ipynb")}
+    assert notebooks <= set(targets), f"notebooks missing from README: {notebooks - set(targets)}"
+    missing = [t for t in targets if not (ROOT / t).exists()]
+    assert not missing, f"README links to files that do not exist: {missing}"
