@@ -105,6 +105,7 @@ class Derivation:
     gradient: np.ndarray | None
     equations: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    path_values: list[Jacobian] = field(default_factory=list)
 
     def to_text(self) -> str:
         """The derivation as plain text, one block per step."""
@@ -166,7 +167,9 @@ def derive(
     acc = graph.backward(head, [var], record=True)
     result = acc.jacobians[var.name]
     steps = [_step(s) for s in acc.steps]
-    paths = [_path_factors(graph, p) for p in graph.paths(head, var)]
+    edge_paths = graph.edge_paths(head, var)
+    paths = [_edge_path_factors(graph, p) for p in edge_paths]
+    path_values = [_path_value(graph, p, var) for p in edge_paths] if len(edge_paths) > 1 else []
     checks = [chain_dims([f.shape for f in p]) for p in paths]
     gradient = None
     if head.shape == ():
@@ -176,7 +179,7 @@ def derive(
     setting = _setting(graph, head, var) + list(context)
     title = f"{'∂' + pretty(head.name)}/∂{pretty(var.name)}"
     return Derivation(head.name, var.name, title, setting, steps, paths, checks, matrix_form,
-                      result, gradient, eqs, list(notes))
+                      result, gradient, eqs, list(notes), path_values)
 
 
 def _step(step: Step) -> DerivationStep:
@@ -204,6 +207,20 @@ def _path_factors(graph: Graph, path: list[str]) -> list[FactorInfo]:
                 factors.append(FactorInfo.of(graph.factor(node, position)))
                 break
     return factors[::-1]
+
+
+def _edge_path_factors(graph: Graph, edges: list[tuple[str, int]]) -> list[FactorInfo]:
+    """Factors along one path given as edges (tail first), returned head first."""
+    return [FactorInfo.of(graph.factor(name, position)) for name, position in edges][::-1]
+
+
+def _path_value(graph: Graph, edges: list[tuple[str, int]], var: Node) -> Jacobian:
+    """The product of one path's literal factors: that path's share of ∂(of)/∂(wrt)."""
+    factors = [graph.factor(name, position) for name, position in edges][::-1]
+    out = factors[0]
+    for f in factors[1:]:
+        out = out @ f
+    return out
 
 
 def _matrix_form(graph: Graph, head: Node, var: Node, reuse: str | None,
@@ -285,12 +302,15 @@ def _render_text(d: Derivation) -> str:
             out.append(f"        dimensions: {check}")
         out.append(_value_text(step.result.toarray(), "        "))
     out.append("")
-    for p, check in zip(d.paths, d.path_checks):
-        out.append(f"Chain rule{_eq(eqs, 'chain')}:")
+    for i, (p, check) in enumerate(zip(d.paths, d.path_checks)):
+        which = f", path {i + 1} of {len(d.paths)}" if len(d.paths) > 1 else ""
+        out.append(f"Chain rule{_eq(eqs, 'chain')}{which}:")
         lhs = _row_symbol(d.result)
         out.append(f"  {lhs} = " + " · ".join(f.symbol for f in p))
         out.append(f"  {' ' * len(lhs)} = " + " · ".join(f.label for f in p))
         out.append(f"  dimension check: {check}")
+        if i < len(d.path_values):
+            out.append(_value_text(d.path_values[i].toarray(), "  "))
     if len(d.paths) > 1:
         out.append(f"  {d.result.symbol} is the sum of these {len(d.paths)} paths")
     if d.gradient is not None:
