@@ -279,7 +279,9 @@ def _operand(other: object, this: Expr, op: str, right: bool) -> Expr:
 
 
 def _binary(op: str, symbol: str, a: Expr, b: Expr, prec: int) -> Expr:
-    where = f"{_wrap(a, prec)} {symbol} {_wrap(b, prec + 1)}"
+    # ⊙ next to @ reads ambiguously, so a product inside a Hadamard gets parentheses.
+    left = prec + 1 if op == "hadamard" else prec
+    where = f"{_wrap(a, left)} {symbol} {_wrap(b, prec + 1)}"
     if a.shape != b.shape:
         hint = " (for a number times an expression use a Python number)" if op == "hadamard" else ""
         raise ShapeError(f"{where}: {a.text} is {_size_text(a.shape)} but {b.text} is "
