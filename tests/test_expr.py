@@ -363,7 +363,7 @@ def test_unknown_function_names_list_the_choices():
 @given(st.integers(1, 4), st.data())
 def test_inverse_and_logdet_jacobians_match_finite_differences(n, data):
     Xv = data.draw(real_arrays((n, n)))
-    assume(np.abs(Xv).max() > 0.1 and np.linalg.cond(Xv) < 1e3)
+    assume(np.linalg.svd(Xv, compute_uv=False).min() > 0.2)  # FD steps stay small
     X = jc.var("X", Xv)
     np.testing.assert_allclose(jc.jacobian(jc.inv(X), X).toarray(), fd(np.linalg.inv, Xv),
                                rtol=1e-5, atol=1e-6 * np.abs(np.linalg.inv(Xv)).max() ** 2)
