@@ -100,7 +100,7 @@ def from_tensor_jacobian(T: object, out_shape: Sequence[int], in_shape: Sequence
         )
     k = len(out_s)
     axes = _reversal(k, 0) + _reversal(len(in_s), k)
-    matrix = np.ascontiguousarray(arr.transpose(axes)).reshape(prod(out_s), prod(in_s))
+    matrix = arr.transpose(axes).reshape(prod(out_s), prod(in_s))
     return Jacobian(matrix, of=of, wrt=wrt, of_shape=out_s, wrt_shape=in_s,
                     label="from tensor layout")
 
@@ -124,4 +124,4 @@ def to_tensor_jacobian(J: Jacobian) -> np.ndarray:
     dense = J.toarray().reshape(out_s[::-1] + in_s[::-1])
     # Undo the reversal: reversed axes within each group are their own inverse permutation.
     axes = _reversal(k, 0) + _reversal(len(in_s), k)
-    return np.ascontiguousarray(dense.transpose(axes))
+    return np.array(dense.transpose(axes), order="C")  # ascontiguousarray would make a 0-d array 1-d
