@@ -202,7 +202,7 @@ def _parse(source: str) -> ast.Expression:
         line = exc.lineno or 1
         col = exc.offset or 1
         reason = exc.msg or "invalid syntax"
-        if reason.startswith("invalid syntax"):
+        if reason == "invalid syntax":
             reason = "invalid syntax (only expressions with + - * / @ ** .T, numbers, " \
                      "declared variables and whitelisted functions are accepted)"
         raise _refuse(source, line, col, reason, kind="syntax error") from None
@@ -257,11 +257,12 @@ class _Validator:
         return ", ".join(sorted(self.variables)) or "(none)"
 
     def visit(self, node: ast.AST) -> None:
+        """Check every node, outermost first and then left to right; raise at the first refusal."""
         # An explicit worklist: the depth is already bounded, but there is no reason to
         # recurse where a loop does.
         stack = [node]
         while stack:
-            stack.extend(self.check(stack.pop()))
+            stack.extend(reversed(self.check(stack.pop())))
 
     def check(self, node: ast.AST) -> list[ast.AST]:
         kind = type(node).__name__
@@ -325,6 +326,8 @@ class _Validator:
     def check_call(self, node: ast.Call) -> list[ast.AST]:
         func = node.func
         if not isinstance(func, ast.Name):
+            if not isinstance(func, ast.Attribute):
+                self.check(func)  # say what it is, e.g. a lambda, when that is refused
             if isinstance(func, ast.Attribute):
                 raise self.refuse(func, "only whitelisted functions called by bare name are "
                                         f"allowed, not '{ast.unparse(func)}(…)'; allowed: "
