@@ -280,7 +280,7 @@ def _eq(eqs: Mapping[str, str], key: str) -> str:
 def _value_text(arr: np.ndarray, indent: str) -> str:
     if arr.size > 60:
         return f"{indent}= ({dims(arr.shape)} values; too many to print)"
-    body = np.array2string(arr if arr.shape[0] > 1 else arr[0], precision=4,
+    body = np.array2string(arr[0] if arr.ndim and arr.shape[0] == 1 else arr, precision=4,
                            suppress_small=True, max_line_width=100)
     return "\n".join(f"{indent}{'= ' if i == 0 else '  '}{line}"
                      for i, line in enumerate(body.splitlines()))
