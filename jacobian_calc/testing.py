@@ -513,7 +513,7 @@ def assert_gradient_correct(
         else:
             hint = ""
             if G.ndim == 2 and x.ndim == 2 and G.shape == x.shape[::-1]:
-                hint = "; it looks transposed (the gradient is shaped like X, eq 12)"
+                hint = "; it looks transposed"
             elif G.size == x.size:
                 hint = ("; same number of entries but a different shape — reshape with unvec "
                         "(column stacking, eq 16/25)")
