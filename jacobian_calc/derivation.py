@@ -13,6 +13,7 @@ A :class:`Derivation` prints as plain text (``str(d)``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -118,6 +119,9 @@ class Derivation:
         return f"<Derivation {self.title}: {len(self.steps)} steps>"
 
 
+_IDENTITY = re.compile(r"I[₀-₉]+")
+
+
 def _row_symbol(J: Jacobian, latex: bool = False) -> str:
     """A scalar's gradient is a row; written (∂f/∂h2)ᵀ as in eq (18), (28)."""
     if latex:
@@ -130,7 +134,7 @@ def _transposed_label(J: Jacobian) -> tuple[str, str]:
     label, latex = J.label or J.symbol, J.latex or J.latex_symbol
     if J.of_shape == ():  # the loss row (∂f/∂ŷ)ᵀ becomes the column ∂f/∂ŷ
         return J.symbol, J.latex_symbol
-    if label.startswith("diag("):  # diagonal: its own transpose, as the lecture keeps it
+    if label.startswith("diag(") or _IDENTITY.fullmatch(label):  # symmetric: its own transpose
         return label, latex
     if label.isidentifier():
         return f"{label}ᵀ", rf"{latex}^\top"
