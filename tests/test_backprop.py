@@ -1,7 +1,7 @@
 """The compact formulas (26), (32), (38) against closed forms and finite differences."""
 
 import numpy as np
-from hypothesis import given
+from hypothesis import given, settings
 
 import jacobian_calc as jc
 from jacobian_calc.backprop import mlp_forward, mlp_gradients
@@ -89,6 +89,7 @@ def test_bias_gradients_written_out_by_hand(rng):
     np.testing.assert_allclose(g["W2"], D2 @ Z1.T, rtol=1e-13)
 
 
+@settings(max_examples=60)  # finite differences in every example: keep the suite fast
 @given(mlp_problems(max_size=5, activations=("sigmoid", "tanh", "softplus"),
                     losses=("squared_error",)))
 def test_compact_bias_and_batch_gradients_match_finite_differences(problem):

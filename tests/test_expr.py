@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy.special import expit
 
@@ -103,6 +103,7 @@ def test_operators_compute_what_numpy_computes(m, n, data):
     np.testing.assert_allclose(jc.sum(A).value, Av.sum())
 
 
+@settings(max_examples=60)  # finite differences in every example: keep the suite fast
 @given(small, small, st.data())
 def test_jacobian_of_a_mixed_expression_matches_finite_differences(m, n, data):
     Av, Xv, Bv = (data.draw(real_arrays(s)) for s in ((m, m), (m, n), (m, n)))
@@ -164,6 +165,7 @@ def test_a_scalar_variable(rng):
     assert jc.jacobian(jc.sum(X), t).nnz == 0
 
 
+@settings(max_examples=60)  # finite differences in every example: keep the suite fast
 @given(st.integers(2, 5), st.integers(1, 4), st.data())
 def test_softmax_is_columnwise_and_its_jacobian_matches_finite_differences(k, n, data):
     Hv = data.draw(real_arrays((k, n)))
@@ -177,6 +179,7 @@ def test_softmax_is_columnwise_and_its_jacobian_matches_finite_differences(k, n,
                                fd(lambda M: np.exp(M) / np.exp(M).sum(axis=0), Hv), atol=1e-8)
 
 
+@settings(max_examples=60)  # finite differences in every example: keep the suite fast
 @given(st.integers(1, 5), st.integers(1, 4), st.data())
 def test_losses_match_their_definitions_and_finite_differences(s, n, data):
     Yh, Y = data.draw(real_arrays((s, n))), data.draw(real_arrays((s, n)))
@@ -210,6 +213,7 @@ def test_numpy_scalars_multiply_expressions():
 
 
 # --------------------------------------------------------------- several paths
+@settings(max_examples=60)  # finite differences in every example: keep the suite fast
 @given(small, st.data())
 def test_residual_connection_sums_the_identity_path_and_the_branch(n, data):
     Wv, xv = data.draw(real_arrays((n, n))), data.draw(real_arrays((n,)))
@@ -360,6 +364,7 @@ def test_unknown_function_names_list_the_choices():
                                  "trace", "inv", "det", "logdet", "softmax"}
 
 
+@settings(max_examples=60)  # finite differences in every example: keep the suite fast
 @given(st.integers(1, 4), st.data())
 def test_inverse_and_logdet_jacobians_match_finite_differences(n, data):
     Xv = data.draw(real_arrays((n, n)))

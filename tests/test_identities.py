@@ -8,7 +8,7 @@ the dense textbook formulas written with ``np.kron`` and ``np.linalg``, and
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import jacobian_calc as jc
@@ -33,6 +33,7 @@ def close(a, b, atol=1e-8):
 
 
 # ------------------------------------------------------------------ products
+@settings(max_examples=60)  # finite differences in every example: keep the suite fast
 @given(dim, dim, dim, dim, st.data())
 def test_vec_axb_wrt_x_is_bt_kron_a(m, k, n, q, data):
     Av, Xv, Bv = (data.draw(real_arrays(s)) for s in ((m, k), (k, n), (n, q)))
@@ -43,6 +44,7 @@ def test_vec_axb_wrt_x_is_bt_kron_a(m, k, n, q, data):
     close(J.toarray(), fd(lambda M: Av @ M @ Bv, Xv))
 
 
+@settings(max_examples=60)  # finite differences in every example: keep the suite fast
 @given(dim, dim, dim, st.data())
 def test_general_matmul_factors_are_i_kron_a_and_xt_kron_i(m, k, n, data):
     Av, Xv = data.draw(real_arrays((m, k))), data.draw(real_arrays((k, n)))
@@ -57,6 +59,7 @@ def test_general_matmul_factors_are_i_kron_a_and_xt_kron_i(m, k, n, data):
     close(jc.jacobian(P, A).toarray(), fd(lambda M: M @ Xv, Av))
 
 
+@settings(max_examples=60)  # finite differences in every example: keep the suite fast
 @given(dim, dim, st.integers(1, 5), st.data())
 def test_batch_wx_wrt_w_is_xt_kron_i_p(p, d, n, data):
     Wv, Xv = data.draw(real_arrays((p, d))), data.draw(real_arrays((d, n)))
@@ -134,6 +137,7 @@ def _invertible(data, n):
     return Xv
 
 
+@settings(max_examples=60)  # finite differences in every example: keep the suite fast
 @given(dim, st.data())
 def test_inverse_is_minus_inverse_transposed_kron_inverse(n, data):
     Xv = _invertible(data, n)
@@ -146,6 +150,7 @@ def test_inverse_is_minus_inverse_transposed_kron_inverse(n, data):
                                atol=1e-6 * np.abs(Y).max() ** 2)
 
 
+@settings(max_examples=60)  # finite differences in every example: keep the suite fast
 @given(dim, st.data())
 def test_det_is_det_times_vec_of_inverse_transposed(n, data):
     Xv = _invertible(data, n)
@@ -157,6 +162,7 @@ def test_det_is_det_times_vec_of_inverse_transposed(n, data):
                                atol=1e-7 * max(1.0, np.abs(expect).max()))
 
 
+@settings(max_examples=60)  # finite differences in every example: keep the suite fast
 @given(dim, st.data())
 def test_logdet_is_vec_of_inverse_transposed(n, data):
     Xv = _invertible(data, n)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from hypothesis import given
+from hypothesis import given, settings
 
 import jacobian_calc as jc
 from jacobian_calc.testing import assert_allclose_scaled, mlp_problems
@@ -244,6 +244,7 @@ def batch_problems(draw, max_size=5, activations=tuple(jc.ACTIVATIONS), biased=N
     return BatchProblem(base.weights, biases, X, Y, base.activation, base.loss)
 
 
+@settings(max_examples=60)  # finite differences in every example: keep the suite fast
 @given(batch_problems())
 def test_batch_and_bias_literal_chain_equals_compact_formulas(problem):
     net = problem.network()
@@ -262,6 +263,7 @@ def test_batch_and_bias_literal_chain_equals_compact_formulas(problem):
                                    err_msg=name)
 
 
+@settings(max_examples=60)  # finite differences in every example: keep the suite fast
 @given(batch_problems(max_size=4, activations=("sigmoid", "tanh", "softplus", "relu"),
                       biased=True))
 def test_batch_and_bias_gradients_match_finite_differences(problem):
