@@ -219,7 +219,7 @@ def _verify(source: str, values: Mapping[str, np.ndarray], wrt: str, J: Jacobian
     x = values[wrt]
     if x.size <= FD_COLUMNS:
         fd = finite_difference_jacobian(f, x)
-        return (f"central finite differences, all {x.size} columns",
+        return (f"central finite differences, all {x.size} column{'s' if x.size > 1 else ''}",
                 max_relative_error(J.toarray(), fd))
     rng = np.random.default_rng(0)
     worst = 0.0

@@ -106,6 +106,7 @@ def test_arrays_keep_away_from_every_kink(h):
 
 
 # ---------------------------------------------------------- correct formulas pass
+@settings(max_examples=60)  # each example runs the full check; 60 suffice
 @given(chain_shapes(3, max_side=4).flatmap(  # B closes the chain: AXB is square
     lambda s: st.tuples(real_arrays(s[0]), real_arrays(s[1]),
                         real_arrays((s[2][0], s[0][0])))))
@@ -116,6 +117,7 @@ def test_trace_AXB_gradient_passes(mats):
     assert 0.0 <= err <= 1e-5
 
 
+@settings(max_examples=60)  # each example runs the full check; 60 suffice
 @given(st.tuples(st.integers(1, 5), st.integers(1, 5)).flatmap(
     lambda pd: st.tuples(real_arrays(pd), real_arrays((pd[1],)), real_arrays((pd[0],)))))
 def test_lemma_2_6_gradient_passes(data):
@@ -125,6 +127,7 @@ def test_lemma_2_6_gradient_passes(data):
                             lambda M: np.outer(M @ x - y, x), W)
 
 
+@settings(max_examples=60)  # each example runs the full check; 60 suffice
 @given(well_conditioned_matrices(st.integers(1, 4).map(lambda n: (n, n)),
                                  positive_determinant=True))
 def test_logdet_gradient_passes(X):
@@ -167,6 +170,7 @@ def _check_fields(message: str) -> None:
         assert field in message, f"{field!r} missing from:\n{message}"
 
 
+@settings(max_examples=60)  # each example runs the full check; 60 suffice
 @given(well_conditioned_matrices((3, 3)), well_conditioned_matrices((3, 3)),
        real_arrays((3, 3)))
 def test_transposed_gradient_fails_with_a_report(A, B, X):
@@ -182,6 +186,7 @@ def test_transposed_gradient_fails_with_a_report(A, B, X):
     assert rel > 1e-5 and abs(numeric - analytic) > 0
 
 
+@settings(max_examples=60)  # each example runs the full check; 60 suffice
 @given(real_arrays((4,)).filter(lambda v: np.linalg.norm(v) > 0.1))
 def test_gradient_missing_a_factor_of_two_fails(x):
     A = np.array([[2.0, 1, 0, 0], [0, 1, 0, 3], [1, 0, 1, 0], [0, 0, 2, 1]])
@@ -192,6 +197,7 @@ def test_gradient_missing_a_factor_of_two_fails(x):
     _check_fields(str(info.value))
 
 
+@settings(max_examples=60)  # each example runs the full check; 60 suffice
 @given(real_arrays((2, 3)).filter(lambda W: np.abs(W).max() > 0.1),
        real_arrays((3,)).filter(lambda v: np.abs(v).max() > 0.1))
 def test_gradient_off_by_sign_reports_opposite_values(W, x):
@@ -246,6 +252,7 @@ def test_gradient_shape_mismatch_is_reported_clearly():
 
 
 # ------------------------------------------------------------------- Jacobians
+@settings(max_examples=60)  # each example runs the full check; 60 suffice
 @given(chain_shapes(3, max_side=3).flatmap(
     lambda s: st.tuples(real_arrays(s[0]), real_arrays(s[1]), real_arrays(s[2]))),
     st.sampled_from(["dense", "sparse", "jacobian"]))
@@ -270,6 +277,7 @@ def test_softmax_jacobian_passes(h):
     assert_jacobian_correct(softmax, lambda z: np.diag(s) - np.outer(s, s), h)
 
 
+@settings(max_examples=60)  # each example runs the full check; 60 suffice
 @given(well_conditioned_matrices((3, 3)), real_arrays((3, 2)).filter(
     lambda X: np.abs(X).max() > 0.1))
 def test_row_major_kronecker_fails_with_a_report(A, X):
