@@ -23,6 +23,7 @@ from .errors import (
     ChainError,
     ChoiceError,
     DomainError,
+    ExpressionSyntaxError,
     JacobianCalcError,
     ShapeError,
     SingularMatrixError,
@@ -98,6 +99,7 @@ __all__ = [
     "DenseLimitError",
     "SingularMatrixError",
     "DomainError",
+    "ExpressionSyntaxError",
     # expressions (issue 4)
     "Expr",
     "var",

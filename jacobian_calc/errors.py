@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 __all__ = ["JacobianCalcError", "ShapeError", "ChainError", "ChoiceError", "SingularMatrixError",
-           "DomainError"]
+           "DomainError", "ExpressionSyntaxError"]
 
 
 class JacobianCalcError(ValueError):
