@@ -47,6 +47,7 @@ __all__ = [
     "MAX_ENTRIES",
     "parse_shape",
     "random_values",
+    "data_notes",
     "calculate",
     "render",
 ]
@@ -124,6 +125,20 @@ def _special_variables(tree: ast.Expression) -> tuple[set[str], set[str]]:
     return invertible, positive
 
 
+def data_notes(shapes: Mapping[str, tuple[int, ...]], tree: ast.Expression) -> list[str]:
+    """How :func:`random_values` chose each variable that is not plain standard normal."""
+    invertible, positive = _special_variables(tree)
+    notes = []
+    for name, shape in shapes.items():
+        if name in positive:
+            notes.append(f"{name}: entries uniform in [0.5, 2] (under log or a fractional or "
+                         f"negative power)")
+        elif name in invertible and len(shape) == 2 and shape[0] == shape[1]:
+            notes.append(f"{name}: I + E with ‖E‖₂ = ½ (under inv/det/logdet: condition "
+                         f"number ≤ 3, det > 0)")
+    return notes
+
+
 def random_values(shapes: Mapping[str, tuple[int, ...]], tree: ast.Expression, seed: int
                   ) -> dict[str, np.ndarray]:
     """Seeded random values, in the order the variables are declared.
@@ -167,10 +182,11 @@ class Calculation:
     text: str  # the expression as the expression API writes it
     value: np.ndarray
     jacobian: Jacobian
-    derivation: Derivation
+    derivation: Derivation | None  # None when the expression is the variable itself
     method: str
     max_relative_error: float
     tolerance: float
+    notes: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -202,10 +218,11 @@ def calculate(source: str, shapes: Mapping[str, tuple[int, ...]], wrt: str, *,
         raise JacobianCalcError(f"the expression {source!r} is a constant ({F!r}); it must use "
                                 f"at least one declared variable")
     J = jacobian(F, env[wrt])
-    d = derivation(F, env[wrt])
+    # The expression that is just the variable has no chain to derive: ∂vec(X)/∂vec(X) = I.
+    d = None if F.node is env[wrt].node else derivation(F, env[wrt])
     method, err = _verify(source, values, wrt, J)
     return Calculation(source, wrt, seed, shapes, values, F.text, np.array(F.value), J, d,
-                       method, err, tolerance)
+                       method, err, tolerance, tuple(data_notes(shapes, tree)))
 
 
 def _verify(source: str, values: Mapping[str, np.ndarray], wrt: str, J: Jacobian
@@ -248,6 +265,7 @@ def _render_text(calc: Calculation, body: str) -> str:
         f"Expression: {calc.source}",
         f"  read as {calc.text}, value {dims(calc.value.shape) if calc.value.shape else 'scalar'}",
         f"Variables (random, seed {calc.seed}): {_shapes_text(calc.shapes)}",
+        *(f"  {note}" for note in calc.notes),
         "",
         f"Literal Jacobian {J.describe()}",
     ]
@@ -271,6 +289,7 @@ def _json(calc: Calculation) -> str:
         "read_as": calc.text,
         "variables": {n: {"shape": list(s), "value": calc.values[n].tolist()}
                       for n, s in calc.shapes.items()},
+        "data_notes": list(calc.notes),
         "value": {"shape": list(calc.value.shape), "entries": calc.value.tolist()},
         "jacobian": {
             "symbol": J.symbol,
@@ -279,8 +298,9 @@ def _json(calc: Calculation) -> str:
             "stored_entries": J.nnz,
             "entries": J.toarray().tolist() if small else None,
         },
-        "gradient": (None if d.gradient is None else np.asarray(d.gradient).tolist()),
-        "derivation": {
+        "gradient": (None if d is None or d.gradient is None
+                     else np.asarray(d.gradient).tolist()),
+        "derivation": None if d is None else {
             "title": d.title,
             "paths": [[{"symbol": f.symbol, "label": f.label, "shape": list(f.shape),
                         "sparse": f.sparse} for f in path] for path in d.paths],
@@ -311,7 +331,10 @@ def render(calc: Calculation, fmt: str = "text") -> str:
         return _json(calc)
     renderer = {"markdown": "to_markdown", "latex": "to_latex"}.get(fmt, "to_text")
     method = getattr(calc.derivation, renderer, None)
-    if method is None:
+    if calc.derivation is None:
+        body = (f"No chain to derive: the expression is {calc.wrt} itself, so "
+                f"∂vec({calc.wrt})/∂vec({calc.wrt}) is the identity.")
+    elif method is None:
         body = (f"(note: --format {fmt} is not available in this build — the derivation has "
                 f"no {renderer}(); showing the text form)\n{calc.derivation.to_text()}")
     else:

@@ -76,7 +76,8 @@ def _add_expr_parser(sub: argparse._SubParsersAction) -> None:
                     "finite-difference verification. Exit status 1 if the verification fails, "
                     "2 for bad input.",
         epilog='example: jacobian-calc expr "trace(A @ X @ B)" --wrt X --shape A=3x4 '
-               "--shape X=4x5 --shape B=5x3",
+               "--shape X=4x5 --shape B=5x3. An expression that starts with '-' goes last, "
+               'after "--": jacobian-calc expr --wrt X --shape X=3x3 -- "-trace(X)"',
     )
     expr.add_argument("expression", help="the expression, e.g. \"trace(A @ X @ B)\"")
     expr.add_argument("--wrt", required=True, metavar="NAME",

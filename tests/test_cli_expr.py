@@ -226,3 +226,51 @@ def test_the_installed_command_runs_as_a_module():
                           "__import__('os').getcwd()", "--wrt", "X", "--shape", "X=2"],
                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
     assert bad.returncode == 2 and "line 1, column 1" in bad.stderr and bad.stdout == ""
+
+
+# ---------------------------------------------------------------- fuzzing the CLI
+import contextlib
+import io
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+PIECES = ["A", "X", "x", "@", "*", "+", "-", "/", "**", "2", "0.5", "-1", "(", ")", ".T", ",",
+          "trace(", "sum(", "inv(", "logdet(", "det(", "log(", "exp(", "relu(", "softmax(",
+          "squared_error(", "tr(", "__class__", ".", "[", "]", "lambda", ":", "'", "import",
+          "open(", "__import__(", "=", "\n", " "]
+
+
+@settings(max_examples=150)
+@given(st.lists(st.sampled_from(PIECES), min_size=1, max_size=14).map("".join))
+def test_fuzz_the_command_never_crashes(text):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        # options first, then "--": a text starting with "-" is not taken for an option
+        status = main(["expr", "--wrt", "X", "--shape", "A=2x2", "--shape", "X=2x2",
+                       "--shape", "x=2", "--", text])
+    assert status in (0, 1, 2)
+    if status == 2:
+        assert err.getvalue().startswith("jacobian-calc: error:") and out.getvalue() == ""
+    else:
+        assert "Verification (" in out.getvalue()
+
+
+def test_the_data_notes_say_how_special_variables_were_drawn(capsys):
+    assert main(["expr", "logdet(X) + sum(log(y))", "--wrt", "X", "--shape", "X=3x3",
+                 "--shape", "y=2"]) == 0
+    out = capsys.readouterr().out
+    assert "X: I + E with ‖E‖₂ = ½" in out and "y: entries uniform in [0.5, 2]" in out
+
+
+def test_the_variable_itself_has_the_identity_jacobian(capsys):
+    status, doc = run_json(capsys, ["expr", "X", "--wrt", "X", "--shape", "X=2x3"])
+    assert status == 0 and doc["derivation"] is None
+    np.testing.assert_array_equal(doc["jacobian"]["entries"], np.eye(6))
+    assert main(["expr", "X", "--wrt", "X", "--shape", "X=2x3"]) == 0
+    assert "No chain to derive" in capsys.readouterr().out
+
+
+def test_an_expression_starting_with_a_minus_sign_after_double_dash(capsys):
+    assert main(["expr", "--wrt", "X", "--shape", "X=2x2", "--", "-trace(X)"]) == 0
+    assert capsys.readouterr().out.rstrip().endswith(": ok")
