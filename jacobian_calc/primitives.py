@@ -556,7 +556,9 @@ _POWER = Primitive(
                 label=lambda node: f"diag({_number(node.params['p'])}·{_arg(node, 0)}^"
                                    f"{_number(node.params['p'] - 1)})",
                 latex=lambda node: rf"\operatorname{{diag}}({_number(node.params['p'])}\,"
-                                   rf"{_arg_tex(node, 0)}^{{{_number(node.params['p'] - 1)}}})"),
+                                   rf"{_arg_tex(node, 0)}^{{{_number(node.params['p'] - 1)}}})",
+                # pointwise, so diagonal, as diag(φ′(h)) in eq (29)
+                equation=lambda node: "29"),
     ),
     formula=lambda node: f"{_arg(node, 0)}^{_number(node.params['p'])}",
     latex=lambda node: rf"{_arg_tex(node, 0)}^{{{_number(node.params['p'])}}}",
@@ -570,7 +572,9 @@ _EXP = Primitive(
     partials=(
         Partial(build=lambda node: _diagonal(node.value),  # exp′ = exp, already computed
                 label=lambda node: f"diag(exp({_arg(node, 0)}))",
-                latex=lambda node: rf"\operatorname{{diag}}(\exp({_arg_tex(node, 0)}))"),
+                latex=lambda node: rf"\operatorname{{diag}}(\exp({_arg_tex(node, 0)}))",
+                # pointwise, so diagonal, as diag(φ′(h)) in eq (29)
+                equation=lambda node: "29"),
     ),
     formula=lambda node: f"exp({_arg(node, 0)})",
     latex=lambda node: rf"\exp({_arg_tex(node, 0)})",
@@ -593,7 +597,9 @@ _LOG = Primitive(
     partials=(
         Partial(build=lambda node: _diagonal(1.0 / node.args[0].value),
                 label=lambda node: f"diag(1/{_arg(node, 0)})",
-                latex=lambda node: rf"\operatorname{{diag}}(1/{_arg_tex(node, 0)})"),
+                latex=lambda node: rf"\operatorname{{diag}}(1/{_arg_tex(node, 0)})",
+                # pointwise, so diagonal, as diag(φ′(h)) in eq (29)
+                equation=lambda node: "29"),
     ),
     formula=lambda node: f"log({_arg(node, 0)})",
     latex=lambda node: rf"\log({_arg_tex(node, 0)})",
