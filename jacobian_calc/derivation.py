@@ -121,6 +121,9 @@ class Derivation:
 
 _IDENTITY = re.compile(r"I[₀-₉]+")
 
+#: Derivations show each path's product when there are at most this many paths.
+MAX_PATH_VALUES = 16
+
 
 def _row_symbol(J: Jacobian, latex: bool = False) -> str:
     """A scalar's gradient is a row; written (∂f/∂h2)ᵀ as in eq (18), (28)."""
@@ -173,7 +176,10 @@ def derive(
     steps = [_step(s) for s in acc.steps]
     edge_paths = graph.edge_paths(head, var)
     paths = [_edge_path_factors(graph, p) for p in edge_paths]
-    path_values = [_path_value(graph, p, var) for p in edge_paths] if len(edge_paths) > 1 else []
+    # Each path's own product is shown when there are a few; their number can grow
+    # exponentially with depth (residual stacks), so beyond that only the sum is kept.
+    path_values = ([_path_value(graph, p) for p in edge_paths]
+                   if 1 < len(edge_paths) <= MAX_PATH_VALUES else [])
     checks = [chain_dims([f.shape for f in p]) for p in paths]
     gradient = None
     if head.shape == ():
@@ -218,7 +224,7 @@ def _edge_path_factors(graph: Graph, edges: list[tuple[str, int]]) -> list[Facto
     return [FactorInfo.of(graph.factor(name, position)) for name, position in edges][::-1]
 
 
-def _path_value(graph: Graph, edges: list[tuple[str, int]], var: Node) -> Jacobian:
+def _path_value(graph: Graph, edges: list[tuple[str, int]]) -> Jacobian:
     """The product of one path's literal factors: that path's share of ∂(of)/∂(wrt)."""
     factors = [graph.factor(name, position) for name, position in edges][::-1]
     out = factors[0]

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -37,8 +38,9 @@ def test_jacobian_is_the_function_in_a_fresh_interpreter_that_imports_the_module
             "import jacobian_calc as jc\n"
             "x = jc.var('x', [1.0, 2.0])\n"
             "print(jc.jacobian(jc.sum(x), x).toarray().tolist(), callable(jc.derivation))\n")
+    root = Path(__file__).resolve().parents[1]  # the source tree, whatever the caller's cwd
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, cwd=".")
+                         check=True, cwd=root)
     assert out.stdout.strip() == "[[1.0, 1.0]] True"
 
 
