@@ -38,7 +38,7 @@ from .derivation import Derivation
 from .errors import JacobianCalcError, ShapeError
 from .jacobian import Jacobian
 from .notation import dims
-from .parse import MATRIX_FUNCTIONS, parse_expression, validate, variable_names
+from .parse import MATRIX_FUNCTIONS, parse_expression, validate
 
 __all__ = [
     "Calculation",
@@ -64,7 +64,7 @@ _EXPECTED = ("expected NAME=MxN for a matrix (e.g. A=3x4), NAME=N for a vector (
 
 
 def parse_shape(spec: str) -> tuple[str, tuple[int, ...]]:
-    """``"A=3x4"`` → ``("A", (3, 4))``; ``"x=5"`` → ``("x", (5,))``; ``"c=scalar"`` → ``("c", ())``.
+    """Read one ``--shape``: ``"A=3x4"``, ``"x=5"`` (a vector) or ``"c=scalar"``.
 
     Examples
     --------

@@ -50,7 +50,6 @@ __all__ = [
     "validate",
     "parse_expression",
     "variable_names",
-    "matrix_function_arguments",
 ]
 
 MAX_LENGTH = 2000
@@ -143,7 +142,8 @@ def _caret(source: str, line: int, column: int, width: int = 1) -> str:
 
 def _refuse(source: str, line: int, column: int, reason: str, *, width: int = 1,
             kind: str = "forbidden construct") -> ExpressionSyntaxError:
-    message = f"{kind} at line {line}, column {column}: {reason}\n{_caret(source, line, column, width)}"
+    where = _caret(source, line, column, width)
+    message = f"{kind} at line {line}, column {column}: {reason}\n{where}"
     return ExpressionSyntaxError(message, position=(line, column), reason=reason)
 
 
@@ -400,17 +400,6 @@ def variable_names(tree: ast.Expression) -> list[str]:
         stack.extend(reversed([c for c in ast.iter_child_nodes(node)
                                if not (isinstance(node, ast.Call) and c is node.func)]))
     return list(seen)
-
-
-def matrix_function_arguments(tree: ast.Expression) -> set[str]:
-    """Variables that appear anywhere inside inv(…), det(…) or logdet(…)."""
-    out: set[str] = set()
-    for node in ast.walk(tree):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-                and node.func.id in MATRIX_FUNCTIONS):
-            for arg in node.args:
-                out.update(n.id for n in ast.walk(arg) if isinstance(n, ast.Name))
-    return out
 
 
 # -------------------------------------------------------------------- building

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from math import prod
 
 import scipy.sparse as sp
 
@@ -174,7 +173,8 @@ def shapes(*, min_dims: int = 1, max_dims: int = 2, min_side: int = 1, max_side:
     >>> test_matrix_shapes()
     """
     if not 0 <= min_dims <= max_dims <= 2:
-        raise JacobianCalcError(f"need 0 ≤ min_dims ≤ max_dims ≤ 2, got {min_dims}, {max_dims}")
+        raise JacobianCalcError(f"need 0 ≤ min_dims ≤ max_dims ≤ 2, got {min_dims}, "
+                                f"{max_dims}")
     if not 1 <= min_side <= max_side:
         raise JacobianCalcError(f"need 1 ≤ min_side ≤ max_side, got {min_side}, {max_side}")
     return hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=min_side,
@@ -194,8 +194,8 @@ def chain_shapes(count: int, *, min_side: int = 1, max_side: int = 5
     >>> test_they_chain()
     """
     if count < 1 or not 1 <= min_side <= max_side:
-        raise JacobianCalcError(f"need count ≥ 1 and 1 ≤ min_side ≤ max_side, got count={count}, "
-                                f"min_side={min_side}, max_side={max_side}")
+        raise JacobianCalcError(f"need count ≥ 1 and 1 ≤ min_side ≤ max_side, got "
+                                f"count={count}, min_side={min_side}, max_side={max_side}")
     sides = st.lists(st.integers(min_side, max_side), min_size=count + 1, max_size=count + 1)
     return sides.map(lambda d: [(d[i], d[i + 1]) for i in range(count)])
 
@@ -367,7 +367,8 @@ def _check_directions(
             if numeric.shape != (y_rows,):
                 raise ShapeError(f"f changed its output size between calls: {numeric.shape}")
         err = float(np.linalg.norm(numeric - analytic))
-        scale = max(Jnorm, float(np.linalg.norm(numeric)))  # ‖V‖ = 1, and ‖JV‖ ≤ ‖J‖_F
+        # ‖V‖ = 1 and ‖JV‖ ≤ ‖J‖_F: a scale that does not shrink when JV happens to be small
+        scale = max(Jnorm, float(np.linalg.norm(numeric)))
         if not np.isfinite(err):
             err, rel = float("inf"), float("inf")
         else:
@@ -412,7 +413,8 @@ def _check_entries(
     if scalar:
         where = f"entry {_index_text(j, x.shape)}"
     else:
-        where = f"entry ({i}, {j}) = ∂vec(f)[{i}]/∂vec(X)[{j}], X entry {_index_text(j, x.shape)}"
+        where = (f"entry ({i}, {j}) = ∂vec(f)[{i}]/∂vec(X)[{j}], X entry "
+                 f"{_index_text(j, x.shape)}")
     text = (f"  finite-difference Jacobian, worst {where}:\n"
             f"    finite differences = {_fmt(fd[i, j])}\n"
             f"    {name}(X) = {_fmt(J[i, j])}\n"

@@ -31,7 +31,7 @@ def grad_b_layer(W, b, x, y):
 
 
 def grad_W_softmax_cross_entropy(W, x, y):
-    """∂f/∂W = (softmax(Wx)·Σy − y) xᵀ; for a probability vector y, (softmax(Wx) − y) xᵀ."""
+    """∂f/∂W = (softmax(Wx)·Σy − y) xᵀ; (softmax(Wx) − y) xᵀ when y sums to 1."""
     return np.outer(softmax(W @ x) * y.sum() - y, x)
 
 
