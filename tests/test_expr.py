@@ -376,3 +376,23 @@ def test_inverse_and_logdet_jacobians_match_finite_differences(n, data):
                                rtol=1e-5, atol=1e-6 * np.abs(np.linalg.inv(Xv)).max() ** 2)
     np.testing.assert_allclose(jc.grad(jc.logdet(X), X), np.linalg.inv(Xv).T, rtol=1e-10,
                                atol=1e-12)
+
+
+def test_a_residual_stack_with_many_paths_still_derives_and_sums(rng):
+    Ws = [rng.normal(size=(3, 3)) / 2 for _ in range(5)]
+    xv = rng.normal(size=3)
+    x = jc.var("x", xv)
+    z = x
+    for k, W in enumerate(Ws):
+        z = z + jc.tanh(jc.var(f"W{k}", W) @ z)  # each block doubles the paths from x
+    F = jc.sum(z)
+    d = jc.derivation(F, x)
+    assert len(d.paths) == 2 ** 5 and d.path_values == []  # too many to print one by one
+    assert "is the sum of these 32 paths" in str(d)
+
+    def f(v):
+        for W in Ws:
+            v = v + np.tanh(W @ v)
+        return np.sum(v)
+
+    np.testing.assert_allclose(jc.grad(F, x), fd(f, xv)[0], atol=1e-8)
