@@ -207,18 +207,6 @@ def _step(step: Step) -> DerivationStep:
                           tuple(terms), tuple(checks), step.result)
 
 
-def _path_factors(graph: Graph, path: list[str]) -> list[FactorInfo]:
-    """Factors along one path (given tail first, ``wrt`` … ``of``), returned head first."""
-    factors = []
-    for lower, upper in zip(path, path[1:]):
-        node = graph.node(upper)
-        for position, arg in enumerate(node.args):
-            if arg.name == lower:
-                factors.append(FactorInfo.of(graph.factor(node, position)))
-                break
-    return factors[::-1]
-
-
 def _edge_path_factors(graph: Graph, edges: list[tuple[str, int]]) -> list[FactorInfo]:
     """Factors along one path given as edges (tail first), returned head first."""
     return [FactorInfo.of(graph.factor(name, position)) for name, position in edges][::-1]
