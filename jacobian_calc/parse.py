@@ -179,19 +179,25 @@ def _precheck(source: object) -> str:
                       f"{MAX_LENGTH} are allowed", kind="expression too long")
     if not source.strip():
         raise _refuse(source, 1, 1, "the expression is empty", kind="syntax error")
-    depth, line, col = 0, 1, 0
-    for ch in source:
-        col += 1
-        if ch == "\n":
-            line, col = line + 1, 0
-        elif ch in "([{":
-            depth += 1
-            if depth > MAX_DEPTH:
-                raise _refuse(source, line, col,
-                              f"brackets are nested more than {MAX_DEPTH} levels deep",
-                              kind="expression too deep")
-        elif ch in ")]}":
-            depth = max(0, depth - 1)
+    depth, run = 0, 0  # bracket depth; prefix operators in a row (-----X nests too)
+    for line, text in enumerate(_lines(source), start=1):
+        for col, ch in enumerate(text, start=1):
+            if ch in "([{":
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise _refuse(source, line, col,
+                                  f"brackets are nested more than {MAX_DEPTH} levels deep",
+                                  kind="expression too deep")
+            elif ch in ")]}":
+                depth = max(0, depth - 1)
+            if ch in "+-~":
+                run += 1
+                if run > MAX_DEPTH:
+                    raise _refuse(source, line, col,
+                                  f"more than {MAX_DEPTH} operators in a row: the "
+                                  f"expression is nested too deeply", kind="expression too deep")
+            elif not ch.isspace():
+                run = 0
     return source
 
 

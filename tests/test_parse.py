@@ -211,6 +211,14 @@ def test_deep_brackets_are_refused_before_parsing_at_the_first_bracket_too_many(
     assert info.value.position == (1, MAX_DEPTH + 1)
 
 
+def test_long_runs_of_prefix_operators_are_refused_before_parsing():
+    text = "X + " + "- " * 70 + "X"
+    with parser_forbidden(), pytest.raises(ExpressionSyntaxError, match="too deep") as info:
+        validate(text, ["X"])
+    assert info.value.position == (1, 5 + 2 * 63)  # "+" and 64 "-": the 65th operator
+    assert isinstance(validate("X - -X + +X - - - X", ["X"]), ast.Expression)
+
+
 @pytest.mark.parametrize("make", [
     lambda k: "(" * k + "X" + ")" * k,
     lambda k: "sigmoid(" * k + "X" + ")" * k,
