@@ -14,9 +14,10 @@ checked against a whitelist before anything is built; nothing is ever handed to 
 Everything else — other attributes, subscripts, lambdas, comprehensions, keywords,
 comparisons, strings, dunder names, statements — is refused with an
 :class:`ExpressionSyntaxError` that carries the position (line, column and a caret under
-the culprit) and the reason. Length (≤ 2000 characters) and bracket nesting (≤ 64) are
-checked before :func:`ast.parse` runs, so no input can exhaust the parser; the depth of
-the tree (≤ 64) is checked iteratively before the recursive build.
+the culprit) and the reason. Length (≤ 2000 characters), bracket nesting (≤ 64) and runs
+of prefix operators (≤ 64) are checked before :func:`ast.parse` runs, so no input can
+exhaust the parser; the depth of the tree (≤ 64) is checked iteratively before the
+recursive build.
 
 Examples
 --------
