@@ -19,7 +19,15 @@ from .check import (
     max_relative_error,
 )
 from .derivation import Derivation
-from .errors import ChainError, ChoiceError, JacobianCalcError, ShapeError
+from .errors import (
+    ChainError,
+    ChoiceError,
+    DomainError,
+    ExpressionSyntaxError,
+    JacobianCalcError,
+    ShapeError,
+    SingularMatrixError,
+)
 from .jacobian import DenseLimitError, Jacobian, chain, get_dense_limit, set_dense_limit
 from .losses import LOSSES
 from .mlp import MLP
@@ -30,6 +38,31 @@ from .primitives import (
     loss_gradient,
 )
 from .vec import commutation_matrix, unvec, vec
+from .layout import from_tensor_jacobian, to_tensor_jacobian
+from .expr import (
+    FUNCTIONS,
+    Expr,
+    bias_add,
+    det,
+    exp,
+    inv,
+    log,
+    logdet,
+    relu,
+    sigmoid,
+    softmax,
+    softmax_cross_entropy,
+    softplus,
+    squared_error,
+    sum,
+    tanh,
+    trace,
+    var,
+)
+
+# ``jacobian`` and ``derivation`` are also the names of submodules; importing a submodule
+# binds its name on the package, so the functions are bound last, after every import.
+from .expr import derivation, grad, jacobian  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -64,4 +97,32 @@ __all__ = [
     "ChainError",
     "ChoiceError",
     "DenseLimitError",
+    "SingularMatrixError",
+    "DomainError",
+    "ExpressionSyntaxError",
+    # expressions (issue 4)
+    "Expr",
+    "var",
+    "jacobian",
+    "grad",
+    "derivation",
+    "sigmoid",
+    "tanh",
+    "relu",
+    "softplus",
+    "exp",
+    "log",
+    "sum",
+    "trace",
+    "inv",
+    "det",
+    "logdet",
+    "softmax",
+    "squared_error",
+    "softmax_cross_entropy",
+    "bias_add",
+    "FUNCTIONS",
+    # tensor layouts (JAX/PyTorch)
+    "from_tensor_jacobian",
+    "to_tensor_jacobian",
 ]

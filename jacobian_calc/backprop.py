@@ -35,9 +35,13 @@ __all__ = ["mlp_forward", "mlp_gradients"]
 
 
 def mlp_forward(
-    weights: Sequence[np.ndarray], x: np.ndarray, activation: str | Activation = "sigmoid"
+    weights: Sequence[np.ndarray], x: np.ndarray, activation: str | Activation = "sigmoid",
+    biases: Sequence[np.ndarray] | None = None,
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """The forward pass: pre-activations ``h_1 … h_{L−1}, ŷ`` and values ``z_0 = x … z_{L−1}``.
+
+    With ``biases`` (one vector b_k of length n_k per layer), h_k = W_k z_{k−1} + b_k, the
+    bias added to every column of a batch.
 
     Returns
     -------
@@ -51,6 +55,9 @@ def mlp_forward(
     hs = []
     for k, W in enumerate(weights):
         h = W @ zs[-1]
+        if biases is not None:
+            b = np.reshape(biases[k], -1)
+            h = h + (b if h.ndim == 1 else b[:, None])
         hs.append(h)
         if k < len(weights) - 1:
             zs.append(phi.function(h))
@@ -63,8 +70,12 @@ def mlp_gradients(
     y: np.ndarray,
     activation: str | Activation = "sigmoid",
     loss: str | Loss = "squared_error",
+    biases: Sequence[np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
-    """∂f/∂W_k for every layer by the compact formulas (26), (32), (38).
+    """∂f/∂W_k for every layer by the compact formulas (26), (32), (38); with biases also ∂f/∂b_k.
+
+    A bias enters as h_k = W_k z_{k−1} + b_k, so ∂f/∂b_k = δ_k (the gradient with respect
+    to h_k), summed over the columns of a batch because the same b_k is added to each.
 
     Parameters
     ----------
@@ -73,23 +84,31 @@ def mlp_gradients(
     x : ndarray, shape (n_0,) or (n_0, batch)
     y : ndarray, shaped like ŷ
     activation, loss : str
+    biases : sequence of ndarray, optional
+        ``b_1 … b_L``, each of shape (n_k,) or (n_k, 1).
 
     Returns
     -------
     dict
-        ``{"W1": array shaped like W1, …}``.
+        ``{"W1": array shaped like W1, …}``; with biases also ``{"b1": shaped like b1, …}``.
     """
     phi = get_activation(activation)
     fn = get_loss(loss)
-    hs, zs = mlp_forward(weights, x, phi)
+    hs, zs = mlp_forward(weights, x, phi, biases)
     delta = fn.gradient(hs[-1], y)  # ∂f/∂ŷ, a column (eq 6 layout)
     grads: dict[str, np.ndarray] = {}
     for k in range(len(weights), 0, -1):
         # eq (26) for the last layer; eq (32)/(38) once delta has been carried back.
         grads[f"W{k}"] = _outer(delta, zs[k - 1])
+        if biases is not None:
+            db = delta if delta.ndim == 1 else delta.sum(axis=1)
+            grads[f"b{k}"] = db.reshape(np.shape(biases[k - 1]))
         if k > 1:
             delta = phi.derivative(hs[k - 2]) * (weights[k - 1].T @ delta)
-    return {f"W{k}": grads[f"W{k}"] for k in range(1, len(weights) + 1)}
+    names = [f"W{k}" for k in range(1, len(weights) + 1)]
+    if biases is not None:
+        names += [f"b{k}" for k in range(1, len(weights) + 1)]
+    return {name: grads[name] for name in names}
 
 
 def _outer(delta: np.ndarray, z: np.ndarray) -> np.ndarray:

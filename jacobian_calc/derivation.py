@@ -15,6 +15,7 @@ JSON-ready data (``d.to_dict()``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -110,6 +111,7 @@ class Derivation:
     equations: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     setting_latex: list[str] = field(default_factory=list)
+    path_values: list[Jacobian] = field(default_factory=list)
 
     def to_text(self) -> str:
         """The derivation as plain text, one block per step."""
@@ -140,6 +142,12 @@ class Derivation:
         return f"<Derivation {self.title}: {len(self.steps)} steps>"
 
 
+_IDENTITY = re.compile(r"I[₀-₉]+")
+
+#: Derivations show each path's product when there are at most this many paths.
+MAX_PATH_VALUES = 16
+
+
 def _row_symbol(J: Jacobian, latex: bool = False) -> str:
     """A scalar's gradient is a row; written (∂f/∂h2)ᵀ as in eq (18), (28)."""
     if latex:
@@ -152,7 +160,7 @@ def _transposed_label(J: Jacobian) -> tuple[str, str]:
     label, latex = J.label or J.symbol, J.latex or J.latex_symbol
     if J.of_shape == ():  # the loss row (∂f/∂ŷ)ᵀ becomes the column ∂f/∂ŷ
         return J.symbol, J.latex_symbol
-    if label.startswith("diag("):  # diagonal: its own transpose, as the lecture keeps it
+    if label.startswith("diag(") or _IDENTITY.fullmatch(label):  # symmetric: its own transpose
         return label, latex
     if label.isidentifier():
         return f"{label}ᵀ", rf"{latex}^\top"
@@ -189,7 +197,12 @@ def derive(
     acc = graph.backward(head, [var], record=True)
     result = acc.jacobians[var.name]
     steps = [_step(s) for s in acc.steps]
-    paths = [_path_factors(graph, p) for p in graph.paths(head, var)]
+    edge_paths = graph.edge_paths(head, var)
+    paths = [_edge_path_factors(graph, p) for p in edge_paths]
+    # Each path's own product is shown when there are a few; their number can grow
+    # exponentially with depth (residual stacks), so beyond that only the sum is kept.
+    path_values = ([_path_value(graph, p) for p in edge_paths]
+                   if 1 < len(edge_paths) <= MAX_PATH_VALUES else [])
     checks = [chain_dims([f.shape for f in p]) for p in paths]
     gradient = None
     if head.shape == ():
@@ -199,7 +212,8 @@ def derive(
     setting = _setting(graph, head, var) + list(context)
     title = f"{'∂' + pretty(head.name)}/∂{pretty(var.name)}"
     return Derivation(head.name, var.name, title, setting, steps, paths, checks, matrix_form,
-                      result, gradient, eqs, list(notes), _setting_latex(graph, head))
+                      result, gradient, eqs, list(notes), _setting_latex(graph, head),
+                      path_values)
 
 
 def _step(step: Step) -> DerivationStep:
@@ -217,16 +231,18 @@ def _step(step: Step) -> DerivationStep:
                           tuple(terms), tuple(checks), step.result)
 
 
-def _path_factors(graph: Graph, path: list[str]) -> list[FactorInfo]:
-    """Factors along one path (given tail first, ``wrt`` … ``of``), returned head first."""
-    factors = []
-    for lower, upper in zip(path, path[1:]):
-        node = graph.node(upper)
-        for position, arg in enumerate(node.args):
-            if arg.name == lower:
-                factors.append(FactorInfo.of(graph.factor(node, position)))
-                break
-    return factors[::-1]
+def _edge_path_factors(graph: Graph, edges: list[tuple[str, int]]) -> list[FactorInfo]:
+    """Factors along one path given as edges (tail first), returned head first."""
+    return [FactorInfo.of(graph.factor(name, position)) for name, position in edges][::-1]
+
+
+def _path_value(graph: Graph, edges: list[tuple[str, int]]) -> Jacobian:
+    """The product of one path's literal factors: that path's share of ∂(of)/∂(wrt)."""
+    factors = [graph.factor(name, position) for name, position in edges][::-1]
+    out = factors[0]
+    for f in factors[1:]:
+        out = out @ f
+    return out
 
 
 def _matrix_form(graph: Graph, head: Node, var: Node, reuse: str | None,
@@ -308,7 +324,7 @@ def _eq(eqs: Mapping[str, str], key: str) -> str:
 def _value_text(arr: np.ndarray, indent: str) -> str:
     if arr.size > 60:
         return f"{indent}= ({dims(arr.shape)} values; too many to print)"
-    body = np.array2string(arr if arr.shape[0] > 1 else arr[0], precision=4,
+    body = np.array2string(arr[0] if arr.ndim and arr.shape[0] == 1 else arr, precision=4,
                            suppress_small=True, max_line_width=100)
     return "\n".join(f"{indent}{'= ' if i == 0 else '  '}{line}"
                      for i, line in enumerate(body.splitlines()))
@@ -330,12 +346,15 @@ def _render_text(d: Derivation) -> str:
             out.append(f"        dimensions: {check}")
         out.append(_value_text(step.result.toarray(), "        "))
     out.append("")
-    for p, check in zip(d.paths, d.path_checks):
-        out.append(f"Chain rule{_eq(eqs, 'chain')}:")
+    for i, (p, check) in enumerate(zip(d.paths, d.path_checks)):
+        which = f", path {i + 1} of {len(d.paths)}" if len(d.paths) > 1 else ""
+        out.append(f"Chain rule{_eq(eqs, 'chain')}{which}:")
         lhs = _row_symbol(d.result)
         out.append(f"  {lhs} = " + " · ".join(f.symbol for f in p))
         out.append(f"  {' ' * len(lhs)} = " + " · ".join(f.label for f in p))
         out.append(f"  dimension check: {check}")
+        if i < len(d.path_values):
+            out.append(_value_text(d.path_values[i].toarray(), "  "))
     if len(d.paths) > 1:
         out.append(f"  {d.result.symbol} is the sum of these {len(d.paths)} paths")
     if d.gradient is not None:

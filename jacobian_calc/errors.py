@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["JacobianCalcError", "ShapeError", "ChainError", "ChoiceError"]
+__all__ = ["JacobianCalcError", "ShapeError", "ChainError", "ChoiceError", "SingularMatrixError",
+           "DomainError", "ExpressionSyntaxError"]
 
 
 class JacobianCalcError(ValueError):
@@ -33,3 +34,28 @@ class ChoiceError(JacobianCalcError):
         self.choices = tuple(choices)
         listed = ", ".join(repr(c) for c in self.choices)
         super().__init__(f"unknown {what} {got!r}; valid choices are: {listed}")
+
+
+class SingularMatrixError(JacobianCalcError):
+    """A matrix that must be inverted (inv, logdet, the derivative of det) is singular."""
+
+
+class DomainError(JacobianCalcError):
+    """A function evaluated outside its domain (log of a non-positive entry, …)."""
+
+
+class ExpressionSyntaxError(JacobianCalcError):
+    """An expression text that is malformed or uses a construct outside the whitelist.
+
+    Attributes
+    ----------
+    position : tuple of int
+        (line, column) of the culprit, both 1-based.
+    reason : str
+        Why it was refused, without the position.
+    """
+
+    def __init__(self, message: str, *, position: tuple[int, int], reason: str) -> None:
+        super().__init__(message)
+        self.position = position
+        self.reason = reason

@@ -261,6 +261,26 @@ class Graph:
             walk(start, [start.name])
         return found
 
+    def edge_paths(self, of: str | Node, wrt: str | Node) -> list[list[tuple[str, int]]]:
+        """Every path from ``wrt`` to ``of`` as its edges ``(node, argument position)``, tail first.
+
+        Unlike :meth:`paths`, two paths that pass through the same nodes but enter a node
+        through different arguments (``X @ X``, ``X ⊙ X``) are told apart.
+        """
+        target, start = self.node(of), self.node(wrt)
+        found: list[list[tuple[str, int]]] = []
+
+        def walk(node: Node, trail: list[tuple[str, int]]) -> None:
+            if node is target:
+                found.append(trail)
+                return
+            for child, position in self._children[node.name]:
+                walk(child, trail + [(child.name, position)])
+
+        if self.depends_on(target, start):
+            walk(start, [])
+        return found
+
     # -------------------------------------------------------------- accumulation
     def backward(self, of: str | Node, wrt: Iterable[str | Node], *,
                  record: bool = False) -> Accumulation:

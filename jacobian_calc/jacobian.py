@@ -257,6 +257,16 @@ class Jacobian:
         """The gradient of a scalar shaped like the variable (eq 12), by unvec (eq 25)."""
         return self.row_gradient().reshape(self.wrt_shape, order="F")
 
+    def to_tensor(self) -> np.ndarray:
+        """The tensor layout of JAX/PyTorch: shape ``of_shape + wrt_shape``, row-major.
+
+        See :func:`jacobian_calc.layout.to_tensor_jacobian`; the inverse is
+        :func:`jacobian_calc.layout.from_tensor_jacobian`.
+        """
+        from .layout import to_tensor_jacobian  # layout imports this module
+
+        return to_tensor_jacobian(self)
+
     # --------------------------------------------------------------------- algebra
     def __matmul__(self, other: Jacobian) -> Jacobian:
         if not isinstance(other, Jacobian):

@@ -5,6 +5,11 @@ r"""The lecture's network (§3.1), for any depth L ≥ 1.
     z_0 = x,\qquad h_k = W_k z_{k-1},\quad z_k = \phi(h_k)\ \ (1 \le k < L),\qquad
     \hat y = W_L z_{L-1},\qquad f = L(y, \hat y).
 
+Optionally each layer has a bias, :math:`h_k = W_k z_{k-1} + b_k` (and
+:math:`\hat y = W_L z_{L-1} + b_L`), and ``x`` may be a batch: a d×n matrix whose columns
+are examples, in which case every h, z and ŷ has n columns, each bias is added to every
+column, and the loss is the sum over the columns.
+
 With L = 3 and sizes d, p, q, s this is exactly the lecture's x ∈ R^d, W1 ∈ R^{p×d},
 W2 ∈ R^{q×p}, W3 ∈ R^{s×q}. The network is one composition of the primitive table
 (:func:`MLP.compose`); its derivatives come from the generic engine
@@ -47,6 +52,9 @@ class MLP:
         One of ``"identity"``, ``"sigmoid"``, ``"tanh"``, ``"relu"``, ``"softplus"``.
     loss : str
         ``"squared_error"`` or ``"softmax_cross_entropy"``.
+    biases : sequence of array_like, optional
+        ``[b1, …, bL]``, ``b_k`` of shape (n_k,) or (n_k, 1): h_k = W_k z_{k−1} + b_k.
+        Gradients are then returned for ``"b1"``, … too, shaped as given.
 
     Examples
     --------
@@ -61,10 +69,20 @@ class MLP:
     True
     >>> net.jacobian(x, of="yhat", wrt="W1").shape
     (2, 20)
+
+    A batch of 3 examples (columns) and biases:
+
+    >>> b = [np.zeros(5), np.zeros(3), np.ones(2)]
+    >>> net = MLP([W1, W2, W3], activation="tanh", biases=b)
+    >>> X, Y = rng.normal(size=(4, 3)), rng.normal(size=(2, 3))
+    >>> sorted(net.gradients(X, Y))
+    ['W1', 'W2', 'W3', 'b1', 'b2', 'b3']
+    >>> net.jacobian(X, Y, of="f", wrt="b2").shape
+    (1, 3)
     """
 
     def __init__(self, weights: Sequence[object], activation: str = "sigmoid",
-                 loss: str = "squared_error") -> None:
+                 loss: str = "squared_error", biases: Sequence[object] | None = None) -> None:
         if isinstance(weights, np.ndarray) or not isinstance(weights, Sequence) or not weights:
             raise JacobianCalcError(
                 "weights must be a non-empty list [W1, …, WL] of matrices, got "
@@ -83,8 +101,35 @@ class MLP:
         for W in mats:
             W.flags.writeable = False
         self._weights = tuple(mats)
+        self._biases: tuple[np.ndarray, ...] | None = None
+        self._bias_shapes: tuple[tuple[int, ...], ...] = ()
+        if biases is not None:
+            self._biases, self._bias_shapes = self._check_biases(biases, mats)
         self.activation = get_activation(activation).name
         self.loss = get_loss(loss).name
+
+    @staticmethod
+    def _check_biases(biases: Sequence[object], mats: Sequence[np.ndarray]
+                      ) -> tuple[tuple[np.ndarray, ...], tuple[tuple[int, ...], ...]]:
+        if isinstance(biases, np.ndarray) or not isinstance(biases, Sequence):
+            raise JacobianCalcError(f"biases must be a list [b1, …, bL] of vectors, got "
+                                    f"{type(biases).__name__}")
+        if len(biases) != len(mats):
+            raise ShapeError(f"biases has {len(biases)} entries but there are {len(mats)} "
+                             f"weight matrices; give one bias per layer [b1, …, b{len(mats)}]")
+        vectors, shapes = [], []
+        for k, (b, W) in enumerate(zip(biases, mats), 1):
+            arr = as_real_array(b, f"b{k}", ndim=(1, 2))
+            if arr.shape not in ((W.shape[0],), (W.shape[0], 1)):
+                raise ShapeError(
+                    f"b{k} must have shape ({W.shape[0]},) or ({W.shape[0]}, 1), one entry per "
+                    f"row of W{k} ({dims(W.shape)}), got shape {arr.shape}"
+                )
+            shapes.append(arr.shape)
+            vec_b = arr.reshape(-1)
+            vec_b.flags.writeable = False
+            vectors.append(vec_b)
+        return tuple(vectors), tuple(shapes)
 
     # ---------------------------------------------------------------- structure
     @property
@@ -106,11 +151,35 @@ class MLP:
     def weight_names(self) -> tuple[str, ...]:
         return tuple(f"W{k}" for k in range(1, self.depth + 1))
 
+    @property
+    def biases(self) -> list[np.ndarray] | None:
+        """Copies of ``b1 … bL`` in the shapes given, or ``None`` for a network without biases."""
+        if self._biases is None:
+            return None
+        return [b.reshape(s).copy() for b, s in zip(self._biases, self._bias_shapes)]
+
+    @property
+    def bias_names(self) -> tuple[str, ...]:
+        """``("b1", …, "bL")`` when the network has biases, else ``()``."""
+        return () if self._biases is None else tuple(f"b{k}" for k in range(1, self.depth + 1))
+
+    @property
+    def parameter_names(self) -> tuple[str, ...]:
+        """The keys of :meth:`gradients`: the weights, then the biases (if any)."""
+        return self.weight_names + self.bias_names
+
+    def _product_name(self, k: int) -> str:
+        """Name of W_k z_{k−1} before its bias is added (``"W1x"``, ``"W2z1"``)."""
+        return f"W{k}" + ("x" if k == 1 else f"z{k - 1}")
+
     def node_names(self, with_loss: bool = True) -> tuple[str, ...]:
         """Every quantity that ``of`` and ``wrt`` may name, in forward order."""
-        names = ["x", *self.weight_names]
-        for k in range(1, self.depth):
-            names += [f"h{k}", f"z{k}"]
+        names = ["x", *self.weight_names, *self.bias_names]
+        for k in range(1, self.depth + 1):
+            if self._biases is not None:
+                names.append(self._product_name(k))
+            if k < self.depth:
+                names += [f"h{k}", f"z{k}"]
         names.append("yhat")
         if with_loss:
             names += ["y", "f"]
@@ -118,7 +187,8 @@ class MLP:
 
     def __repr__(self) -> str:
         arrows = " → ".join(str(n) for n in self.sizes)
-        return f"MLP({arrows}, activation={self.activation!r}, loss={self.loss!r})"
+        bias = ", biases" if self._biases is not None else ""
+        return f"MLP({arrows}, activation={self.activation!r}, loss={self.loss!r}{bias})"
 
     # ------------------------------------------------------------------- inputs
     def _input(self, x: object) -> np.ndarray:
@@ -152,17 +222,24 @@ class MLP:
         Returns
         -------
         Graph
-            Nodes ``x, W1…WL, h1, z1, …, yhat`` and, when ``y`` is given, ``y, f``.
+            Nodes ``x, W1…WL, h1, z1, …, yhat`` and, when ``y`` is given, ``y, f``. With
+            biases also ``b1…bL`` and the products before the bias, ``W1x, W2z1, …``.
         """
         xv = self._input(x)
         z: Node = leaf("x", xv, "input")
         for k, W in enumerate(self._weights, 1):
             w = leaf(f"W{k}", W, "weight")
+            out = f"h{k}" if k < self.depth else "yhat"
+            if self._biases is None:
+                h = apply("matmul", w, z, name=out)
+            else:
+                b = leaf(f"b{k}", self._biases[k - 1], "weight")
+                h = apply("bias_add", apply("matmul", w, z, name=self._product_name(k)), b,
+                          name=out)
             if k < self.depth:
-                h = apply("matmul", w, z, name=f"h{k}")
                 z = apply("elementwise", h, name=f"z{k}", fn=self.activation, symbol="φ")
             else:
-                z = apply("matmul", w, z, name="yhat")
+                z = h
         if y is None:
             return Graph(z)
         target = leaf("y", self._target(y, xv), "target")
@@ -178,11 +255,11 @@ class MLP:
 
     # -------------------------------------------------------------- derivatives
     def gradients(self, x: object, y: object, method: Method = "explicit") -> dict[str, np.ndarray]:
-        """∂f/∂W_k for every layer, each shaped like W_k (eq 12, 25).
+        """∂f/∂W_k for every layer, each shaped like W_k (eq 12, 25); with biases also ∂f/∂b_k.
 
         Parameters
         ----------
-        x : array_like, shape (d,)
+        x : array_like, shape (d,), or (d, n) for a batch of n examples (columns)
         y : array_like, shaped like ŷ
         method : {"explicit", "backprop"}
             ``"explicit"`` multiplies the literal Jacobians tail to head — the loss row,
@@ -193,16 +270,21 @@ class MLP:
         Returns
         -------
         dict
-            ``{"W1": ndarray like W1, …, "WL": …}``.
+            ``{"W1": ndarray like W1, …, "WL": …}``, then ``"b1", …, "bL"`` (shaped like
+            the biases given) when the network has biases.
         """
         if method not in METHODS:
             raise ChoiceError("method", method, METHODS)
         if method == "backprop":
             xv = self._input(x)
             yv = self._target(y, xv)
-            return backprop.mlp_gradients(self._weights, xv, yv, self.activation, self.loss)
-        acc = self.compose(x, y).backward("f", self.weight_names)
-        return {name: acc.jacobians[name].matrix_gradient() for name in self.weight_names}
+            return backprop.mlp_gradients(self._weights, xv, yv, self.activation, self.loss,
+                                          biases=self.biases)
+        acc = self.compose(x, y).backward("f", self.parameter_names)
+        grads = {name: acc.jacobians[name].matrix_gradient() for name in self.parameter_names}
+        for name, shape in zip(self.bias_names, self._bias_shapes):
+            grads[name] = grads[name].reshape(shape)  # a (p, 1) bias gets a (p, 1) gradient
+        return grads
 
     def _check_names(self, of: str, wrt: str, y: object | None) -> None:
         valid = self.node_names()
@@ -221,14 +303,14 @@ class MLP:
 
         Parameters
         ----------
-        x : array_like, shape (d,)
+        x : array_like, shape (d,) or (d, n)
         y : array_like, optional
             Needed when ``of`` or ``wrt`` is ``"f"`` (or ``"y"``).
         of : str
             ``"yhat"``, ``"f"``, ``"h1"``, ``"z1"``, …
         wrt : str
-            ``"x"``, ``"W1"``, …, or any h/z computed before ``of``. A weight is flattened
-            by vec (eq 16). A quantity that ``of`` does not depend on gives a zero matrix.
+            ``"x"``, ``"W1"``, …, ``"b1"``, … (with biases), or any h/z computed before
+            ``of``. A weight is flattened by vec (eq 16). A quantity that ``of`` does not depend on gives a zero matrix.
 
         Returns
         -------

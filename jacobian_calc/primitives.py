@@ -373,3 +373,440 @@ def loss_gradient(yhat: object, y: object, loss: str = "squared_error") -> np.nd
     if a.shape != b.shape:
         raise ShapeError(f"yhat and y must have the same shape, got {a.shape} and {b.shape}")
     return _row(fn.gradient(a, b))
+
+
+# =====================================================================================
+# Primitives of the expression API (issue 4): sums, scalings, transposes, Hadamard
+# products, pointwise functions, reductions, inverse, determinants, softmax, bias add.
+# Each factor is built directly — sparse from its index pattern where it has structure,
+# dense where it really is dense — and labelled with the formula it stands for.
+# =====================================================================================
+from .errors import DomainError, SingularMatrixError  # noqa: E402  (kept beside its users)
+from .vec import (  # noqa: E402
+    block_diagonal,
+    commutation_matrix,
+    kron_dense,
+    ones_kron_eye,
+)
+
+#: Matrices with a larger 2-norm condition number are treated as singular.
+SINGULAR_CONDITION = 1e12
+
+
+def _identity(n: int) -> sp.csr_array:
+    return sp.eye_array(n, format="csr")
+
+
+def _eye_label(node: NodeLike) -> str:
+    return f"I{subscript(node.value.size)}"
+
+
+def _eye_latex(node: NodeLike) -> str:
+    return rf"I_{{{node.value.size}}}"
+
+
+def _same_shape(op: str) -> Callable[[tuple[NodeLike, ...], Mapping[str, Any]], tuple[int, ...]]:
+    def shape(args: tuple[NodeLike, ...], params: Mapping[str, Any]) -> tuple[int, ...]:
+        a, b = args
+        if a.value.shape != b.value.shape:
+            raise ShapeError(
+                f"{pretty(a.name)} {op} {pretty(b.name)}: {pretty(a.name)} is "
+                f"{dims(a.value.shape) or 'a scalar'} but {pretty(b.name)} is "
+                f"{dims(b.value.shape) or 'a scalar'}; {op} needs equal shapes "
+                f"(no broadcasting)"
+            )
+        return a.value.shape
+    return shape
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+_ADD = Primitive(
+    name="add",
+    arity=2,
+    forward=lambda a, b: a + b,
+    shape=_same_shape("+"),
+    partials=(
+        Partial(build=lambda node: _identity(node.value.size), label=_eye_label, latex=_eye_latex),
+        Partial(build=lambda node: _identity(node.value.size), label=_eye_label, latex=_eye_latex),
+    ),
+    formula=lambda node: f"{_arg(node, 0)} + {_arg(node, 1)}",
+    latex=lambda node: f"{_arg_tex(node, 0)} + {_arg_tex(node, 1)}",
+)
+
+_SUB = Primitive(
+    name="sub",
+    arity=2,
+    forward=lambda a, b: a - b,
+    shape=_same_shape("-"),
+    partials=(
+        Partial(build=lambda node: _identity(node.value.size), label=_eye_label, latex=_eye_latex),
+        Partial(build=lambda node: -_identity(node.value.size),
+                label=lambda node: f"−{_eye_label(node)}",
+                latex=lambda node: f"-{_eye_latex(node)}"),
+    ),
+    formula=lambda node: f"{_arg(node, 0)} − {_arg(node, 1)}",
+    latex=lambda node: f"{_arg_tex(node, 0)} - {_arg_tex(node, 1)}",
+)
+
+_SCALE = Primitive(
+    name="scale",
+    arity=1,
+    forward=lambda a, c: c * a,
+    shape=lambda args, params: args[0].value.shape,
+    partials=(
+        Partial(build=lambda node: node.params["c"] * _identity(node.value.size),
+                label=lambda node: f"{_number(node.params['c'])}·{_eye_label(node)}",
+                latex=lambda node: rf"{_number(node.params['c'])}\,{_eye_latex(node)}"),
+    ),
+    formula=lambda node: f"{_number(node.params['c'])}·{_arg(node, 0)}",
+    latex=lambda node: rf"{_number(node.params['c'])}\,{_arg_tex(node, 0)}",
+)
+
+
+def _transpose_forward(a: np.ndarray) -> np.ndarray:
+    # A vector is a column, so its transpose is a 1×n row (a matrix).
+    return a[None, :].copy() if a.ndim == 1 else a.T.copy()
+
+
+def _transpose_shape(args: tuple[NodeLike, ...], params: Mapping[str, Any]) -> tuple[int, ...]:
+    a = args[0]
+    if a.value.ndim == 0:
+        raise ShapeError(f"{pretty(a.name)}ᵀ: {pretty(a.name)} is a scalar; transpose needs a "
+                         f"vector or a matrix")
+    return (1, a.value.shape[0]) if a.value.ndim == 1 else a.value.shape[::-1]
+
+
+def _transpose_factor(node: NodeLike) -> Matrix:
+    a = node.args[0].value
+    if a.ndim == 1:
+        return _identity(a.size)  # vec of a column and of its row are the same list
+    return commutation_matrix(*a.shape)
+
+
+def _transpose_label(node: NodeLike) -> str:
+    a = node.args[0].value
+    if a.ndim == 1:
+        return f"I{subscript(a.size)}"
+    return f"K{subscript(a.shape[0])},{subscript(a.shape[1])}"
+
+
+def _transpose_latex(node: NodeLike) -> str:
+    a = node.args[0].value
+    if a.ndim == 1:
+        return rf"I_{{{a.size}}}"
+    return rf"K_{{{a.shape[0]},{a.shape[1]}}}"
+
+
+_TRANSPOSE = Primitive(
+    name="transpose",
+    arity=1,
+    forward=_transpose_forward,
+    shape=_transpose_shape,
+    partials=(Partial(build=_transpose_factor, label=_transpose_label, latex=_transpose_latex),),
+    formula=lambda node: f"{_arg(node, 0)}ᵀ",
+    latex=lambda node: rf"{_arg_tex(node, 0)}^\top",
+)
+
+_HADAMARD = Primitive(
+    name="hadamard",
+    arity=2,
+    forward=lambda a, b: a * b,
+    shape=_same_shape("⊙"),
+    partials=(
+        Partial(build=lambda node: _diagonal(node.args[1].value),
+                label=lambda node: f"diag(vec({_arg(node, 1)}))",
+                latex=lambda node: rf"\operatorname{{diag}}(\operatorname{{vec}}({_arg_tex(node, 1)}))"),
+        Partial(build=lambda node: _diagonal(node.args[0].value),
+                label=lambda node: f"diag(vec({_arg(node, 0)}))",
+                latex=lambda node: rf"\operatorname{{diag}}(\operatorname{{vec}}({_arg_tex(node, 0)}))"),
+    ),
+    formula=lambda node: f"{_arg(node, 0)} ⊙ {_arg(node, 1)}",
+    latex=lambda node: rf"{_arg_tex(node, 0)} \odot {_arg_tex(node, 1)}",
+)
+
+
+def _finite_diagonal(values: np.ndarray, what: str) -> sp.csr_array:
+    if not np.all(np.isfinite(values)):
+        raise DomainError(f"the derivative of {what} is not finite at this point")
+    return _diagonal(values)
+
+
+def _power_shape(args: tuple[NodeLike, ...], params: Mapping[str, Any]) -> tuple[int, ...]:
+    a, p = args[0], params["p"]
+    if p != int(p) and np.any(a.value < 0):
+        raise DomainError(f"{pretty(a.name)}**{_number(p)}: a non-integer power needs "
+                          f"non-negative entries, {pretty(a.name)} has negative ones")
+    if p < 0 and np.any(a.value == 0):
+        raise DomainError(f"{pretty(a.name)}**{_number(p)}: a negative power of an entry 0")
+    return a.value.shape
+
+
+_POWER = Primitive(
+    name="power",
+    arity=1,
+    forward=lambda a, p: np.power(a, p),
+    shape=_power_shape,
+    partials=(
+        Partial(build=lambda node: _finite_diagonal(
+                    node.params["p"] * np.power(node.args[0].value, node.params["p"] - 1),
+                    f"{_arg(node, 0)}**{_number(node.params['p'])}"),
+                label=lambda node: f"diag({_number(node.params['p'])}·{_arg(node, 0)}^"
+                                   f"{_number(node.params['p'] - 1)})",
+                latex=lambda node: rf"\operatorname{{diag}}({_number(node.params['p'])}\,"
+                                   rf"{_arg_tex(node, 0)}^{{{_number(node.params['p'] - 1)}}})",
+                # pointwise, so diagonal, as diag(φ′(h)) in eq (29)
+                equation=lambda node: "29"),
+    ),
+    formula=lambda node: f"{_arg(node, 0)}^{_number(node.params['p'])}",
+    latex=lambda node: rf"{_arg_tex(node, 0)}^{{{_number(node.params['p'])}}}",
+)
+
+_EXP = Primitive(
+    name="exp",
+    arity=1,
+    forward=np.exp,
+    shape=lambda args, params: args[0].value.shape,
+    partials=(
+        Partial(build=lambda node: _diagonal(node.value),  # exp′ = exp, already computed
+                label=lambda node: f"diag(exp({_arg(node, 0)}))",
+                latex=lambda node: rf"\operatorname{{diag}}(\exp({_arg_tex(node, 0)}))",
+                # pointwise, so diagonal, as diag(φ′(h)) in eq (29)
+                equation=lambda node: "29"),
+    ),
+    formula=lambda node: f"exp({_arg(node, 0)})",
+    latex=lambda node: rf"\exp({_arg_tex(node, 0)})",
+)
+
+
+def _log_shape(args: tuple[NodeLike, ...], params: Mapping[str, Any]) -> tuple[int, ...]:
+    a = args[0]
+    if np.any(a.value <= 0):
+        raise DomainError(f"log({pretty(a.name)}): {pretty(a.name)} has "
+                          f"{int(np.sum(a.value <= 0))} non-positive entries; log needs > 0")
+    return a.value.shape
+
+
+_LOG = Primitive(
+    name="log",
+    arity=1,
+    forward=np.log,
+    shape=_log_shape,
+    partials=(
+        Partial(build=lambda node: _diagonal(1.0 / node.args[0].value),
+                label=lambda node: f"diag(1/{_arg(node, 0)})",
+                latex=lambda node: rf"\operatorname{{diag}}(1/{_arg_tex(node, 0)})",
+                # pointwise, so diagonal, as diag(φ′(h)) in eq (29)
+                equation=lambda node: "29"),
+    ),
+    formula=lambda node: f"log({_arg(node, 0)})",
+    latex=lambda node: rf"\log({_arg_tex(node, 0)})",
+)
+
+_SUM = Primitive(
+    name="sum",
+    arity=1,
+    forward=lambda a: np.asarray(np.sum(a)),
+    shape=lambda args, params: (),
+    partials=(
+        Partial(build=lambda node: np.ones((1, node.args[0].value.size)),
+                label=lambda node: f"1{subscript(node.args[0].value.size)}ᵀ",
+                latex=lambda node: rf"\mathbf{{1}}_{{{node.args[0].value.size}}}^\top"),
+    ),
+    formula=lambda node: f"sum({_arg(node, 0)})",
+    latex=lambda node: rf"\textstyle\sum {_arg_tex(node, 0)}",
+)
+
+
+def _square_shape(what: str, invertible: bool) -> Callable[..., tuple[int, ...]]:
+    def shape(args: tuple[NodeLike, ...], params: Mapping[str, Any]) -> tuple[int, ...]:
+        a = args[0]
+        if a.value.ndim != 2 or a.value.shape[0] != a.value.shape[1]:
+            raise ShapeError(f"{what}({pretty(a.name)}): {pretty(a.name)} must be a square "
+                             f"matrix, got shape {a.value.shape}")
+        if invertible:
+            check_invertible(a.value, f"{what}({pretty(a.name)})", pretty(a.name))
+        return () if what != "inv" else a.value.shape
+    return shape
+
+
+def check_invertible(X: np.ndarray, where: str, name: str) -> None:
+    """Raise :class:`SingularMatrixError` when ``X`` is singular to working precision."""
+    cond = float(np.linalg.cond(X)) if np.all(np.isfinite(X)) else float("inf")
+    if not np.isfinite(cond) or cond > SINGULAR_CONDITION:
+        raise SingularMatrixError(
+            f"{where}: {name} is singular (condition number {cond:.3g}, above "
+            f"{SINGULAR_CONDITION:.0e})"
+        )
+
+
+def _trace_factor(node: NodeLike) -> sp.csr_array:
+    # vec(I)ᵀ: a 1 at every diagonal position i + n·i of vec(X).
+    n = node.args[0].value.shape[0]
+    cols = np.arange(n, dtype=np.int64) * (n + 1)
+    return sp.csr_array((np.ones(n), cols, np.array([0, n])), shape=(1, n * n))
+
+
+_TRACE = Primitive(
+    name="trace",
+    arity=1,
+    forward=lambda a: np.asarray(np.trace(a)),
+    shape=_square_shape("tr", invertible=False),
+    partials=(
+        Partial(build=_trace_factor,
+                label=lambda node: f"vec(I{subscript(node.args[0].value.shape[0])})ᵀ",
+                latex=lambda node: rf"\operatorname{{vec}}(I_{{{node.args[0].value.shape[0]}}})^\top"),
+    ),
+    formula=lambda node: f"tr({_arg(node, 0)})",
+    latex=lambda node: rf"\operatorname{{tr}}({_arg_tex(node, 0)})",
+)
+
+_INV = Primitive(
+    name="inv",
+    arity=1,
+    forward=np.linalg.inv,
+    shape=_square_shape("inv", invertible=True),
+    partials=(
+        # d(X⁻¹) = −X⁻¹ dX X⁻¹, so vec(d X⁻¹) = −(X⁻ᵀ ⊗ X⁻¹) vec(dX); dense.
+        Partial(build=lambda node: -kron_dense(node.value.T, node.value),
+                label=lambda node: f"−({_arg(node, 0)}⁻ᵀ⊗{_arg(node, 0)}⁻¹)",
+                latex=lambda node: rf"-\left({_arg_tex(node, 0)}^{{-\top}} \otimes "
+                                   rf"{_arg_tex(node, 0)}^{{-1}}\right)"),
+    ),
+    formula=lambda node: f"{_arg(node, 0)}⁻¹",
+    latex=lambda node: rf"{_arg_tex(node, 0)}^{{-1}}",
+)
+
+
+def cofactor(X: np.ndarray) -> np.ndarray:
+    r"""The cofactor matrix :math:`\operatorname{adj}(X)^\top`, which is :math:`\det(X)\,X^{-\top}` when X is invertible.
+
+    Computed from the SVD :math:`X = U \Sigma V^\top` as
+    :math:`\det(U)\det(V)\, U \operatorname{adj}(\Sigma) V^\top`, so it is defined (and
+    accurate) for singular X too, where ∂det(X)/∂X is still the cofactor matrix.
+    """
+    U, s, Vt = np.linalg.svd(X)
+    n = s.size
+    others = np.array([np.prod(np.delete(s, i)) for i in range(n)]) if n > 1 else np.ones(1)
+    sign = np.linalg.det(U) * np.linalg.det(Vt)
+    return sign * (U * others) @ Vt
+
+
+_DET = Primitive(
+    name="det",
+    arity=1,
+    forward=lambda a: np.asarray(np.linalg.det(a)),
+    shape=_square_shape("det", invertible=False),
+    partials=(
+        Partial(build=lambda node: cofactor(node.args[0].value).reshape(1, -1, order="F"),
+                label=lambda node: f"det({_arg(node, 0)})·vec({_arg(node, 0)}⁻ᵀ)ᵀ",
+                latex=lambda node: rf"\det({_arg_tex(node, 0)})\,\operatorname{{vec}}"
+                                   rf"({_arg_tex(node, 0)}^{{-\top}})^\top"),
+    ),
+    formula=lambda node: f"det({_arg(node, 0)})",
+    latex=lambda node: rf"\det({_arg_tex(node, 0)})",
+)
+
+_LOGDET = Primitive(
+    name="logdet",
+    arity=1,
+    forward=lambda a: np.asarray(np.linalg.slogdet(a)[1]),
+    shape=_square_shape("logdet", invertible=True),
+    partials=(
+        Partial(build=lambda node: np.linalg.inv(node.args[0].value).T.reshape(1, -1, order="F"),
+                label=lambda node: f"vec({_arg(node, 0)}⁻ᵀ)ᵀ",
+                latex=lambda node: rf"\operatorname{{vec}}({_arg_tex(node, 0)}^{{-\top}})^\top"),
+    ),
+    formula=lambda node: f"log|det({_arg(node, 0)})|",
+    latex=lambda node: rf"\log\lvert\det({_arg_tex(node, 0)})\rvert",
+)
+
+
+def _softmax_forward(a: np.ndarray) -> np.ndarray:
+    from scipy.special import softmax
+    return softmax(a, axis=0)  # column by column for a matrix
+
+
+def _softmax_factor(node: NodeLike) -> Matrix:
+    s = node.value
+    if s.ndim == 1:
+        return np.diag(s) - np.outer(s, s)  # dense: every entry depends on every input
+    cols = s.T  # (n, k): one softmax per column
+    blocks = cols[:, :, None] * np.eye(s.shape[0])[None] - cols[:, :, None] * cols[:, None, :]
+    return block_diagonal(blocks)
+
+
+def _softmax_shape(args: tuple[NodeLike, ...], params: Mapping[str, Any]) -> tuple[int, ...]:
+    a = args[0]
+    if a.value.ndim not in (1, 2):
+        raise ShapeError(f"softmax({pretty(a.name)}) needs a vector or a matrix (one softmax "
+                         f"per column), got shape {a.value.shape}")
+    return a.value.shape
+
+
+_SOFTMAX = Primitive(
+    name="softmax",
+    arity=1,
+    forward=_softmax_forward,
+    shape=_softmax_shape,
+    partials=(
+        Partial(build=_softmax_factor,
+                label=lambda node: "diag(s) − s sᵀ" if node.value.ndim == 1 else
+                                   f"blockdiag(diag(sⱼ) − sⱼ sⱼᵀ, j = 1…{node.value.shape[1]})",
+                latex=lambda node: r"\operatorname{diag}(s) - s s^\top" if node.value.ndim == 1
+                                   else rf"\operatorname{{blockdiag}}_{{j=1}}^{{{node.value.shape[1]}}}"
+                                        r"\left(\operatorname{diag}(s_j) - s_j s_j^\top\right)"),
+    ),
+    formula=lambda node: f"softmax({_arg(node, 0)})",
+    latex=lambda node: rf"\operatorname{{softmax}}({_arg_tex(node, 0)})",
+)
+
+
+def _bias_shape(args: tuple[NodeLike, ...], params: Mapping[str, Any]) -> tuple[int, ...]:
+    h, b = args
+    if b.value.ndim != 1 or h.value.ndim not in (1, 2) or h.value.shape[0] != b.value.shape[0]:
+        raise ShapeError(
+            f"{pretty(h.name)} + {pretty(b.name)}: the bias {pretty(b.name)} must be a vector "
+            f"with one entry per row of {pretty(h.name)}; {pretty(h.name)} is "
+            f"{dims(h.value.shape) or 'a scalar'} but {pretty(b.name)} has shape {b.value.shape}"
+        )
+    return h.value.shape
+
+
+def _bias_forward(h: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return h + (b if h.ndim == 1 else b[:, None])  # the same b added to every column
+
+
+def _bias_label(node: NodeLike) -> str:
+    p = node.args[1].value.size
+    n = 1 if node.value.ndim == 1 else node.value.shape[1]
+    return f"I{subscript(p)}" if n == 1 else f"1{subscript(n)}⊗I{subscript(p)}"
+
+
+def _bias_latex(node: NodeLike) -> str:
+    p = node.args[1].value.size
+    n = 1 if node.value.ndim == 1 else node.value.shape[1]
+    return rf"I_{{{p}}}" if n == 1 else rf"\mathbf{{1}}_{{{n}}} \otimes I_{{{p}}}"
+
+
+_BIAS = Primitive(
+    name="bias_add",
+    arity=2,
+    forward=_bias_forward,
+    shape=_bias_shape,
+    partials=(
+        Partial(build=lambda node: _identity(node.value.size), label=_eye_label, latex=_eye_latex),
+        Partial(build=lambda node: ones_kron_eye(
+                    1 if node.value.ndim == 1 else node.value.shape[1], node.args[1].value.size),
+                label=_bias_label, latex=_bias_latex),
+    ),
+    formula=lambda node: f"{_arg(node, 0)} + {_arg(node, 1)}",
+    latex=lambda node: f"{_arg_tex(node, 0)} + {_arg_tex(node, 1)}",
+)
+
+PRIMITIVES.update({p.name: p for p in (
+    _ADD, _SUB, _SCALE, _TRANSPOSE, _HADAMARD, _POWER, _EXP, _LOG, _SUM, _TRACE, _INV, _DET,
+    _LOGDET, _SOFTMAX, _BIAS,
+)})

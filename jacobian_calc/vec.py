@@ -18,7 +18,8 @@ from .errors import ChoiceError, ShapeError
 from .notation import dims
 from .validation import as_real_array
 
-__all__ = ["vec", "unvec", "commutation_matrix", "transpose_kron_eye", "eye_kron"]
+__all__ = ["vec", "unvec", "commutation_matrix", "transpose_kron_eye", "eye_kron",
+           "kron_dense", "ones_kron_eye", "block_diagonal"]
 
 Order = Literal["col", "row"]
 _ORDERS = {"col": "F", "row": "C"}
@@ -214,3 +215,90 @@ def _positive(value: object, name: str) -> int:
     if value < 1:
         raise ShapeError(f"{name} must be a positive int, got {value}")
     return int(value)
+
+
+# ------------------------------------------------------------------------------------
+# Kronecker helpers for the classic identities (issue 4). Each is built directly from
+# its index pattern or by broadcasting, never through np.kron or scipy.sparse.kron.
+def kron_dense(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    r""":math:`A \otimes B` as a dense array, entry by entry: ``(A⊗B)[i·p + k, j·q + l] = A[i, j]·B[k, l]``.
+
+    Used where the Kronecker product really is dense, e.g. the Jacobian of
+    :math:`\operatorname{vec}(AXB)` with respect to :math:`\operatorname{vec}(X)`, which is
+    :math:`B^\top \otimes A`, or :math:`-(X^{-\top} \otimes X^{-1})` for the inverse.
+
+    Parameters
+    ----------
+    A : numpy.ndarray, shape (m, n)
+    B : numpy.ndarray, shape (p, q)
+
+    Returns
+    -------
+    numpy.ndarray, shape (m*p, n*q)
+
+    Examples
+    --------
+    >>> kron_dense(np.array([[1.0, 2.0]]), np.array([[1.0], [10.0]]))
+    array([[ 1.,  2.],
+           [10., 20.]])
+    """
+    A = np.asarray(A, dtype=np.float64)
+    B = np.asarray(B, dtype=np.float64)
+    if A.ndim != 2 or B.ndim != 2:
+        raise ShapeError(f"kron_dense needs two matrices, got shapes {A.shape} and {B.shape}")
+    (m, n), (p, q) = A.shape, B.shape
+    # Axes (i, k, j, l) -> rows i·p + k, columns j·q + l in C order.
+    return (A[:, None, :, None] * B[None, :, None, :]).reshape(m * p, n * q)
+
+
+def ones_kron_eye(n: int, p: int) -> sp.csr_array:
+    r""":math:`1_n \otimes I_p`: ``n`` identity blocks stacked, shape (n·p, p).
+
+    The Jacobian of :math:`\operatorname{vec}(H + b 1_n^\top)` with respect to the bias
+    ``b`` (length p) added to every one of the ``n`` columns of ``H``.
+
+    Examples
+    --------
+    >>> ones_kron_eye(2, 2).toarray()
+    array([[1., 0.],
+           [0., 1.],
+           [1., 0.],
+           [0., 1.]])
+    """
+    n, p = _positive(n, "n"), _positive(p, "p")
+    idx = _index_dtype(n * p + 1)
+    # Row j·p + i holds a single 1 in column i.
+    cols = np.tile(np.arange(p, dtype=idx), n)
+    return sp.csr_array((np.ones(n * p), cols, np.arange(n * p + 1, dtype=idx)),
+                        shape=(n * p, p))
+
+
+def block_diagonal(blocks: np.ndarray) -> sp.csr_array:
+    r"""The block-diagonal matrix :math:`\operatorname{diag}(B_1, \dots, B_n)` of ``n`` k×k blocks.
+
+    Built from the index pattern: row ``j·k + a`` holds ``blocks[j, a, :]`` in columns
+    ``j·k … j·k + k − 1`` (e.g. the column-wise softmax Jacobian).
+
+    Parameters
+    ----------
+    blocks : numpy.ndarray, shape (n, k, k)
+
+    Returns
+    -------
+    scipy.sparse.csr_array, shape (n·k, n·k), ``n·k²`` stored entries
+
+    Examples
+    --------
+    >>> block_diagonal(np.array([[[1.0]], [[2.0]]])).toarray()
+    array([[1., 0.],
+           [0., 2.]])
+    """
+    blocks = np.asarray(blocks, dtype=np.float64)
+    if blocks.ndim != 3 or blocks.shape[1] != blocks.shape[2]:
+        raise ShapeError(f"blocks must have shape (n, k, k), got {blocks.shape}")
+    n, k, _ = blocks.shape
+    idx = _index_dtype(n * k * k + 1)
+    cols = k * np.arange(n, dtype=idx)[:, None, None] + np.arange(k, dtype=idx)[None, None, :]
+    indices = np.broadcast_to(cols, (n, k, k)).reshape(-1)
+    indptr = np.arange(0, n * k * k + 1, k, dtype=idx)
+    return sp.csr_array((blocks.reshape(-1).copy(), indices, indptr), shape=(n * k, n * k))

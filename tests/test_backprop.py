@@ -1,7 +1,7 @@
 """The compact formulas (26), (32), (38) against closed forms and finite differences."""
 
 import numpy as np
-from hypothesis import given
+from hypothesis import given, settings
 
 import jacobian_calc as jc
 from jacobian_calc.backprop import mlp_forward, mlp_gradients
@@ -59,3 +59,52 @@ def test_batches_sum_the_per_sample_gradients(rng):
         total = sum(mlp_gradients(weights, X[:, j], Y[:, j], "tanh",
                                   "softmax_cross_entropy")[name] for j in range(5))
         assert_allclose_scaled(batch[name], total, rtol=1e-12)
+
+
+# ------------------------------------------------------------- biases (issue 4)
+def _loss_by_hand(weights, biases, X, Y, phi):
+    """½‖ŷ − Y‖² summed over columns, forward pass written out with numpy only."""
+    Z = X
+    for k, (W, b) in enumerate(zip(weights, biases)):
+        H = W @ Z + b.reshape(-1, 1)
+        Z = phi(H) if k < len(weights) - 1 else H
+    return 0.5 * np.sum((Z - Y) ** 2)
+
+
+def test_bias_gradients_written_out_by_hand(rng):
+    W1, W2 = rng.normal(size=(3, 4)), rng.normal(size=(2, 3))
+    b1, b2 = rng.normal(size=3), rng.normal(size=(2, 1))
+    X, Y = rng.normal(size=(4, 5)), rng.normal(size=(2, 5))
+    H1 = W1 @ X + b1[:, None]
+    Z1 = np.tanh(H1)
+    Yhat = W2 @ Z1 + b2
+    D2 = Yhat - Y
+    D1 = (1 - Z1 ** 2) * (W2.T @ D2)
+    g = mlp_gradients([W1, W2], X, Y, "tanh", "squared_error", biases=[b1, b2])
+    assert list(g) == ["W1", "W2", "b1", "b2"]
+    np.testing.assert_allclose(g["b2"], D2.sum(axis=1, keepdims=True), rtol=1e-13)
+    assert g["b2"].shape == (2, 1) and g["b1"].shape == (3,)
+    np.testing.assert_allclose(g["b1"], D1.sum(axis=1), rtol=1e-13)
+    np.testing.assert_allclose(g["W1"], D1 @ X.T, rtol=1e-13)
+    np.testing.assert_allclose(g["W2"], D2 @ Z1.T, rtol=1e-13)
+
+
+@settings(max_examples=60)  # finite differences in every example: keep the suite fast
+@given(mlp_problems(max_size=5, activations=("sigmoid", "tanh", "softplus"),
+                    losses=("squared_error",)))
+def test_compact_bias_and_batch_gradients_match_finite_differences(problem):
+    rng = np.random.default_rng(problem.x.size)
+    n = int(rng.integers(1, 6))
+    X = rng.normal(size=(problem.x.size, n))
+    Y = rng.normal(size=(problem.y.size, n))
+    biases = [rng.normal(size=W.shape[0]) for W in problem.weights]
+    phi = jc.ACTIVATIONS[problem.activation].function
+    g = mlp_gradients(problem.weights, X, Y, problem.activation, "squared_error", biases=biases)
+    for k in range(len(biases)):
+        def f(v, k=k):
+            trial = list(biases)
+            trial[k] = v
+            return _loss_by_hand(problem.weights, trial, X, Y, phi)
+        fd = jc.finite_difference_jacobian(f, biases[k])[0]
+        scale = max(1.0, abs(_loss_by_hand(problem.weights, biases, X, Y, phi)))
+        np.testing.assert_allclose(g[f"b{k + 1}"], fd, rtol=1e-5, atol=1e-7 * scale)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from hypothesis import given
+from hypothesis import given, settings
 
 import jacobian_calc as jc
 from jacobian_calc.testing import assert_allclose_scaled, mlp_problems
@@ -192,3 +192,170 @@ def test_bad_input_changes_nothing(net, lecture):
         net.gradients(x, np.ones(5))
     assert all(np.array_equal(a, b) for a, b in zip(before[0], net.weights))
     assert np.array_equal(before[1], x)
+
+
+# ------------------------------------------------------ batches and biases (issue 4)
+from dataclasses import dataclass  # noqa: E402
+
+from hypothesis import strategies as st  # noqa: E402
+
+from jacobian_calc.testing import real_arrays  # noqa: E402
+
+
+@dataclass(frozen=True)
+class BatchProblem:
+    weights: tuple
+    biases: list | None
+    X: np.ndarray
+    Y: np.ndarray
+    activation: str
+    loss: str
+
+    def network(self):
+        return jc.MLP(list(self.weights), self.activation, self.loss, biases=self.biases)
+
+
+@st.composite
+def batch_problems(draw, max_size=5, activations=tuple(jc.ACTIVATIONS), biased=None,
+                   smooth_kink=True):
+    """A network from mlp_problems plus a batch of 1–5 columns and, optionally, biases."""
+    from hypothesis import assume
+
+    base = draw(mlp_problems(max_size=max_size, max_depth=3, activations=activations))
+    n = draw(st.integers(1, 5))
+    d, s = base.sizes[0], base.sizes[-1]
+    X = draw(real_arrays((d, n)))
+    if base.loss == "softmax_cross_entropy":
+        raw = draw(real_arrays((s, n))) ** 2 + 1e-3
+        Y = raw / raw.sum(axis=0)
+    else:
+        Y = draw(real_arrays((s, n)))
+    with_bias = draw(st.booleans()) if biased is None else biased
+    biases = None
+    if with_bias:
+        biases = [draw(real_arrays((W.shape[0],) if draw(st.booleans()) else (W.shape[0], 1)))
+                  for W in base.weights]
+    if smooth_kink and base.activation == "relu":  # keep pre-activations off the kink
+        Z = X
+        for k, W in enumerate(base.weights[:-1]):
+            H = W @ Z + (0 if biases is None else biases[k].reshape(-1, 1))
+            assume(np.min(np.abs(H)) > 1e-3)
+            Z = np.maximum(H, 0)
+    return BatchProblem(base.weights, biases, X, Y, base.activation, base.loss)
+
+
+@settings(max_examples=60)  # finite differences in every example: keep the suite fast
+@given(batch_problems())
+def test_batch_and_bias_literal_chain_equals_compact_formulas(problem):
+    net = problem.network()
+    literal = net.gradients(problem.X, problem.Y, method="explicit")
+    compact = net.gradients(problem.X, problem.Y, method="backprop")
+    L = len(problem.weights)
+    expected = [f"W{k}" for k in range(1, L + 1)]
+    if problem.biases is not None:
+        expected += [f"b{k}" for k in range(1, L + 1)]
+        for k, b in enumerate(problem.biases, 1):
+            assert literal[f"b{k}"].shape == np.shape(b)
+    assert list(literal) == expected and list(compact) == expected
+    for name in expected:
+        # absolute floor: a gradient that cancels to 0 is only zero up to rounding
+        np.testing.assert_allclose(literal[name], compact[name], rtol=1e-10, atol=1e-12,
+                                   err_msg=name)
+
+
+@settings(max_examples=60)  # finite differences in every example: keep the suite fast
+@given(batch_problems(max_size=4, activations=("sigmoid", "tanh", "softplus", "relu"),
+                      biased=True))
+def test_batch_and_bias_gradients_match_finite_differences(problem):
+    net = problem.network()
+    grads = net.gradients(problem.X, problem.Y)
+    scale = max(1.0, abs(net.loss_value(problem.X, problem.Y)))
+    for k in range(len(problem.weights)):
+        def f(v, k=k):
+            trial = list(problem.biases)
+            trial[k] = v
+            return jc.MLP(list(problem.weights), problem.activation, problem.loss,
+                          biases=trial).loss_value(problem.X, problem.Y)
+        fd = jc.finite_difference_jacobian(f, problem.biases[k]).reshape(
+            np.shape(problem.biases[k]), order="F")
+        np.testing.assert_allclose(grads[f"b{k + 1}"], fd, rtol=1e-5, atol=1e-7 * scale)
+
+
+def test_a_batch_sums_the_per_example_losses_and_gradients(lecture, rng):
+    weights, _, _ = lecture
+    biases = [rng.normal(size=W.shape[0]) for W in weights]
+    X, Y = rng.normal(size=(4, 3)), rng.normal(size=(2, 3))
+    net = jc.MLP(weights, "tanh", biases=biases)
+    batch = net.gradients(X, Y)
+    singles = [net.gradients(X[:, j], Y[:, j]) for j in range(3)]
+    for name in batch:
+        np.testing.assert_allclose(batch[name], sum(g[name] for g in singles), rtol=1e-12)
+    np.testing.assert_allclose(net.loss_value(X, Y),
+                               sum(net.loss_value(X[:, j], Y[:, j]) for j in range(3)))
+
+
+def test_batch_wx_factor_is_xt_kron_identity(lecture, rng):
+    weights, _, _ = lecture
+    X = rng.normal(size=(4, 3))
+    net = jc.MLP(weights, "sigmoid")
+    J = net.jacobian(X, of="h1", wrt="W1")
+    assert J.issparse and J.shape == (15, 20)
+    np.testing.assert_array_equal(J.toarray(), np.kron(X.T, np.eye(5)))
+
+
+def test_jacobian_with_respect_to_a_bias(lecture, rng):
+    weights, _, _ = lecture
+    biases = [rng.normal(size=(W.shape[0], 1)) for W in weights]
+    X = rng.normal(size=(4, 3))
+    net = jc.MLP(weights, "tanh", biases=biases)
+    J = net.jacobian(X, of="yhat", wrt="b2")
+    assert J.shape == (6, 3)
+
+    def f(v):
+        trial = list(biases)
+        trial[1] = v.reshape(3, 1)
+        return jc.MLP(weights, "tanh", biases=trial).predict(X)
+
+    np.testing.assert_allclose(J.toarray(), jc.finite_difference_jacobian(f, biases[1].ravel()),
+                               atol=1e-8)
+    # the last bias enters ŷ directly: 1ₙ ⊗ I_s
+    np.testing.assert_array_equal(net.jacobian(X, of="yhat", wrt="b3").toarray(),
+                                  np.kron(np.ones((3, 1)), np.eye(2)))
+
+
+def test_bias_names_and_derivation(lecture, rng):
+    weights, x, y = lecture
+    net = jc.MLP(weights, "sigmoid", biases=[np.zeros(W.shape[0]) for W in weights])
+    names = net.node_names()
+    assert {"b1", "b2", "b3", "W1x", "W2z1", "W3z2"} <= set(names)
+    text = str(net.derivation(x, y, wrt="b1"))
+    assert "h1 = W1x + b1" in text and "∂h1/∂b1 = I₅" in text
+    assert "MLP(4 → 5 → 3 → 2, activation='sigmoid', loss='squared_error', biases)" == repr(net)
+    w2 = str(net.derivation(x, y, wrt="W2"))  # Lemma 2.6 still applies with a bias
+    assert "(3×3)·(3×3)·(3×2)·(2×2)·(2×1)·(1×5) → 3×5" in w2
+
+
+def test_single_column_batch_equals_the_vector(lecture, rng):
+    weights, x, y = lecture
+    biases = [rng.normal(size=W.shape[0]) for W in weights]
+    net = jc.MLP(weights, "softplus", biases=biases)
+    a = net.gradients(x, y)
+    b = net.gradients(x[:, None], y[:, None])
+    for name in a:
+        np.testing.assert_allclose(a[name], b[name], rtol=1e-14)
+
+
+def test_bad_biases_are_reported(lecture):
+    weights, _, _ = lecture
+    with pytest.raises(jc.ShapeError, match=r"biases has 2 entries but there are 3 weight"):
+        jc.MLP(weights, biases=[np.zeros(5), np.zeros(3)])
+    with pytest.raises(jc.ShapeError, match=r"b2 must have shape \(3,\) or \(3, 1\).*W2 \(3×5\)"
+                                            r".*got shape \(4,\)"):
+        jc.MLP(weights, biases=[np.zeros(5), np.zeros(4), np.zeros(2)])
+    with pytest.raises(jc.JacobianCalcError, match="b1 has 1 non-finite"):
+        jc.MLP(weights, biases=[np.array([np.nan, 0, 0, 0, 0]), np.zeros(3), np.zeros(2)])
+    with pytest.raises(jc.JacobianCalcError, match="list"):
+        jc.MLP(weights, biases=np.zeros(5))
+    net = jc.MLP(weights, biases=[np.zeros(5), np.zeros(3), np.zeros(2)])
+    with pytest.raises(jc.ChoiceError, match="'b3'"):
+        net.jacobian(np.zeros(4), of="yhat", wrt="b4")

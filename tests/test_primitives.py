@@ -83,7 +83,40 @@ def factor_cases(rng):
         node = apply("loss", leaf("yhat", h), leaf("y", y, "target"), name="f", loss=loss)
         cases.append((node, 0, lambda v, value=value: value(v, y)))
         cases.append((node, 1, lambda v, value=value: value(h, v)))
+    cases += expression_factor_cases(rng)
     return cases
+
+
+def expression_factor_cases(rng):
+    """The primitives of the expression API (issue 4), each argument recomputed with numpy."""
+    A, B = rng.normal(size=(3, 2)), rng.normal(size=(3, 2))
+    S = rng.normal(size=(3, 3)) + 3 * np.eye(3)  # well conditioned, positive determinant
+    P = np.abs(rng.normal(size=(3, 2))) + 0.5  # positive, for log and fractional powers
+    b, H = rng.normal(size=3), rng.normal(size=(3, 4))
+    nA, nB, nS, nP, nb, nH = (leaf(n, v) for n, v in
+                              (("A", A), ("B", B), ("S", S), ("P", P), ("b", b), ("H", H)))
+    sm = lambda M: np.exp(M) / np.exp(M).sum(axis=0)  # noqa: E731
+    return [
+        (apply("add", nA, nB, name="u"), 0, lambda M: M + B),
+        (apply("add", nA, nB, name="u"), 1, lambda M: A + M),
+        (apply("sub", nA, nB, name="u"), 0, lambda M: M - B),
+        (apply("sub", nA, nB, name="u"), 1, lambda M: A - M),
+        (apply("scale", nA, name="u", c=-2.5), 0, lambda M: -2.5 * M),
+        (apply("transpose", nA, name="u"), 0, lambda M: M.T),
+        (apply("hadamard", nA, nB, name="u"), 0, lambda M: M * B),
+        (apply("hadamard", nA, nB, name="u"), 1, lambda M: A * M),
+        (apply("power", nP, name="u", p=1.5), 0, lambda M: M ** 1.5),
+        (apply("exp", nA, name="u"), 0, np.exp),
+        (apply("log", nP, name="u"), 0, np.log),
+        (apply("sum", nA, name="u"), 0, np.sum),
+        (apply("trace", nS, name="u"), 0, np.trace),
+        (apply("inv", nS, name="u"), 0, np.linalg.inv),
+        (apply("det", nS, name="u"), 0, np.linalg.det),
+        (apply("logdet", nS, name="u"), 0, lambda M: np.log(np.linalg.det(M))),
+        (apply("softmax", nH, name="u"), 0, sm),
+        (apply("bias_add", nH, nb, name="u"), 0, lambda M: M + b[:, None]),
+        (apply("bias_add", nH, nb, name="u"), 1, lambda v: H + v[:, None]),
+    ]
 
 
 def test_every_partial_in_the_table_matches_finite_differences(rng):

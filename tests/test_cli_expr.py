@@ -1,0 +1,276 @@
+"""``jacobian-calc expr``: the expression calculator on the command line."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from jacobian_calc import calculator
+from jacobian_calc.cli import main
+from jacobian_calc.derivation import Derivation
+
+ROOT = Path(__file__).resolve().parents[1]
+TRACE = ["expr", "trace(A @ X @ B)", "--wrt", "X", "--shape", "A=3x4", "--shape", "X=4x5",
+         "--shape", "B=5x3"]
+
+
+def run_json(capsys, argv):
+    status = main(argv + ["--format", "json"])
+    out = capsys.readouterr().out
+    return status, json.loads(out)
+
+
+def test_the_issue_example_prints_jacobian_derivation_and_verification(capsys):
+    assert main(TRACE) == 0
+    out = capsys.readouterr().out
+    assert "Literal Jacobian ∂" in out and "(1×20, sparse" in out  # structure
+    assert "dimension check: (1×9)·(9×15)·(15×20) → 1×20" in out  # the derivation
+    assert "Verification (central finite differences, all 20 columns)" in out
+    assert out.rstrip().endswith(": ok")
+
+
+def test_json_gradient_matches_the_closed_form(capsys):
+    status, doc = run_json(capsys, TRACE + ["--seed", "3"])
+    assert status == 0 and doc["verification"]["ok"] is True
+    A, B = (np.array(doc["variables"][n]["value"]) for n in ("A", "B"))
+    assert np.array(doc["variables"]["X"]["value"]).shape == (4, 5)
+    expected = A.T @ B.T  # ∂tr(AXB)/∂X, eq (12)
+    np.testing.assert_allclose(doc["gradient"], expected, rtol=1e-12)
+    J = np.array(doc["jacobian"]["entries"])
+    np.testing.assert_allclose(J, expected.reshape(1, -1, order="F"), rtol=1e-12)  # vec row
+    assert doc["jacobian"]["shape"] == [1, 20]
+    assert doc["derivation"]["dimension_checks"]
+    assert doc["verification"]["max_relative_error"] < 1e-6
+
+
+def test_json_jacobian_of_AXB_is_the_kronecker_product(capsys):
+    status, doc = run_json(capsys, ["expr", "A @ X @ B", "--wrt", "X", "--shape", "A=2x3",
+                                    "--shape", "X=3x4", "--shape", "B=4x2", "--seed", "5"])
+    A, B = (np.array(doc["variables"][n]["value"]) for n in ("A", "B"))
+    assert status == 0
+    np.testing.assert_allclose(doc["jacobian"]["entries"], np.kron(B.T, A), rtol=1e-12)
+
+
+def test_seed_changes_the_data_and_is_reproducible(capsys):
+    _, a = run_json(capsys, TRACE + ["--seed", "1"])
+    _, b = run_json(capsys, TRACE + ["--seed", "1"])
+    _, c = run_json(capsys, TRACE + ["--seed", "2"])
+    assert a["variables"] == b["variables"] and a["variables"] != c["variables"]
+
+
+def test_matrices_under_inv_and_logdet_are_made_well_conditioned(capsys):
+    status, doc = run_json(capsys, ["expr", "logdet(X) + sum(inv(X @ Y))", "--wrt", "X",
+                                    "--shape", "X=6x6", "--shape", "Y=6x6", "--seed", "11"])
+    assert status == 0
+    for name in ("X", "Y"):
+        M = np.array(doc["variables"][name]["value"])
+        assert np.linalg.cond(M) <= 3.0 + 1e-9 and np.linalg.det(M) > 0
+
+
+def test_variables_under_log_and_roots_are_positive(capsys):
+    status, doc = run_json(capsys, ["expr", "sum(log(x) + y ** 0.5)", "--wrt", "x",
+                                    "--shape", "x=5", "--shape", "y=5"])
+    assert status == 0
+    assert min(doc["variables"]["x"]["value"]) > 0 and min(doc["variables"]["y"]["value"]) > 0
+
+
+@pytest.mark.parametrize("text, shapes, wrt", [
+    ("squared_error(sigmoid(W @ x), y)", ["W=3x4", "x=4", "y=3"], "W"),
+    ("softmax_cross_entropy(W @ x, y)", ["W=3x4", "x=4", "y=3"], "W"),
+    ("X @ inv(X) + X.T", ["X=3x3"], "X"),
+    ("softmax(W @ x)", ["W=3x4", "x=4"], "x"),
+    ("det(X) * 2 - tr(X @ X) / 3", ["X=3x3"], "X"),
+    ("c * sum(tanh(x))", ["x=4", "c=scalar"], "c"),
+])
+def test_assorted_expressions_verify(capsys, text, shapes, wrt):
+    argv = ["expr", text, "--wrt", wrt]
+    for s in shapes:
+        argv += ["--shape", s]
+    status, doc = run_json(capsys, argv)
+    assert status == 0, doc["verification"]
+    assert doc["verification"]["max_relative_error"] < 1e-6
+
+
+def test_a_wrong_literal_jacobian_fails_verification_with_status_1(capsys, monkeypatch):
+    from jacobian_calc import expr
+
+    real = expr.jacobian
+
+    def planted(F, X):  # a sign error in the literal machinery
+        J = real(F, X)
+        return type(J)(-J.toarray(), of=J.of, wrt=J.wrt, of_shape=J.of_shape,
+                       wrt_shape=J.wrt_shape)
+
+    monkeypatch.setattr(expr, "jacobian", planted)
+    assert main(TRACE) == 1
+    assert "MISMATCH" in capsys.readouterr().out
+
+
+def test_tolerance_option_is_applied(capsys):
+    assert main(TRACE + ["--tolerance", "0"]) == 1  # finite differences are never exact
+    assert "tolerance 0: MISMATCH" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("fmt", ["markdown", "latex"])
+def test_markdown_and_latex_use_the_derivation_or_say_they_fall_back(capsys, fmt):
+    assert main(TRACE + ["--format", fmt]) == 0
+    out = capsys.readouterr().out
+    if hasattr(Derivation, f"to_{fmt}"):
+        assert "not available" not in out
+    else:
+        assert f"--format {fmt} is not available in this build" in out
+        assert "dimension check" in out
+
+
+# ------------------------------------------------------------------- bad input
+MALICIOUS = [
+    "__import__('os').system('touch PWNED')",
+    "().__class__.__base__.__subclasses__()",
+    "open('PWNED', 'w')",
+    "X.__class__",
+    "(lambda: __import__('os'))()",
+    "[c for c in ().__class__.__bases__]",
+    "X[0]",
+    "exec('import os')",
+    "eval('1')",
+    "trace(X, key=1)",
+    "X ** 1000000",
+    "X ** X",
+    "__builtins__",
+    "globals()",
+    "import os",
+    "X; import os",
+    "(" * 100 + "X" + ")" * 100,
+    "X" + "+X" * 1500,
+    "np.trace(X)",
+    "X.T.__dict__",
+    "'X'",
+    "X if X else X",
+]
+
+
+@pytest.mark.parametrize("text", MALICIOUS)
+def test_malicious_input_is_refused_with_position_and_status_2(capsys, text, tmp_path,
+                                                              monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    status = main(["expr", text, "--wrt", "X", "--shape", "X=2x2"])
+    captured = capsys.readouterr()
+    assert status == 2
+    assert captured.out == ""
+    assert "jacobian-calc: error:" in captured.err
+    assert "at line 1, column" in captured.err and "^" in captured.err
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_undeclared_variable_lists_the_declared_ones(capsys):
+    assert main(["expr", "A @ Y", "--wrt", "A", "--shape", "A=2x2", "--shape", "B=2x2"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown variable 'Y'; declared variables: A, B" in err
+    assert "line 1, column 5" in err
+
+
+@pytest.mark.parametrize("spec", ["X=3by4", "X=3x", "X=", "X", "3=4", "X=0x2", "X=100x100",
+                                  "lambda=3", "X=40x40"])
+def test_malformed_shape_gives_the_expected_form(capsys, spec):
+    assert main(["expr", "sum(X)", "--wrt", "X", "--shape", spec]) == 2
+    err = capsys.readouterr().err
+    assert "--shape" in err
+    assert "expected NAME=MxN" in err or "between 1 and" in err or "at most" in err
+
+
+def test_shape_spec_parser_accepts_the_documented_forms():
+    assert calculator.parse_shape("A=3x4") == ("A", (3, 4))
+    assert calculator.parse_shape("A = 3 × 4") == ("A", (3, 4))
+    assert calculator.parse_shape("v=7") == ("v", (7,))
+    assert calculator.parse_shape("c=scalar") == ("c", ())
+
+
+def test_other_bad_input(capsys):
+    cases = [
+        (["expr", "sum(X)", "--wrt", "Z", "--shape", "X=2"], "--wrt 'Z' is not a declared"),
+        (["expr", "sum(X)", "--wrt", "X", "--shape", "X=2", "--shape", "X=3"], "declared twice"),
+        (["expr", "A @ X", "--wrt", "X", "--shape", "A=2x3", "--shape", "X=2x2"],
+         "A is 2×3 but X is 2×2"),  # names both operands and their shapes
+        (["expr", "2 * 3", "--wrt", "X", "--shape", "X=2"], "constant"),
+        (["expr", "inv(X)", "--wrt", "X", "--shape", "X=2x3"], "square"),
+    ]
+    for argv, words in cases:
+        assert main(argv) == 2, argv
+        assert words in capsys.readouterr().err, argv
+
+
+def test_singular_matrix_is_reported_as_such(capsys):
+    # X - X is exactly zero whatever the random data: inv of it is singular
+    assert main(["expr", "sum(inv(X - X))", "--wrt", "X", "--shape", "X=3x3"]) == 2
+    assert "singular" in capsys.readouterr().err.lower()
+
+
+def test_help_lists_the_functions_and_the_shape_form(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["expr", "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert "logdet" in out and "NAME=MxN" in out and "--wrt" in out
+
+
+def test_the_installed_command_runs_as_a_module():
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    good = subprocess.run([sys.executable, "-m", "jacobian_calc", *TRACE],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert good.returncode == 0 and good.stdout.rstrip().endswith(": ok")
+    bad = subprocess.run([sys.executable, "-m", "jacobian_calc", "expr",
+                          "__import__('os').getcwd()", "--wrt", "X", "--shape", "X=2"],
+                         capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert bad.returncode == 2 and "line 1, column 1" in bad.stderr and bad.stdout == ""
+
+
+# ---------------------------------------------------------------- fuzzing the CLI
+import contextlib
+import io
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+PIECES = ["A", "X", "x", "@", "*", "+", "-", "/", "**", "2", "0.5", "-1", "(", ")", ".T", ",",
+          "trace(", "sum(", "inv(", "logdet(", "det(", "log(", "exp(", "relu(", "softmax(",
+          "squared_error(", "tr(", "__class__", ".", "[", "]", "lambda", ":", "'", "import",
+          "open(", "__import__(", "=", "\n", " "]
+
+
+@settings(max_examples=150)
+@given(st.lists(st.sampled_from(PIECES), min_size=1, max_size=14).map("".join))
+def test_fuzz_the_command_never_crashes(text):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        # options first, then "--": a text starting with "-" is not taken for an option
+        status = main(["expr", "--wrt", "X", "--shape", "A=2x2", "--shape", "X=2x2",
+                       "--shape", "x=2", "--", text])
+    assert status in (0, 1, 2)
+    if status == 2:
+        assert err.getvalue().startswith("jacobian-calc: error:") and out.getvalue() == ""
+    else:
+        assert "Verification (" in out.getvalue()
+
+
+def test_the_data_notes_say_how_special_variables_were_drawn(capsys):
+    assert main(["expr", "logdet(X) + sum(log(y))", "--wrt", "X", "--shape", "X=3x3",
+                 "--shape", "y=2"]) == 0
+    out = capsys.readouterr().out
+    assert "X: I + E with ‖E‖₂ = ½" in out and "y: entries uniform in [0.5, 2]" in out
+
+
+def test_the_variable_itself_has_the_identity_jacobian(capsys):
+    status, doc = run_json(capsys, ["expr", "X", "--wrt", "X", "--shape", "X=2x3"])
+    assert status == 0 and doc["derivation"] is None
+    np.testing.assert_array_equal(doc["jacobian"]["entries"], np.eye(6))
+    assert main(["expr", "X", "--wrt", "X", "--shape", "X=2x3"]) == 0
+    assert "No chain to derive" in capsys.readouterr().out
+
+
+def test_an_expression_starting_with_a_minus_sign_after_double_dash(capsys):
+    assert main(["expr", "--wrt", "X", "--shape", "X=2x2", "--", "-trace(X)"]) == 0
+    assert capsys.readouterr().out.rstrip().endswith(": ok")
