@@ -197,7 +197,9 @@ def derive(
     acc = graph.backward(head, [var], record=True)
     result = acc.jacobians[var.name]
     steps = [_step(s) for s in acc.steps]
-    edge_paths = graph.edge_paths(head, var)
+    # The variable itself is reached along one path with no factors; its Jacobian is the
+    # identity the accumulation starts from, so there is no product to show.
+    edge_paths = [p for p in graph.edge_paths(head, var) if p]
     paths = [_edge_path_factors(graph, p) for p in edge_paths]
     # Each path's own product is shown when there are a few; their number can grow
     # exponentially with depth (residual stacks), so beyond that only the sum is kept.
@@ -210,6 +212,9 @@ def derive(
     eqs = dict(equations or {})
     matrix_form = _matrix_form(graph, head, var, reuse, eqs) if len(paths) == 1 else None
     setting = _setting(graph, head, var) + list(context)
+    if head is var:
+        notes = [*notes, f"∂{pretty(head.name)}/∂{pretty(var.name)} is the identity "
+                         f"I_{head.size}: the variable differentiated by itself"]
     title = f"{'∂' + pretty(head.name)}/∂{pretty(var.name)}"
     return Derivation(head.name, var.name, title, setting, steps, paths, checks, matrix_form,
                       result, gradient, eqs, list(notes), _setting_latex(graph, head),

@@ -260,8 +260,8 @@ class Jacobian:
     def to_tensor(self) -> np.ndarray:
         """The tensor layout of JAX/PyTorch: shape ``of_shape + wrt_shape``, row-major.
 
-        See :func:`jacobian_calc.layout.to_tensor_jacobian`; the inverse is
-        :func:`jacobian_calc.layout.from_tensor_jacobian`.
+        See :func:`jacobian_calc.to_tensor_jacobian`; the inverse is
+        :func:`jacobian_calc.from_tensor_jacobian`.
         """
         from .layout import to_tensor_jacobian  # layout imports this module
 

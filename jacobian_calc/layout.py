@@ -109,7 +109,7 @@ def to_tensor_jacobian(J: Jacobian) -> np.ndarray:
     """Our vec-layout Jacobian as a tensor of shape ``of_shape + wrt_shape`` (JAX/PyTorch layout).
 
     The inverse of :func:`from_tensor_jacobian`; ``J.to_tensor()`` calls this. A sparse
-    Jacobian becomes dense (subject to :func:`~jacobian_calc.jacobian.set_dense_limit`).
+    Jacobian becomes dense (subject to :func:`jacobian_calc.set_dense_limit`).
 
     Returns
     -------

@@ -53,8 +53,11 @@ __all__ = [
     "variable_names",
 ]
 
+#: The longest source accepted, in characters; checked before :func:`ast.parse` runs.
 MAX_LENGTH = 2000
+#: The deepest nesting accepted (brackets, prefix operators, syntax-tree depth).
 MAX_DEPTH = 64
+#: The largest absolute value of a constant exponent in ``**``.
 MAX_EXPONENT = 64
 
 #: The callable names and how many positional arguments each takes.

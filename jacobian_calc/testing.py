@@ -449,8 +449,8 @@ def assert_gradient_correct(
        entry (one central difference per entry of X: 2·size(X) calls of f).
 
     An error passes when ``|numeric − analytic| ≤ atol + rtol·scale``; the scale is
-    ‖G‖_F (an upper bound of |⟨G, V⟩| for unit V) or the largest entry, so a directional
-    derivative near zero does not make a correct gradient fail.
+    ‖G‖_F (which bounds the absolute value of ⟨G, V⟩ for a unit V) or the largest
+    entry, so a directional derivative near zero does not make a correct gradient fail.
 
     Parameters
     ----------

@@ -1,5 +1,6 @@
 """The expression API: values, literal Jacobians against finite differences, paths, errors."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -395,3 +396,12 @@ def test_a_residual_stack_with_many_paths_still_derives_and_sums(rng):
         return np.sum(v)
 
     np.testing.assert_allclose(jc.grad(F, x), fd(f, xv)[0], atol=1e-8)
+
+
+def test_derivation_of_a_variable_by_itself_is_the_identity():
+    X = jc.var("X", np.arange(6.0).reshape(2, 3))
+    d = jc.derivation(X, X)
+    np.testing.assert_array_equal(d.result.toarray(), np.eye(6))
+    assert d.paths == [] and any("identity I_6" in note for note in d.notes)
+    assert "I_6" in d.to_text()
+    json.dumps(d.to_dict())
