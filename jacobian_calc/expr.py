@@ -295,9 +295,10 @@ def _scale(e: Expr, c: float, text: str | None = None) -> Expr:
 
 
 def _make(op: str, args: tuple[Expr, ...], text: str, prec: int = _ATOM, **params: Any) -> Expr:
-    node = apply(op, *(a.node for a in args), name=_auto_name(), **params)
-    if not np.all(np.isfinite(node.value)):
-        raise DomainError(f"{text} is not finite at this point (overflow or a singularity)")
+    try:
+        node = apply(op, *(a.node for a in args), name=_auto_name(), **params)
+    except DomainError:  # say it in the user's own notation rather than the node's
+        raise DomainError(f"{text} is not finite at this point (overflow or a singularity)") from None
     return Expr(node, text, prec)
 
 

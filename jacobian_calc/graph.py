@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ChoiceError, JacobianCalcError, ShapeError
+from .errors import ChoiceError, DomainError, JacobianCalcError, ShapeError
 from .jacobian import Jacobian
 from .notation import pretty
 from .primitives import PRIMITIVES, Primitive
@@ -136,7 +136,14 @@ def apply(op: str, *args: Node, name: str, **params: Any) -> Node:
     if len(args) != prim.arity or not all(isinstance(a, Node) for a in args):
         raise JacobianCalcError(f"{op} takes {prim.arity} Node argument(s), got {args!r}")
     shape = prim.shape(args, params)
-    value = np.asarray(prim.forward(*(a.value for a in args), **params), dtype=np.float64)
+    # Overflow and poles are reported below as one error naming the node, rather than as
+    # numpy warnings followed by inf/nan flowing on into the Jacobians.
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        value = np.asarray(prim.forward(*(a.value for a in args), **params), dtype=np.float64)
+    if not np.all(np.isfinite(value)):
+        inputs = ", ".join(a.name for a in args)
+        raise DomainError(f"{name} = {op}({inputs}) is not finite at this point "
+                          "(overflow or a singularity)")
     if value.shape != shape:  # a primitive that disagrees with its own shape rule is a bug
         raise ShapeError(f"{op} produced shape {value.shape} but its shape rule says {shape}")
     return Node(name, value, prim, tuple(args), params, "computed")

@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import jacobian_calc as jc
+from jacobian_calc.errors import DomainError
 from jacobian_calc.graph import Graph, apply, leaf
 from jacobian_calc.testing import real_arrays
 
@@ -115,3 +116,9 @@ def test_deep_chains_match_finite_differences(n, m, depth, data):
 
     fd = jc.finite_difference_jacobian(forward, x0)
     np.testing.assert_allclose(g.jacobian(node, "x").toarray(), fd, atol=1e-8)
+
+
+def test_a_non_finite_forward_value_is_an_error_naming_the_node():
+    big = leaf("x", np.array([1.0, 800.0]))
+    with pytest.raises(DomainError, match=r"u = exp\(x\) is not finite"):
+        apply("exp", big, name="u")
