@@ -108,6 +108,20 @@ def leaf(name: str, value: object, role: str = "input") -> Node:
     return Node(name, as_real_array(value, name), None, (), {}, role)
 
 
+def _known_leaf(name: str, value: np.ndarray, role: str) -> Node:
+    """A leaf over an array its owner has already validated: no copy, no second scan.
+
+    Only a read-only float64 ndarray qualifies (an :class:`~jacobian_calc.mlp.MLP` keeps
+    its weights that way after checking them); anything else goes through :func:`leaf`.
+    Copying and re-checking an n×n weight on every call would cost as much memory traffic
+    as the forward pass itself.
+    """
+    if (isinstance(value, np.ndarray) and value.dtype == np.float64 and value.ndim <= 2
+            and value.size and not value.flags.writeable and role in ROLES):
+        return Node(_check_name(name), value, None, (), {}, role)
+    return leaf(name, value, role)
+
+
 def apply(op: str, *args: Node, name: str, **params: Any) -> Node:
     """Apply the primitive ``op`` of the table to ``args`` and compute the value now.
 

@@ -244,18 +244,30 @@ class Jacobian:
                 f"(shape {self.of_shape}), so {self.symbol} is a {dims(self.shape)} Jacobian"
             )
 
-    def row_gradient(self) -> np.ndarray:
-        """The gradient of a scalar as a row, shape (1, n): the analysis convention (eq 1)."""
+    def row_gradient(self, copy: bool = True) -> np.ndarray:
+        """The gradient of a scalar as a row, shape (1, n): the analysis convention (eq 1).
+
+        Parameters
+        ----------
+        copy : bool
+            ``False`` returns the stored dense row itself, not a copy (for a caller that
+            owns this Jacobian and discards it, so a large gradient is not copied twice).
+        """
         self._scalar_of("a row gradient")
+        if not copy and not self.issparse:
+            return self._matrix
         return self.toarray()
 
     def column_gradient(self) -> np.ndarray:
         """The gradient of a scalar as a column, shape (n, 1): the ML convention (eq 6)."""
         return self.row_gradient().T.copy()
 
-    def matrix_gradient(self) -> np.ndarray:
-        """The gradient of a scalar shaped like the variable (eq 12), by unvec (eq 25)."""
-        return self.row_gradient().reshape(self.wrt_shape, order="F")
+    def matrix_gradient(self, copy: bool = True) -> np.ndarray:
+        """The gradient of a scalar shaped like the variable (eq 12), by unvec (eq 25).
+
+        ``copy=False`` may return a view of the stored row (see :meth:`row_gradient`).
+        """
+        return self.row_gradient(copy=copy).reshape(self.wrt_shape, order="F")
 
     # --------------------------------------------------------------------- algebra
     def __matmul__(self, other: Jacobian) -> Jacobian:

@@ -23,7 +23,7 @@ from . import backprop
 from .activations import get_activation
 from .derivation import Derivation, derive
 from .errors import ChoiceError, JacobianCalcError, ShapeError
-from .graph import Graph, Node, apply, leaf
+from .graph import Graph, Node, _known_leaf, apply, leaf
 from .jacobian import Jacobian
 from .losses import get_loss
 from .notation import chain_dims, dims
@@ -157,7 +157,7 @@ class MLP:
         xv = self._input(x)
         z: Node = leaf("x", xv, "input")
         for k, W in enumerate(self._weights, 1):
-            w = leaf(f"W{k}", W, "weight")
+            w = _known_leaf(f"W{k}", W, "weight")  # checked and made read-only in __init__
             if k < self.depth:
                 h = apply("matmul", w, z, name=f"h{k}")
                 z = apply("elementwise", h, name=f"z{k}", fn=self.activation, symbol="φ")
@@ -202,7 +202,9 @@ class MLP:
             yv = self._target(y, xv)
             return backprop.mlp_gradients(self._weights, xv, yv, self.activation, self.loss)
         acc = self.compose(x, y).backward("f", self.weight_names)
-        return {name: acc.jacobians[name].matrix_gradient() for name in self.weight_names}
+        # The accumulated rows are fresh products owned by nobody else: no copy needed.
+        return {name: acc.jacobians[name].matrix_gradient(copy=False)
+                for name in self.weight_names}
 
     def _check_names(self, of: str, wrt: str, y: object | None) -> None:
         valid = self.node_names()

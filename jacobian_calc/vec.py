@@ -9,6 +9,8 @@ from their index patterns as scipy sparse arrays, never through a dense matrix o
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Literal
 
 import numpy as np
@@ -18,7 +20,15 @@ from .errors import ChoiceError, ShapeError
 from .notation import dims
 from .validation import as_real_array
 
-__all__ = ["vec", "unvec", "commutation_matrix", "transpose_kron_eye", "eye_kron"]
+__all__ = [
+    "vec",
+    "unvec",
+    "commutation_matrix",
+    "transpose_kron_eye",
+    "eye_kron",
+    "kron_pattern_cache_info",
+    "clear_kron_pattern_cache",
+]
 
 Order = Literal["col", "row"]
 _ORDERS = {"col": "F", "row": "C"}
@@ -156,7 +166,10 @@ def transpose_kron_eye(B: np.ndarray, m: int) -> sp.csc_array:
     -------
     scipy.sparse.csc_array, shape (m*n, m*k)
         Stored by columns: each column holds the ``n`` entries of one row of ``B``, so a
-        row gradient times this factor reads and writes memory in order.
+        row gradient times this factor reads and writes memory in order. Only ``data``
+        (8 bytes per stored entry) is new; ``indices`` and ``indptr`` depend on the shape
+        alone and are read-only views of a pattern shared by every factor of that shape
+        (see :func:`kron_pattern_cache_info`).
 
     Examples
     --------
@@ -168,13 +181,85 @@ def transpose_kron_eye(B: np.ndarray, m: int) -> sp.csc_array:
     m = _positive(m, "m")
     B2 = B.reshape(B.shape[0], -1)
     k, n = B2.shape
-    idx = _index_dtype(max(m * n, m * k * n))
+    indices, indptr = _kron_pattern(m, k, n)
+    # Column i + m*l holds B[l, 0..n-1]: the values of row l of B, repeated for each i.
+    # One pass writing the data in storage order; for a vector this is np.repeat(x, m).
+    data = np.repeat(B2, m, axis=0).reshape(-1) if n > 1 else np.repeat(B2.reshape(-1), m)
+    return _csc_from_parts(data, indices, indptr, (m * n, m * k))
+
+
+# ----------------------------------------------------------- shared index patterns
+# The index arrays of Bᵀ⊗I_m depend only on (m, k, n), never on the values, and cost as
+# much memory as the data (4 + 4 bytes per entry beside 8 for the value). Every factor of
+# one shape shares one read-only copy; a small LRU bounded in bytes keeps the recent ones.
+_PATTERN_BUDGET = 256 << 20  # bytes of index arrays kept alive by the cache
+_patterns: OrderedDict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = OrderedDict()
+_pattern_lock = threading.Lock()
+_pattern_stats = {"hits": 0, "misses": 0}
+
+
+def _kron_pattern(m: int, k: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Read-only ``(indices, indptr)`` of the CSC pattern of Bᵀ⊗I_m for B of shape (k, n)."""
+    key = (m, k, n)
+    with _pattern_lock:
+        found = _patterns.get(key)
+        if found is not None:
+            _patterns.move_to_end(key)
+            _pattern_stats["hits"] += 1
+            return found
+        _pattern_stats["misses"] += 1
+    nnz = m * k * n
+    idx = _index_dtype(max(m * n, nnz))
     # Column i + m*l of the result holds B[l, j] at row i + m*j, for j = 0..n-1.
-    rows = np.arange(m, dtype=idx)[:, None] + m * np.arange(n, dtype=idx)[None, :]
-    indices = np.broadcast_to(rows, (k, m, n)).reshape(-1)
-    data = np.broadcast_to(B2[:, None, :], (k, m, n)).reshape(-1)
-    indptr = np.arange(0, m * k * n + 1, n, dtype=idx)
-    return sp.csc_array((data, indices, indptr), shape=(m * n, m * k))
+    rows = (np.arange(m, dtype=idx)[:, None] + m * np.arange(n, dtype=idx)[None, :]).reshape(-1)
+    indices = np.tile(rows, k)
+    indptr = np.arange(0, nnz + 1, n, dtype=idx)
+    indices.flags.writeable = False
+    indptr.flags.writeable = False
+    size = indices.nbytes + indptr.nbytes
+    with _pattern_lock:
+        if size <= _PATTERN_BUDGET:
+            _patterns[key] = (indices, indptr)
+            while sum(a.nbytes + b.nbytes for a, b in _patterns.values()) > _PATTERN_BUDGET:
+                _patterns.popitem(last=False)
+    return indices, indptr
+
+
+def kron_pattern_cache_info() -> dict[str, int]:
+    """What the shared index patterns of :func:`transpose_kron_eye` hold.
+
+    Returns
+    -------
+    dict
+        ``entries`` (patterns kept), ``nbytes`` (their index arrays), ``budget`` (the
+        byte bound of the cache), ``hits`` and ``misses`` since the last clear.
+    """
+    with _pattern_lock:
+        return {"entries": len(_patterns),
+                "nbytes": sum(a.nbytes + b.nbytes for a, b in _patterns.values()),
+                "budget": _PATTERN_BUDGET, **_pattern_stats}
+
+
+def clear_kron_pattern_cache() -> None:
+    """Forget the shared index patterns (factors already built keep theirs alive)."""
+    with _pattern_lock:
+        _patterns.clear()
+        _pattern_stats.update(hits=0, misses=0)
+
+
+def _csc_from_parts(data: np.ndarray, indices: np.ndarray, indptr: np.ndarray,
+                    shape: tuple[int, int]) -> sp.csc_array:
+    """A CSC array over the given arrays, without copying any of them.
+
+    scipy keeps the arrays as they are when their dtypes already fit (``copy=False``);
+    ``indices`` and ``indptr`` are read-only, so an in-place operation on the result that
+    would rewrite the shared pattern raises instead of corrupting other factors.
+    """
+    out = sp.csc_array((data, indices, indptr), shape=shape, copy=False)
+    # Built sorted and without duplicates: say so, so scipy never re-sorts in place.
+    out.has_sorted_indices = True
+    out.has_canonical_format = True
+    return out
 
 
 def eye_kron(n: int, A: np.ndarray) -> sp.csr_array:
