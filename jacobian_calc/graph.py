@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ChoiceError, JacobianCalcError, ShapeError
-from .jacobian import Jacobian
+from .jacobian import Jacobian, chain
 from .notation import pretty
 from .primitives import PRIMITIVES, Primitive
 from .validation import as_real_array
@@ -334,9 +334,35 @@ class Graph:
         return Accumulation(head.name, result, tuple(steps))
 
     def jacobian(self, of: str | Node, wrt: str | Node) -> Jacobian:
-        """∂(of)/∂(wrt) as a literal :class:`~jacobian_calc.jacobian.Jacobian`."""
-        name = self.node(wrt).name
-        return self.backward(of, [name]).jacobians[name]
+        """∂(of)/∂(wrt) as a literal :class:`~jacobian_calc.jacobian.Jacobian`.
+
+        When a single path leads from ``wrt`` to ``of``, its factors are multiplied by
+        :func:`~jacobian_calc.jacobian.chain` in the cheapest order of the cost model
+        (:mod:`jacobian_calc.cost`); with several paths, by the tail-to-head sweep of
+        :meth:`backward`, which sums over them.
+        """
+        head, var = self.node(of), self.node(wrt)
+        path = self._single_path(head, var)
+        if path is not None and len(path) > 1:
+            return chain(*(self.factor(node, position) for node, position in reversed(path)))
+        return self.backward(head, [var.name]).jacobians[var.name]
+
+    def _single_path(self, head: Node, var: Node) -> list[tuple[Node, int]] | None:
+        """The ``(node, argument position)`` steps from ``var`` up to ``head`` if unique."""
+        if var is head:
+            return None
+        ancestors = self._ancestors(head)
+        if var.name not in ancestors:
+            return None
+        steps: list[tuple[Node, int]] = []
+        node = var
+        while node is not head:
+            live = [(c, i) for c, i in self._children[node.name] if c.name in ancestors]
+            if len(live) != 1:
+                return None
+            steps.append(live[0])
+            node = live[0][0]
+        return steps
 
     # ------------------------------------------------------------------- helpers
     def _ancestors(self, node: Node) -> set[str]:

@@ -352,12 +352,18 @@ def chain(*factors: Jacobian) -> Jacobian:
     """The chain-rule product of several Jacobians, ∂a/∂b · ∂b/∂c · … (eq 4, eq 28).
 
     The whole chain is checked before anything is multiplied, so a mismatch anywhere is
-    reported with every factor and its shape.
+    reported with every factor and its shape. The product is then evaluated in the
+    cheapest order under the cost model of :mod:`jacobian_calc.cost` (the matrix-chain
+    dynamic programme over shapes and stored entries): tail to head for a row gradient,
+    head to tail for a narrow variable, a mixed order when that is cheaper. Every order
+    gives the same matrix up to rounding.
     """
     if not factors:
         raise JacobianCalcError("chain() needs at least one Jacobian")
     check_chain(factors)
-    out = factors[0]
-    for f in factors[1:]:
-        out = out @ f
-    return out
+    if len(factors) <= 2:
+        return factors[0] if len(factors) == 1 else factors[0] @ factors[1]
+    from .cost import MatrixInfo, evaluate, optimal_order  # cost imports nothing of ours
+
+    plan = optimal_order([MatrixInfo.of(f._matrix) for f in factors])
+    return evaluate(factors, plan.tree)
