@@ -90,6 +90,11 @@ def explicit(pb: Problem) -> dict[str, np.ndarray]:
     return pb.net.gradients(pb.x, pb.y, method="explicit")
 
 
+def explicit_cold(pb: Problem) -> dict[str, np.ndarray]:
+    clear_kron_pattern_cache()
+    return explicit(pb)
+
+
 def kron_ours(pb: Problem) -> sp.sparray:
     return jc.linear_weight_jacobian(pb.x, pb.sizes[1])
 
@@ -284,6 +289,10 @@ def run_size(n: int, repeats: int, peers: dict[str, Callable | None], log: Calla
         t, k, loops = timed[name]
         rows.append(Row("gradients", label, n, t, k, loops, peak_memory(lambda f=fn: f(pb)),
                         t / floor, "compact", t / floor, 0.0 if name == "compact" else exact))
+    cold = peak_memory(lambda: explicit_cold(pb))
+    rows[-1].extra["peak_bytes_cold"] = cold
+    rows[-1].note = (f"peak {_fmt_bytes(cold)} when the Kronecker index patterns are built too "
+                     f"(first call for these shapes)")
     log(f"n={n}: gradients done")
 
     # ---- the Kronecker factor x^T ⊗ I_p (p × pd)
@@ -428,21 +437,23 @@ def run_scale(n: int, log: Callable) -> list[Row]:
     """Explicit gradients at a large n, once, with their peak memory against the compact route."""
     pb = make_problem(n)
     rows = []
-    results = {}
+    results = {name: fn(pb) for name, fn in (("compact", compact), ("explicit", explicit))}
+    timed = measure({"compact": lambda: compact(pb), "explicit": lambda: explicit(pb)}, 3)
     for name, fn in (("compact", compact), ("explicit", explicit)):
-        fn(pb)
-        t0 = time.perf_counter()
-        results[name] = fn(pb)
-        t = time.perf_counter() - t0
+        t, k, loops = timed[name]
         peak = peak_memory(lambda f=fn: f(pb))
-        rows.append(Row("scale", f"scale: {name} gradients", n, t, 1, 1, peak))
+        rows.append(Row("scale", f"scale: {name} gradients", n, t, k, loops, peak))
+    cold = peak_memory(lambda: explicit_cold(pb))
     floor = rows[0].seconds
     for r in rows:
         r.ratio_compact = r.seconds / floor
         r.reference, r.ratio_reference = "compact", r.seconds / floor
     rows[1].exactness = gradients_err(results["explicit"], results["compact"])
     rows[0].exactness = 0.0
-    rows[1].note = f"peak {rows[1].peak_bytes / rows[0].peak_bytes:.2f}× the compact route's"
+    rows[1].extra["peak_bytes_cold"] = cold
+    rows[1].note = (f"peak {rows[1].peak_bytes / rows[0].peak_bytes:.2f}× the "
+                    f"compact route's ({cold / rows[0].peak_bytes:.2f}×, {_fmt_bytes(cold)}, "
+                    f"when the index patterns are built too)")
     log(f"n={n}: scale done")
     return rows
 
@@ -559,9 +570,11 @@ def targets(rows: list[Row]) -> list[tuple[str, bool | None, str]]:
     if e is None or cpt is None:
         out.append(("explicit peak memory ≤ 3× compact at n = 1024", None, "not run"))
     else:
-        ratio = e.peak_bytes / cpt.peak_bytes
-        out.append(("explicit peak memory ≤ 3× compact at n = 1024", ratio <= 3,
-                    f"{ratio:.2f}× ({_fmt_bytes(e.peak_bytes)} vs {_fmt_bytes(cpt.peak_bytes)})"))
+        worst = max(e.peak_bytes, e.extra.get("peak_bytes_cold", 0))
+        ratio = worst / cpt.peak_bytes
+        out.append(("explicit peak memory ≤ 3× compact at n = 1024 (index patterns built too)",
+                    ratio <= 3, f"{ratio:.2f}× ({_fmt_bytes(worst)} vs {_fmt_bytes(cpt.peak_bytes)}); "
+                    f"{e.peak_bytes / cpt.peak_bytes:.2f}× with the patterns cached"))
     h = next((r for r in rows if r.name.startswith("1,000 hypothesis")), None)  # seeded one
     out.append(("1,000 hypothesis examples (lecture sizes) in < 10 s",
                 None if h is None or h.seconds is None else h.seconds < 10,
