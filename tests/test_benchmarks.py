@@ -20,7 +20,7 @@ ROW_NAMES = [
     "hypothesis examples of literal == compact, sizes 4 5 3 2",
     "compact numpy gradients (floor)",
     "literal explicit gradients",
-    "Kronecker factor xᵀ⊗I_p: ours (shared pattern)",
+    "Kronecker factor xᵀ⊗I_p: ours (shared pattern, recycled buffer)",
     "Kronecker factor xᵀ⊗I_p: ours (cold: pattern built too)",
     "Kronecker factor xᵀ⊗I_p: scipy.sparse.kron, format='csc'",
     "Kronecker factor xᵀ⊗I_p: dense ndarray",

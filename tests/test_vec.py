@@ -144,3 +144,31 @@ def test_the_pattern_cache_is_bounded_and_can_be_cleared(monkeypatch):
     assert 0 < info["nbytes"] <= 2000 and info["entries"] < 20
     vmod.clear_kron_pattern_cache()
     assert vmod.kron_pattern_cache_info()["entries"] == 0
+
+
+def test_recycled_data_buffers_never_alias_a_live_factor_or_view():
+    from jacobian_calc.vec import clear_kron_pattern_cache, kron_pattern_cache_info
+
+    clear_kron_pattern_cache()
+    rng = np.random.default_rng(5)
+    p, d = 256, 512  # 1 MiB of values: large enough to be recycled
+    xs = [rng.normal(size=d) for _ in range(4)]
+    g = rng.normal(size=p)
+
+    def check(K, x):  # (xᵀ⊗I_p)ᵀ g = x ⊗ g, eq (22)–(23), without a dense p × pd copy
+        np.testing.assert_array_equal(K.T @ g, np.kron(x, g))
+
+    K1 = jc.linear_weight_jacobian(xs[0], p)
+    kept = K1.data[:5]  # a view keeps the buffer busy
+    del K1
+    K2 = jc.linear_weight_jacobian(xs[1], p)
+    assert not np.shares_memory(kept, K2.data)
+    np.testing.assert_array_equal(kept, np.full(5, xs[0][0]))  # untouched
+    check(K2, xs[1])
+    del kept
+    K3 = jc.linear_weight_jacobian(xs[2], p)  # K1's buffer is free now: reused
+    assert kron_pattern_cache_info()["reused"] == 1
+    assert not np.shares_memory(K2.data, K3.data)
+    check(K2, xs[1])
+    check(K3, xs[2])
+    clear_kron_pattern_cache()
