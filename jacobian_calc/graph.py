@@ -319,6 +319,9 @@ class Graph:
                 if record:
                     terms.append(Term(previous, factor, product))
                 total = product if total is None else total + product
+                # Drop the factor now, before the next one is built: a large Kronecker
+                # factor's memory is then free (and its buffer recyclable) at once.
+                factor = product = None  # type: ignore[assignment]
             assert total is not None  # a live node other than the head feeds a live node
             adjoint[node.name] = total
             if record:
