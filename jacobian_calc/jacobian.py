@@ -321,8 +321,24 @@ def _has_array(m: object, name: str) -> bool:
     return isinstance(getattr(m, name, None), np.ndarray)
 
 
+#: Below this many stored entries, a row times a compressed sparse factor is computed with
+#: three numpy calls instead of scipy's matmul, whose fixed cost per call (≈ 40 µs: it
+#: builds the transposed array) dominates a lecture-sized chain.
+_SMALL_SPARSE = 4096
+
+
+def _row_times_compressed(row: np.ndarray, b: sp.sparray) -> np.ndarray:
+    """(1×k) dense row · (k×n) CSR/CSC: each stored b_ij adds row_i·b_ij to column j."""
+    major = np.repeat(np.arange(b.indptr.size - 1), np.diff(b.indptr))
+    rows, cols = (major, b.indices) if b.format == "csr" else (b.indices, major)
+    return np.bincount(cols, weights=row[0, rows] * b.data, minlength=b.shape[1])[None, :]
+
+
 def _product(a: np.ndarray | sp.sparray, b: np.ndarray | sp.sparray) -> np.ndarray | sp.sparray:
     """a @ b, keeping the result dense whenever one side is dense."""
+    if (isinstance(a, np.ndarray) and a.shape[0] == 1 and sp.issparse(b)
+            and b.format in ("csr", "csc") and b.nnz <= _SMALL_SPARSE):
+        return _row_times_compressed(a, b)
     out = a @ b
     if sp.issparse(out):
         return out
