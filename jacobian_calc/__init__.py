@@ -18,6 +18,7 @@ from .check import (
     gateaux_derivative,
     max_relative_error,
 )
+from .cost import MatrixInfo, cost_report, optimal_order
 from .derivation import Derivation
 from .errors import (
     ChainError,
@@ -89,6 +90,10 @@ __all__ = [
     "gateaux_derivative",
     "finite_difference_jacobian",
     "max_relative_error",
+    # evaluation order of a chain (cost model, matrix-chain DP)
+    "MatrixInfo",
+    "optimal_order",
+    "cost_report",
     # settings and errors
     "set_dense_limit",
     "get_dense_limit",

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .cost import CostReport, MatrixInfo, cost_report
 from .graph import ROLES, Graph, Node, Step
 from .jacobian import Jacobian
 from .notation import chain_dims, derivative_symbol, dims, flat_name, latex_name, pretty
@@ -96,6 +97,9 @@ class Derivation:
     notes : list of str
     setting_latex : list of str
         The known quantities and the forward pass in LaTeX (for the LaTeX renderer).
+    costs : list of CostReport
+        One per path: multiply-adds of tail-to-head (reverse) and head-to-tail (forward)
+        accumulation and the cheapest order (:mod:`jacobian_calc.cost`).
     """
 
     of: str
@@ -112,6 +116,7 @@ class Derivation:
     notes: list[str] = field(default_factory=list)
     setting_latex: list[str] = field(default_factory=list)
     path_values: list[Jacobian] = field(default_factory=list)
+    costs: list[CostReport] = field(default_factory=list)
 
     def to_text(self) -> str:
         """The derivation as plain text, one block per step."""
@@ -216,9 +221,16 @@ def derive(
         notes = [*notes, f"∂{pretty(head.name)}/∂{pretty(var.name)} is the identity "
                          f"I_{head.size}: the variable differentiated by itself"]
     title = f"{'∂' + pretty(head.name)}/∂{pretty(var.name)}"
+    costs = [_cost(p) for p in paths if p]
     return Derivation(head.name, var.name, title, setting, steps, paths, checks, matrix_form,
                       result, gradient, eqs, list(notes), _setting_latex(graph, head),
-                      path_values)
+                      path_values, costs)
+
+
+def _cost(path: list[FactorInfo]) -> CostReport:
+    """What the chain of one path costs in each order (the factors, head first)."""
+    infos = [MatrixInfo(f.shape[0], f.shape[1], f.nnz, f.sparse) for f in path]
+    return cost_report(infos, [f.label for f in path])
 
 
 def _step(step: Step) -> DerivationStep:
@@ -374,5 +386,9 @@ def _render_text(d: Derivation) -> str:
         out.append(f"  dimension check{_eq(eqs, 'check')}: {mf.check}")
     if d.gradient is not None:
         out.append(_value_text(d.gradient, "  "))
+    for k, report in enumerate(d.costs, 1):
+        which = f" of path {k}" if len(d.costs) > 1 else ""
+        out.append(f"Evaluation order{which}, multiply-adds (cost model of jacobian_calc.cost):")
+        out += [f"  {line}" for line in report.lines()]
     out += [f"Note: {n}" for n in d.notes]
     return "\n".join(out)

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ChoiceError, DomainError, JacobianCalcError, ShapeError
-from .jacobian import Jacobian
+from .jacobian import Jacobian, chain
 from .notation import pretty
 from .primitives import PRIMITIVES, Primitive
 from .validation import as_real_array
@@ -106,6 +106,20 @@ def leaf(name: str, value: object, role: str = "input") -> Node:
         raise ChoiceError("role", role, ROLES)
     name = _check_name(name)
     return Node(name, as_real_array(value, name), None, (), {}, role)
+
+
+def _known_leaf(name: str, value: np.ndarray, role: str) -> Node:
+    """A leaf over an array its owner has already validated: no copy, no second scan.
+
+    Only a read-only float64 ndarray qualifies (an :class:`~jacobian_calc.mlp.MLP` keeps
+    its weights that way after checking them); anything else goes through :func:`leaf`.
+    Copying and re-checking an n×n weight on every call would cost as much memory traffic
+    as the forward pass itself.
+    """
+    if (isinstance(value, np.ndarray) and value.dtype == np.float64 and value.ndim <= 2
+            and value.size and not value.flags.writeable and role in ROLES):
+        return Node(_check_name(name), value, None, (), {}, role)
+    return leaf(name, value, role)
 
 
 def apply(op: str, *args: Node, name: str, **params: Any) -> Node:
@@ -332,6 +346,9 @@ class Graph:
                 if record:
                     terms.append(Term(previous, factor, product))
                 total = product if total is None else total + product
+                # Drop the factor now, before the next one is built: a large Kronecker
+                # factor's memory is then free (and its buffer recyclable) at once.
+                factor = product = None  # type: ignore[assignment]
             assert total is not None  # a live node other than the head feeds a live node
             adjoint[node.name] = total
             if record:
@@ -347,9 +364,35 @@ class Graph:
         return Accumulation(head.name, result, tuple(steps))
 
     def jacobian(self, of: str | Node, wrt: str | Node) -> Jacobian:
-        """∂(of)/∂(wrt) as a literal :class:`~jacobian_calc.jacobian.Jacobian`."""
-        name = self.node(wrt).name
-        return self.backward(of, [name]).jacobians[name]
+        """∂(of)/∂(wrt) as a literal :class:`~jacobian_calc.jacobian.Jacobian`.
+
+        When a single path leads from ``wrt`` to ``of``, its factors are multiplied by
+        :func:`~jacobian_calc.jacobian.chain` in the cheapest order of the cost model
+        (:mod:`jacobian_calc.cost`); with several paths, by the tail-to-head sweep of
+        :meth:`backward`, which sums over them.
+        """
+        head, var = self.node(of), self.node(wrt)
+        path = self._single_path(head, var)
+        if path is not None and len(path) > 1:
+            return chain(*(self.factor(node, position) for node, position in reversed(path)))
+        return self.backward(head, [var.name]).jacobians[var.name]
+
+    def _single_path(self, head: Node, var: Node) -> list[tuple[Node, int]] | None:
+        """The ``(node, argument position)`` steps from ``var`` up to ``head`` if unique."""
+        if var is head:
+            return None
+        ancestors = self._ancestors(head)
+        if var.name not in ancestors:
+            return None
+        steps: list[tuple[Node, int]] = []
+        node = var
+        while node is not head:
+            live = [(c, i) for c, i in self._children[node.name] if c.name in ancestors]
+            if len(live) != 1:
+                return None
+            steps.append(live[0])
+            node = live[0][0]
+        return steps
 
     # ------------------------------------------------------------------- helpers
     def _ancestors(self, node: Node) -> set[str]:

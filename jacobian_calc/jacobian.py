@@ -244,18 +244,30 @@ class Jacobian:
                 f"(shape {self.of_shape}), so {self.symbol} is a {dims(self.shape)} Jacobian"
             )
 
-    def row_gradient(self) -> np.ndarray:
-        """The gradient of a scalar as a row, shape (1, n): the analysis convention (eq 1)."""
+    def row_gradient(self, copy: bool = True) -> np.ndarray:
+        """The gradient of a scalar as a row, shape (1, n): the analysis convention (eq 1).
+
+        Parameters
+        ----------
+        copy : bool
+            ``False`` returns the stored dense row itself, not a copy (for a caller that
+            owns this Jacobian and discards it, so a large gradient is not copied twice).
+        """
         self._scalar_of("a row gradient")
+        if not copy and not self.issparse:
+            return self._matrix
         return self.toarray()
 
     def column_gradient(self) -> np.ndarray:
         """The gradient of a scalar as a column, shape (n, 1): the ML convention (eq 6)."""
         return self.row_gradient().T.copy()
 
-    def matrix_gradient(self) -> np.ndarray:
-        """The gradient of a scalar shaped like the variable (eq 12), by unvec (eq 25)."""
-        return self.row_gradient().reshape(self.wrt_shape, order="F")
+    def matrix_gradient(self, copy: bool = True) -> np.ndarray:
+        """The gradient of a scalar shaped like the variable (eq 12), by unvec (eq 25).
+
+        ``copy=False`` may return a view of the stored row (see :meth:`row_gradient`).
+        """
+        return self.row_gradient(copy=copy).reshape(self.wrt_shape, order="F")
 
     def to_tensor(self) -> np.ndarray:
         """The tensor layout of JAX/PyTorch: shape ``of_shape + wrt_shape``, row-major.
@@ -340,8 +352,24 @@ def _has_array(m: object, name: str) -> bool:
     return isinstance(getattr(m, name, None), np.ndarray)
 
 
+#: Below this many stored entries, a row times a compressed sparse factor is computed with
+#: three numpy calls instead of scipy's matmul, whose fixed cost per call (≈ 40 µs: it
+#: builds the transposed array) dominates a lecture-sized chain.
+_SMALL_SPARSE = 4096
+
+
+def _row_times_compressed(row: np.ndarray, b: sp.sparray) -> np.ndarray:
+    """(1×k) dense row · (k×n) CSR/CSC: each stored b_ij adds row_i·b_ij to column j."""
+    major = np.repeat(np.arange(b.indptr.size - 1), np.diff(b.indptr))
+    rows, cols = (major, b.indices) if b.format == "csr" else (b.indices, major)
+    return np.bincount(cols, weights=row[0, rows] * b.data, minlength=b.shape[1])[None, :]
+
+
 def _product(a: np.ndarray | sp.sparray, b: np.ndarray | sp.sparray) -> np.ndarray | sp.sparray:
     """a @ b, keeping the result dense whenever one side is dense."""
+    if (isinstance(a, np.ndarray) and a.shape[0] == 1 and sp.issparse(b)
+            and b.format in ("csr", "csc") and b.nnz <= _SMALL_SPARSE):
+        return _row_times_compressed(a, b)
     out = a @ b
     if sp.issparse(out):
         return out
@@ -371,12 +399,18 @@ def chain(*factors: Jacobian) -> Jacobian:
     """The chain-rule product of several Jacobians, ∂a/∂b · ∂b/∂c · … (eq 4, eq 28).
 
     The whole chain is checked before anything is multiplied, so a mismatch anywhere is
-    reported with every factor and its shape.
+    reported with every factor and its shape. The product is then evaluated in the
+    cheapest order under the cost model of :mod:`jacobian_calc.cost` (the matrix-chain
+    dynamic programme over shapes and stored entries): tail to head for a row gradient,
+    head to tail for a narrow variable, a mixed order when that is cheaper. Every order
+    gives the same matrix up to rounding.
     """
     if not factors:
         raise JacobianCalcError("chain() needs at least one Jacobian")
     check_chain(factors)
-    out = factors[0]
-    for f in factors[1:]:
-        out = out @ f
-    return out
+    if len(factors) <= 2:
+        return factors[0] if len(factors) == 1 else factors[0] @ factors[1]
+    from .cost import MatrixInfo, evaluate, optimal_order  # cost imports nothing of ours
+
+    plan = optimal_order([MatrixInfo.of(f._matrix) for f in factors])
+    return evaluate(factors, plan.tree)

@@ -28,7 +28,7 @@ from . import backprop
 from .activations import get_activation
 from .derivation import Derivation, derive
 from .errors import ChoiceError, JacobianCalcError, ShapeError
-from .graph import Graph, Node, apply, leaf
+from .graph import Graph, Node, _known_leaf, apply, leaf
 from .jacobian import Jacobian
 from .losses import get_loss
 from .notation import chain_dims, dims
@@ -228,7 +228,7 @@ class MLP:
         xv = self._input(x)
         z: Node = leaf("x", xv, "input")
         for k, W in enumerate(self._weights, 1):
-            w = leaf(f"W{k}", W, "weight")
+            w = _known_leaf(f"W{k}", W, "weight")  # checked and made read-only in __init__
             out = f"h{k}" if k < self.depth else "yhat"
             if self._biases is None:
                 h = apply("matmul", w, z, name=out)
@@ -281,7 +281,9 @@ class MLP:
             return backprop.mlp_gradients(self._weights, xv, yv, self.activation, self.loss,
                                           biases=self.biases)
         acc = self.compose(x, y).backward("f", self.parameter_names)
-        grads = {name: acc.jacobians[name].matrix_gradient() for name in self.parameter_names}
+        # The accumulated rows are fresh products owned by nobody else: no copy needed.
+        grads = {name: acc.jacobians[name].matrix_gradient(copy=False)
+                 for name in self.parameter_names}
         for name, shape in zip(self.bias_names, self._bias_shapes):
             grads[name] = grads[name].reshape(shape)  # a (p, 1) bias gets a (p, 1) gradient
         return grads

@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import jacobian_calc as jc
 from jacobian_calc import Jacobian
@@ -122,3 +124,18 @@ def test_printing_shows_symbol_shape_storage_label_and_entries():
     assert "[[1. 0. 2. 0.]" in text
     assert repr(K).startswith("<Jacobian ∂h/∂vec(W)")
     assert np.asarray(K).shape == (2, 4)
+
+
+@settings(max_examples=200)
+@given(st.integers(1, 9), st.integers(1, 9), st.sampled_from(["csr", "csc"]),
+       st.floats(0.0, 1.0), st.integers(0, 2**32 - 1))
+def test_a_row_times_a_small_sparse_factor_equals_the_dense_product(k, n, fmt, density, seed):
+    # the small-size product path (numpy instead of scipy's matmul) against dense numpy
+    from jacobian_calc.jacobian import _product
+
+    rng = np.random.default_rng(seed)
+    b = sp.random_array((k, n), density=density, format=fmt, rng=rng)
+    a = rng.normal(size=(1, k))
+    out = _product(a, b)
+    assert isinstance(out, np.ndarray) and out.shape == (1, n)
+    np.testing.assert_allclose(out, a @ b.toarray(), rtol=1e-13, atol=1e-15)

@@ -105,3 +105,70 @@ def test_unvec_errors_name_the_sizes():
 def test_commutation_matrix_refuses_non_positive_sizes(m, n):
     with pytest.raises(jc.ShapeError, match="positive int"):
         jc.commutation_matrix(m, n)
+
+
+# ------------------------------------------- the shared index pattern (issue 5, perf)
+def test_kronecker_factors_of_one_shape_share_a_read_only_pattern():
+    from jacobian_calc.vec import clear_kron_pattern_cache, kron_pattern_cache_info
+
+    clear_kron_pattern_cache()
+    x1, x2 = np.array([1.0, -2.0, 3.0]), np.array([0.5, 0.0, 4.0])
+    K1, K2 = jc.linear_weight_jacobian(x1, 4), jc.linear_weight_jacobian(x2, 4)
+    # the second build of the same shape reuses the first one's index arrays
+    assert np.shares_memory(K1.indices, K2.indices) and np.shares_memory(K1.indptr, K2.indptr)
+    assert not np.shares_memory(K1.data, K2.data)
+    info = kron_pattern_cache_info()
+    assert (info["hits"], info["misses"], info["entries"]) == (1, 1, 1)
+    # each factor is still its own literal matrix, zeros of x stored too (eq 22)
+    np.testing.assert_array_equal(K1.toarray(), np.kron(x1[None, :], np.eye(4)))
+    np.testing.assert_array_equal(K2.toarray(), np.kron(x2[None, :], np.eye(4)))
+    assert K2.nnz == 12
+    # the shared pattern cannot be corrupted through one factor
+    with pytest.raises(ValueError, match="read-only"):
+        K1.indices[0] = 3
+    K1.data[0] = 7.0  # the values are the factor's own
+    assert K2.toarray()[0, 0] == 0.5
+
+
+def test_the_pattern_cache_is_bounded_and_can_be_cleared(monkeypatch):
+    import importlib
+
+    vmod = importlib.import_module("jacobian_calc.vec")
+
+    vmod.clear_kron_pattern_cache()
+    monkeypatch.setattr(vmod, "_PATTERN_BUDGET", 2000)  # bytes
+    for p in range(10, 30):
+        K = transpose_kron_eye(np.ones(5), p)
+        np.testing.assert_array_equal(K.toarray(), np.kron(np.ones((1, 5)), np.eye(p)))
+    info = vmod.kron_pattern_cache_info()
+    assert 0 < info["nbytes"] <= 2000 and info["entries"] < 20
+    vmod.clear_kron_pattern_cache()
+    assert vmod.kron_pattern_cache_info()["entries"] == 0
+
+
+def test_recycled_data_buffers_never_alias_a_live_factor_or_view():
+    from jacobian_calc.vec import clear_kron_pattern_cache, kron_pattern_cache_info
+
+    clear_kron_pattern_cache()
+    rng = np.random.default_rng(5)
+    p, d = 256, 512  # 1 MiB of values: large enough to be recycled
+    xs = [rng.normal(size=d) for _ in range(4)]
+    g = rng.normal(size=p)
+
+    def check(K, x):  # (xᵀ⊗I_p)ᵀ g = x ⊗ g, eq (22)–(23), without a dense p × pd copy
+        np.testing.assert_array_equal(K.T @ g, np.kron(x, g))
+
+    K1 = jc.linear_weight_jacobian(xs[0], p)
+    kept = K1.data[:5]  # a view keeps the buffer busy
+    del K1
+    K2 = jc.linear_weight_jacobian(xs[1], p)
+    assert not np.shares_memory(kept, K2.data)
+    np.testing.assert_array_equal(kept, np.full(5, xs[0][0]))  # untouched
+    check(K2, xs[1])
+    del kept
+    K3 = jc.linear_weight_jacobian(xs[2], p)  # K1's buffer is free now: reused
+    assert kron_pattern_cache_info()["reused"] == 1
+    assert not np.shares_memory(K2.data, K3.data)
+    check(K2, xs[1])
+    check(K3, xs[2])
+    clear_kron_pattern_cache()
