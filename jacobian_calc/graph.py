@@ -367,7 +367,7 @@ class Graph:
         """∂(of)/∂(wrt) as a literal :class:`~jacobian_calc.jacobian.Jacobian`.
 
         When a single path leads from ``wrt`` to ``of``, its factors are multiplied by
-        :func:`~jacobian_calc.jacobian.chain` in the cheapest order of the cost model
+        :func:`~jacobian_calc.chain` in the cheapest order of the cost model
         (:mod:`jacobian_calc.cost`); with several paths, by the tail-to-head sweep of
         :meth:`backward`, which sums over them.
         """

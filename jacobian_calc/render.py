@@ -444,6 +444,10 @@ def derivation_latex(d: Derivation) -> str:
         g = d.gradient
         shown = g if g.ndim == 2 else g.reshape(-1, 1)
         lines.append(rf"&{_text('Value')} \quad {_title_latex(d)} = {matrix_latex(shown)}")
+    for k, report in enumerate(d.costs, 1):
+        which = f", path {k}" if len(d.costs) > 1 else ""
+        lines.append(rf"&{_text(f'Evaluation order{which}, multiply-adds')}")
+        lines += [rf"&\quad {_text(line)}" for line in report.lines()]
     lines += [rf"&{_text('Note: ' + n)}" for n in d.notes]
     return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
 
@@ -499,6 +503,11 @@ def derivation_markdown(d: Derivation, heading: int = 3) -> str:
         out += ["", f"**Value** ({dims(g.shape) or 'scalar'}, shaped like "
                     f"{_md_escape(pretty(d.wrt))})", "", "$$",
                 f"{_title_latex(d)} = {matrix_latex(shown)}", "$$"]
+    for k, report in enumerate(d.costs, 1):
+        which = f", path {k}" if len(d.costs) > 1 else ""
+        out += ["", f"**Evaluation order{which}** (multiply-adds, cost model of "
+                    "`jacobian_calc.cost`)", ""]
+        out += [f"- {_md_escape(line)}" for line in report.lines()]
     if d.notes:
         out.append("")
         out += [f"> {_md_escape(n)}" for n in d.notes]
@@ -508,8 +517,9 @@ def derivation_markdown(d: Derivation, heading: int = 3) -> str:
 def derivation_to_dict(d: Derivation) -> dict[str, Any]:
     """The derivation as JSON-ready data (see the module notes); values in full.
 
-    Keys: ``of, wrt, title, title_latex, equations, setting, steps, paths,
-    matrix_form, result, gradient, notes``. Each step lists its terms (previous
+    Keys: ``of, wrt, title, title_latex, equations, setting, steps, paths (each with
+    its factors, check and, for a few paths, its own value), costs (multiply-adds of
+    reverse, forward and the cheapest order), matrix_form, result, gradient, notes``. Each step lists its terms (previous
     symbol, factor, dimension check) and its value, the running row product.
     """
     steps = []
@@ -530,8 +540,13 @@ def derivation_to_dict(d: Derivation) -> dict[str, Any]:
         "equations": dict(d.equations),
         "setting": list(d.setting),
         "steps": steps,
-        "paths": [{"factors": [_factor_dict(f) for f in p], "check": check}
-                  for p, check in zip(d.paths, d.path_checks)],
+        "paths": [{"factors": [_factor_dict(f) for f in p], "check": check,
+                   "value": (_values(d.path_values[k].toarray())
+                             if k < len(d.path_values) else None)}
+                  for k, (p, check) in enumerate(zip(d.paths, d.path_checks))],
+        "costs": [{"reverse": c.reverse, "forward": c.forward, "optimal": c.optimal.cost,
+                   "optimal_order": c.optimal.describe(c.names), "winner": c.winner}
+                  for c in d.costs],
         "matrix_form": None if mf is None else {
             "factors": list(mf.factors), "latex_factors": list(mf.latex_factors),
             "check": mf.check, "equation": mf.equation},

@@ -425,3 +425,30 @@ def test_identity_zero_and_matrix_product_factors_render():
         check_latex(J.to_latex())
     # ∂vec(C)/∂vec(A) = Bᵀ ⊗ I_3 is 120×6: shown as blocks of I_3, all ones here
     assert r"1\, I_{3}" in left.to_latex()
+
+
+def test_every_format_reports_the_evaluation_order(rng):
+    W = [rng.normal(size=s) for s in [(5, 4), (3, 5), (2, 3)]]
+    d = jc.MLP(W).derivation(rng.normal(size=4), rng.normal(size=2), wrt="W1")
+    (cost,) = d.to_dict()["costs"]
+    # A scalar loss: tail to head keeps one row, so it is the cheapest order and beats
+    # head to tail; the shapes (1×2)(2×3)(3×3)(3×5)(5×5)(5×20) give the reverse count.
+    assert cost["reverse"] == 2 * 3 + 3 + 3 * 5 + 5 + 5 * 4
+    assert cost["winner"] == "reverse" and cost["optimal"] == cost["reverse"] < cost["forward"]
+    for text in (d.to_markdown(), d.to_latex()):
+        assert f"{cost['reverse']} multiply-adds" in text
+        assert f"{cost['forward']} multiply-adds" in text
+    check_latex(d.to_latex())
+
+
+def test_json_path_values_sum_to_the_result(rng):
+    X = jc.var("X", rng.normal(size=(3, 3)))
+    A = jc.var("A", rng.normal(size=(3, 3)))
+    d = jc.derivation(jc.trace(A @ X @ X), X)
+    data = json.loads(json.dumps(d.to_dict()))
+    values = [np.asarray(p["value"]) for p in data["paths"]]
+    assert len(values) == 2
+    np.testing.assert_allclose(sum(values).reshape(1, -1), d.result.toarray(), rtol=1e-12)
+    # and the closed form d tr(AXX)/dX = (XA + AX)ᵀ… as a row in vec order
+    closed = (X.value @ A.value + A.value @ X.value).T
+    np.testing.assert_allclose(d.result.toarray(), jc.vec(closed).T, rtol=1e-10)
