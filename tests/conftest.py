@@ -25,3 +25,18 @@ def lecture(rng):
     d, p, q, s = 4, 5, 3, 2
     weights = [rng.normal(size=(p, d)), rng.normal(size=(q, p)), rng.normal(size=(s, q))]
     return weights, rng.normal(size=d), rng.normal(size=s)
+
+
+@pytest.fixture
+def without_matplotlib(monkeypatch):
+    """Make ``import matplotlib`` fail, as on a machine without the ``plot`` extra."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *args, **kwargs):
+        if name == "matplotlib" or name.startswith("matplotlib."):
+            raise ImportError("No module named 'matplotlib'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)

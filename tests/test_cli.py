@@ -215,16 +215,7 @@ def test_figure_refuses_other_extensions_and_bad_choices(capsys, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_figure_without_matplotlib_names_the_plot_extra(capsys, tmp_path, monkeypatch):
-    import builtins
-    real_import = builtins.__import__
-
-    def no_matplotlib(name, *args, **kwargs):
-        if name == "matplotlib" or name.startswith("matplotlib."):
-            raise ImportError("No module named 'matplotlib'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+def test_figure_without_matplotlib_names_the_plot_extra(capsys, tmp_path, without_matplotlib):
     code, _, err = run(capsys, "figure", "--out", str(tmp_path / "f.png"))
     assert code == 2
     assert "pip install 'jacobian_calc[plot]'" in err and err.startswith("jacobian-calc: error:")

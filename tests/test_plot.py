@@ -1,6 +1,5 @@
 """Pictures: the sparsity picture with vec's block boundaries, and Figure 1 for any depth."""
 
-import builtins
 
 import numpy as np
 import pytest
@@ -212,15 +211,7 @@ def test_other_extensions_are_refused(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_missing_matplotlib_names_the_extra(monkeypatch):
-    real_import = builtins.__import__
-
-    def no_matplotlib(name, *args, **kwargs):
-        if name == "matplotlib" or name.startswith("matplotlib."):
-            raise ImportError("No module named 'matplotlib'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+def test_missing_matplotlib_names_the_extra(without_matplotlib):
     with pytest.raises(jplot.MissingExtraError, match=r"'plot' extra: pip install 'jacobian_calc\[plot\]'"):
         plot_network(depth=2)
     assert issubclass(jplot.MissingExtraError, ImportError)
