@@ -28,7 +28,7 @@ def factor(out, position=0):
     return Graph(out.node).factor(out.node, position)
 
 
-def close(a, b, atol=1e-8):
+def assert_close(a, b, atol=1e-8):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-7, atol=atol)
 
 
@@ -40,8 +40,8 @@ def test_vec_axb_wrt_x_is_bt_kron_a(m, k, n, q, data):
     A, X, B = jc.var("A", Av), jc.var("X", Xv), jc.var("B", Bv)
     J = jc.jacobian(A @ X @ B, X)
     assert J.shape == (m * q, k * n)
-    close(J.toarray(), np.kron(Bv.T, Av), atol=1e-12)
-    close(J.toarray(), fd(lambda M: Av @ M @ Bv, Xv))
+    assert_close(J.toarray(), np.kron(Bv.T, Av), atol=1e-12)
+    assert_close(J.toarray(), fd(lambda M: Av @ M @ Bv, Xv))
 
 
 @settings(max_examples=60)  # finite differences in every example: keep the suite fast
@@ -53,10 +53,10 @@ def test_general_matmul_factors_are_i_kron_a_and_xt_kron_i(m, k, n, data):
     right, left = factor(P, 1), factor(P, 0)
     assert right.issparse and right.nnz == n * m * k and right.label == f"I{_sub(n)}⊗A"
     assert left.issparse and left.nnz == m * k * n and left.label == f"Xᵀ⊗I{_sub(m)}"
-    close(right.toarray(), np.kron(np.eye(n), Av), atol=0)
-    close(left.toarray(), np.kron(Xv.T, np.eye(m)), atol=0)
-    close(jc.jacobian(P, X).toarray(), fd(lambda M: Av @ M, Xv))
-    close(jc.jacobian(P, A).toarray(), fd(lambda M: M @ Xv, Av))
+    assert_close(right.toarray(), np.kron(np.eye(n), Av), atol=0)
+    assert_close(left.toarray(), np.kron(Xv.T, np.eye(m)), atol=0)
+    assert_close(jc.jacobian(P, X).toarray(), fd(lambda M: Av @ M, Xv))
+    assert_close(jc.jacobian(P, A).toarray(), fd(lambda M: M @ Xv, Av))
 
 
 @settings(max_examples=60)  # finite differences in every example: keep the suite fast
@@ -66,8 +66,8 @@ def test_batch_wx_wrt_w_is_xt_kron_i_p(p, d, n, data):
     W, X = jc.var("W", Wv), jc.var("X", Xv)
     J = jc.jacobian(W @ X, W)
     assert J.issparse and J.nnz == p * d * n
-    close(J.toarray(), np.kron(Xv.T, np.eye(p)), atol=0)
-    close(J.toarray(), fd(lambda M: M @ Xv, Wv))
+    assert_close(J.toarray(), np.kron(Xv.T, np.eye(p)), atol=0)
+    assert_close(J.toarray(), fd(lambda M: M @ Xv, Wv))
 
 
 # ---------------------------------------------------------- transpose and friends
@@ -92,8 +92,8 @@ def test_transpose_is_the_commutation_matrix(m, n, data):
     X = jc.var("X", Xv)
     J = jc.jacobian(X.T, X)
     assert J.issparse and J.nnz == m * n and factor(X.T).label == f"K{_sub(m)},{_sub(n)}"
-    close(J.toarray(), _commutation_by_definition(m, n), atol=0)
-    close(J.toarray(), fd(lambda M: M.T, Xv))
+    assert_close(J.toarray(), _commutation_by_definition(m, n), atol=0)
+    assert_close(J.toarray(), fd(lambda M: M.T, Xv))
 
 
 @given(dim, dim, st.data())
@@ -102,8 +102,8 @@ def test_hadamard_is_diag_of_vec(m, n, data):
     A, X = jc.var("A", Av), jc.var("X", Xv)
     J = jc.jacobian(A * X, X)
     assert J.issparse and J.nnz == m * n and factor(A * X, 1).label == "diag(vec(A))"
-    close(J.toarray(), np.diag(Av.reshape(-1, order="F")), atol=0)
-    close(J.toarray(), fd(lambda M: Av * M, Xv))
+    assert_close(J.toarray(), np.diag(Av.reshape(-1, order="F")), atol=0)
+    assert_close(J.toarray(), fd(lambda M: Av * M, Xv))
 
 
 @given(dim, st.data())
@@ -112,10 +112,10 @@ def test_trace_of_ax_is_vec_of_a_transposed(n, data):
     A, X = jc.var("A", Av), jc.var("X", Xv)
     tr = jc.trace(X)
     assert factor(tr).issparse and factor(tr).nnz == n
-    close(factor(tr).toarray(), np.eye(n).reshape(1, -1, order="F"), atol=0)  # vec(I)ᵀ
+    assert_close(factor(tr).toarray(), np.eye(n).reshape(1, -1, order="F"), atol=0)  # vec(I)ᵀ
     J = jc.jacobian(jc.trace(A @ X), X)
-    close(J.toarray(), Av.T.reshape(1, -1, order="F"), atol=1e-14)  # vec(Aᵀ)ᵀ
-    close(J.toarray(), fd(lambda M: np.trace(Av @ M), Xv))
+    assert_close(J.toarray(), Av.T.reshape(1, -1, order="F"), atol=1e-14)  # vec(Aᵀ)ᵀ
+    assert_close(J.toarray(), fd(lambda M: np.trace(Av @ M), Xv))
 
 
 @given(dim, st.integers(1, 5), st.data())
@@ -125,9 +125,9 @@ def test_bias_add_is_ones_kron_identity(p, n, data):
     out = jc.bias_add(H, b)
     J = jc.jacobian(out, b)
     assert J.issparse and J.nnz == p * n
-    close(J.toarray(), np.kron(np.ones((n, 1)), np.eye(p)), atol=0)
-    close(J.toarray(), fd(lambda v: Hv + v[:, None], bv))
-    close(jc.jacobian(out, H).toarray(), np.eye(p * n), atol=0)
+    assert_close(J.toarray(), np.kron(np.ones((n, 1)), np.eye(p)), atol=0)
+    assert_close(J.toarray(), fd(lambda v: Hv + v[:, None], bv))
+    assert_close(jc.jacobian(out, H).toarray(), np.eye(p * n), atol=0)
 
 
 # ------------------------------------------------------- inverse, det, logdet
@@ -145,7 +145,7 @@ def test_inverse_is_minus_inverse_transposed_kron_inverse(n, data):
     Y = np.linalg.inv(Xv)
     J = jc.jacobian(jc.inv(X), X)
     assert factor(jc.inv(X)).label == "−(X⁻ᵀ⊗X⁻¹)"
-    close(J.toarray(), -np.kron(Y.T, Y), atol=1e-10 * np.abs(Y).max() ** 2)
+    assert_close(J.toarray(), -np.kron(Y.T, Y), atol=1e-10 * np.abs(Y).max() ** 2)
     np.testing.assert_allclose(J.toarray(), fd(np.linalg.inv, Xv), rtol=1e-5,
                                atol=1e-6 * np.abs(Y).max() ** 2)
 
@@ -192,8 +192,8 @@ def test_softmax_of_a_vector_is_diag_s_minus_s_st(k, data):
     h = jc.var("h", hv)
     J = jc.jacobian(jc.softmax(h), h)
     assert not J.issparse  # every output depends on every input
-    close(J.toarray(), np.diag(s) - np.outer(s, s), atol=1e-15)
-    close(J.toarray(), fd(lambda v: np.exp(v) / np.exp(v).sum(), hv))
+    assert_close(J.toarray(), np.diag(s) - np.outer(s, s), atol=1e-15)
+    assert_close(J.toarray(), fd(lambda v: np.exp(v) / np.exp(v).sum(), hv))
 
 
 @given(st.integers(1, 4), st.integers(1, 4), st.data())
@@ -203,7 +203,7 @@ def test_softmax_of_a_matrix_is_block_diagonal_by_columns(k, n, data):
     H = jc.var("H", Hv)
     J = jc.jacobian(jc.softmax(H), H)
     blocks = [np.diag(S[:, j]) - np.outer(S[:, j], S[:, j]) for j in range(n)]
-    close(J.toarray(), scipy.linalg.block_diag(*blocks), atol=1e-15)
+    assert_close(J.toarray(), scipy.linalg.block_diag(*blocks), atol=1e-15)
 
 
 # ---------------------------------------------------------- the vec helpers
