@@ -37,6 +37,7 @@ import ast
 import math
 import operator
 import re
+import warnings
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
@@ -207,7 +208,11 @@ def _precheck(source: object) -> str:
 
 def _parse(source: str) -> ast.Expression:
     try:
-        return ast.parse(source, mode="eval")
+        # "1x" is read as 1 followed by x with a SyntaxWarning; the whitelist refuses such
+        # text anyway, so the warning would only be noise (or, under -W error, a crash).
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SyntaxWarning)
+            return ast.parse(source, mode="eval")
     except SyntaxError as exc:
         line = exc.lineno or 1
         col = exc.offset or 1
