@@ -29,6 +29,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .activations import Activation, get_activation
+from .errors import DomainError
 from .losses import Loss, get_loss
 
 __all__ = ["mlp_forward", "mlp_gradients"]
@@ -94,20 +95,26 @@ def mlp_gradients(
     """
     phi = get_activation(activation)
     fn = get_loss(loss)
-    hs, zs = mlp_forward(weights, x, phi, biases)
-    delta = fn.gradient(hs[-1], y)  # ∂f/∂ŷ, a column (eq 6 layout)
-    grads: dict[str, np.ndarray] = {}
-    for k in range(len(weights), 0, -1):
-        # eq (26) for the last layer; eq (32)/(38) once delta has been carried back.
-        grads[f"W{k}"] = _outer(delta, zs[k - 1])
-        if biases is not None:
-            db = delta if delta.ndim == 1 else delta.sum(axis=1)
-            grads[f"b{k}"] = db.reshape(np.shape(biases[k - 1]))
-        if k > 1:
-            delta = phi.derivative(hs[k - 2]) * (weights[k - 1].T @ delta)
+    # Overflow surfaces as the one error below rather than as warnings and NaNs.
+    with np.errstate(over="ignore", invalid="ignore"):
+        hs, zs = mlp_forward(weights, x, phi, biases)
+        delta = fn.gradient(hs[-1], y)  # ∂f/∂ŷ, a column (eq 6 layout)
+        grads: dict[str, np.ndarray] = {}
+        for k in range(len(weights), 0, -1):
+            # eq (26) for the last layer; eq (32)/(38) once delta has been carried back.
+            grads[f"W{k}"] = _outer(delta, zs[k - 1])
+            if biases is not None:
+                db = delta if delta.ndim == 1 else delta.sum(axis=1)
+                grads[f"b{k}"] = db.reshape(np.shape(biases[k - 1]))
+            if k > 1:
+                delta = phi.derivative(hs[k - 2]) * (weights[k - 1].T @ delta)
     names = [f"W{k}" for k in range(1, len(weights) + 1)]
     if biases is not None:
         names += [f"b{k}" for k in range(1, len(weights) + 1)]
+    bad = [name for name in names if not np.all(np.isfinite(grads[name]))]
+    if bad:  # overflow in the forward pass: an error, never a NaN handed back
+        raise DomainError(f"the compact gradients {', '.join(bad)} are not finite at this "
+                          "point (overflow in the forward or backward pass)")
     return {name: grads[name] for name in names}
 
 

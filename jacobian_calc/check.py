@@ -43,6 +43,10 @@ def frobenius_inner(A: object, B: object) -> float:
     (5.0, 5.0)
     """
     a, b = as_real_array(A, "A"), as_real_array(B, "B")
+    if a.ndim == 1 and b.ndim == 2 and b.shape[1] == 1:  # (n,) and (n, 1): the same vector
+        a = a[:, None]
+    elif b.ndim == 1 and a.ndim == 2 and a.shape[1] == 1:
+        b = b[:, None]
     check_same_shape(a, b, ("A", "B"))
     return float(np.sum(a * b))
 

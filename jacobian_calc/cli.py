@@ -38,6 +38,17 @@ FD_TOLERANCE = 1e-6
 FORMATS = ("text", "markdown", "latex", "json")
 
 
+def _seed(text: str) -> int:
+    """argparse type of ``--seed``: numpy's generators take non-negative integers only."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jacobian-calc",
@@ -63,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the activation φ (default sigmoid)")
     lecture.add_argument("--loss", default="squared_error", choices=sorted(LOSSES),
                          help="the loss L (default squared_error)")
-    lecture.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    lecture.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     lecture.add_argument("--wrt", default="all", metavar="W",
                          help="which weight to derive: W1, W2, … or all (default all, "
                               "printed tail to head)")
@@ -91,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "the network is given by --sizes)")
     figure.add_argument("--sizes", type=int, nargs="+", default=list(LECTURE_SIZES),
                         metavar="N", help="layer sizes for --jacobian (default 4 5 3 2)")
-    figure.add_argument("--seed", type=int, default=0, help="random seed for --jacobian")
+    figure.add_argument("--seed", type=_seed, default=0, help="random seed for --jacobian")
     _add_expr_parser(sub)
     return parser
 
@@ -120,7 +131,7 @@ def _add_expr_parser(sub: argparse._SubParsersAction) -> None:
     expr.add_argument("--shape", action="append", default=[], metavar="NAME=MxN",
                       help="declare a variable: NAME=MxN (matrix), NAME=N (vector) or "
                            "NAME=scalar; repeat for each variable")
-    expr.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    expr.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     expr.add_argument("--format", dest="expr_format", default="text", choices=FORMATS,
                       help="output format (default text)")
     expr.add_argument("--tolerance", type=float, default=FD_TOLERANCE,

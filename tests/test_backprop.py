@@ -1,6 +1,7 @@
 """The compact formulas (26), (32), (38) against closed forms and finite differences."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 
 import jacobian_calc as jc
@@ -108,3 +109,9 @@ def test_compact_bias_and_batch_gradients_match_finite_differences(problem):
         fd = jc.finite_difference_jacobian(f, biases[k])[0]
         scale = max(1.0, abs(_loss_by_hand(problem.weights, biases, X, Y, phi)))
         np.testing.assert_allclose(g[f"b{k + 1}"], fd, rtol=1e-5, atol=1e-7 * scale)
+
+
+def test_overflow_is_an_error_not_a_nan():
+    weights = [np.full((2, 3), 1e200), np.full((1, 2), 1e200)]
+    with pytest.raises(jc.DomainError, match="W1 are not finite"):
+        mlp_gradients(weights, np.ones(3), np.ones(1))

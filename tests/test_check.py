@@ -82,3 +82,10 @@ def test_max_relative_error_never_calls_nan_close():
     assert jc.max_relative_error([np.nan], [np.nan]) == np.inf
     assert jc.max_relative_error([0.0, 0.0], [0.0, 0.0]) == 0.0
     assert jc.max_relative_error([2.0], [1.0]) == 0.5
+
+
+def test_a_vector_and_its_column_have_the_same_inner_product():
+    a, b = np.array([1.0, 2.0, 3.0]), np.array([[4.0], [5.0], [6.0]])
+    assert jc.frobenius_inner(a, b) == jc.frobenius_inner(b, a) == 32.0
+    with pytest.raises(jc.ShapeError):
+        jc.frobenius_inner(a, b.T)  # a row is not the same vector in the vec convention

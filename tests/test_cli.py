@@ -220,3 +220,12 @@ def test_figure_without_matplotlib_names_the_plot_extra(capsys, tmp_path, withou
     assert code == 2
     assert "pip install 'jacobian_calc[plot]'" in err and err.startswith("jacobian-calc: error:")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", [["lecture"], ["figure", "--out", "f.png", "--jacobian", "W1"],
+                                     ["expr", "sum(X)", "--wrt", "X", "--shape", "X=2"]])
+def test_a_negative_seed_is_a_usage_error(capsys, command):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main([*command, "--seed", "-1"])
+    assert exit_.value.code == 2
+    assert "--seed: expected a non-negative integer, got -1" in capsys.readouterr().err

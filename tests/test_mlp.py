@@ -31,7 +31,7 @@ def test_literal_chain_equals_compact_formulas(problem):
         assert_allclose_scaled(literal[name], compact[name], rtol=1e-12, what=name)
 
 
-@given(mlp_problems(max_size=6))
+@given(mlp_problems(max_size=12))
 def test_literal_chain_equals_finite_differences(problem):
     net = problem.network()
     literal = net.gradients(problem.x, problem.y)
@@ -41,7 +41,7 @@ def test_literal_chain_equals_finite_differences(problem):
                                    rtol=1e-5, atol=1e-7 * scale, err_msg=name)
 
 
-@given(mlp_problems(max_size=6))
+@given(mlp_problems(max_size=12))
 def test_row_gradient_is_vec_of_the_matrix_gradient(problem):
     net = problem.network()
     grads = net.gradients(problem.x, problem.y, method="backprop")
