@@ -320,8 +320,8 @@ def _json(calc: Calculation) -> str:
 def render(calc: Calculation, fmt: str = "text") -> str:
     """The calculation as ``text``, ``markdown``, ``latex`` or ``json``.
 
-    Markdown and LaTeX use the derivation's ``to_markdown``/``to_latex`` where this build
-    has them; otherwise the text form is used and a note says so.
+    ``latex`` is a fragment for an amsmath document: the Jacobian and the derivation as
+    displays, everything else as ``%`` comments, so it compiles as it is.
     """
     if fmt not in FORMATS:
         from .errors import ChoiceError
@@ -329,14 +329,24 @@ def render(calc: Calculation, fmt: str = "text") -> str:
         raise ChoiceError("format", fmt, FORMATS)
     if fmt == "json":
         return _json(calc)
-    renderer = {"markdown": "to_markdown", "latex": "to_latex"}.get(fmt, "to_text")
-    method = getattr(calc.derivation, renderer, None)
     if calc.derivation is None:
         body = (f"No chain to derive: the expression is {calc.wrt} itself, so "
                 f"∂vec({calc.wrt})/∂vec({calc.wrt}) is the identity.")
-    elif method is None:
-        body = (f"(note: --format {fmt} is not available in this build — the derivation has "
-                f"no {renderer}(); showing the text form)\n{calc.derivation.to_text()}")
+    elif fmt == "markdown":
+        body = calc.derivation.to_markdown()
+    elif fmt == "latex":
+        body = f"\\[\n{calc.derivation.to_latex()}\n\\]"
     else:
-        body = method()
-    return _render_text(calc, body)
+        body = calc.derivation.to_text()
+    text = _render_text(calc, body)
+    if fmt != "latex":
+        return text
+    # Comment out the plain-text header and verdict; keep the displays; add the Jacobian.
+    header, _, rest = text.partition("\n\n" + body)
+    lines = [f"% {line}" if line else "%" for line in header.splitlines()]
+    if calc.derivation is None:
+        lines.append(f"% {body}")
+        body = ""
+    lines += [f"\\[\n{calc.jacobian.to_latex()}\n\\]", body]
+    lines += [f"% {line}" for line in rest.strip().splitlines()]
+    return "\n".join(line for line in lines if line)

@@ -111,15 +111,67 @@ def latex_dims(check: str) -> str:
     '(3 \\times 3) \\cdot (3 \\times 2) \\cdot (2 \\times 1) \\cdot (1 \\times 5) \\to 3 \\times 5'
     """
     out = (check.replace("×", r" \times ").replace("·", r" \cdot ").replace("→", r" \to ")
-           .replace("≠", r" \neq ").replace("✗", r"\text{✗}"))
+           .replace("≠", r" \neq ").replace("✗", r"\text{mismatch: }"))
     return re.sub(r" +", " ", out).strip()
 
 
+# Characters the plain-text notation uses, as math-mode LaTeX: pdflatex cannot typeset
+# them inside \text{…}, so a note or a cost line is split into text runs and math symbols.
+_MATH_CHARS = {
+    "∂": r"\partial", "φ": r"\phi", "σ": r"\sigma", "δ": r"\delta", "ε": r"\varepsilon",
+    "λ": r"\lambda", "Σ": r"\Sigma", "∑": r"\sum", "⊙": r"\odot", "⊗": r"\otimes",
+    "·": r"\cdot", "×": r"\times", "→": r"\to", "≠": r"\neq", "≤": r"\leq", "≥": r"\geq",
+    "−": "-", "…": r"\dots", "‖": r"\|", "⟨": r"\langle", "⟩": r"\rangle", "ŷ": r"\hat{y}",
+    "√": r"\surd", "∛": r"\sqrt[3]{}", "⊤": r"\top", "′": "'", "✗": r"\times", "≈": r"\approx",
+    "∞": r"\infty", "ᵢ": "_{i}", "ⱼ": "_{j}",
+}
+_SUBSCRIPTS = dict(zip("₀₁₂₃₄₅₆₇₈₉", "0123456789"))
+_SUPERSCRIPTS = {"ᵀ": r"\top", "⁻": "-", "¹": "1", "²": "2", "³": "3"}
+_TEXT_CHARS = {"–": "--", "—": "---", "§": "Sec. ", "é": "e", "“": "``", "”": "''", "’": "'"}
+
+
 def _text(words: str) -> str:
-    r"""Words inside ``\text{…}``; characters with a meaning in TeX are replaced."""
-    safe = words.translate(str.maketrans({"{": "(", "}": ")", "\\": "/", "&": "+", "%": "pct",
-                                          "#": "no.", "$": "S", "_": " ", "^": "ˆ", "~": " "}))
-    return rf"\text{{{safe}}}"
+    r"""Words as LaTeX: ASCII runs inside ``\text{…}``, the notation's symbols in math mode.
+
+    Characters with a meaning in TeX are replaced inside the text runs; ∂, φ, ᵀ,
+    subscript digits and the like become ``\partial``, ``\phi``, ``^{\top}``, ``_{1}``, so
+    the result is pure ASCII and compiles with pdflatex as well as in MathJax.
+    """
+    out: list[str] = []
+    run: list[str] = []
+
+    def flush() -> None:
+        if run:
+            safe = "".join(run).translate(str.maketrans(
+                {"{": "(", "}": ")", "\\": "/", "&": "+", "%": "pct", "#": "no.", "$": "S",
+                 "_": " ", "^": " ", "~": " "}))
+            out.append(rf"\text{{{safe}}}")
+            run.clear()
+
+    i = 0
+    while i < len(words):
+        ch = words[i]
+        if ch.isascii():
+            run.append(ch)
+        elif ch in _TEXT_CHARS:
+            run.append(_TEXT_CHARS[ch])
+        elif ch in _SUBSCRIPTS or ch in _SUPERSCRIPTS:
+            table, mark = (_SUBSCRIPTS, "_") if ch in _SUBSCRIPTS else (_SUPERSCRIPTS, "^")
+            j = i
+            while j < len(words) and words[j] in table:
+                j += 1
+            flush()
+            base = "" if out else "{}"
+            out.append(f"{base}{mark}{{{''.join(table[c] for c in words[i:j])}}}")
+            i = j
+            continue
+        else:
+            flush()
+            # An unknown character is spelled out rather than left for TeX to choke on.
+            out.append(_MATH_CHARS.get(ch, rf"\text{{U+{ord(ch):04X}}}") + " ")
+        i += 1
+    flush()
+    return "".join(out).strip() or r"\text{}"
 
 
 def _eq_text(eq: str | None) -> str:
@@ -202,8 +254,15 @@ def _elided(n: int) -> list[int | None]:
     return [*range(_SHOWN), None, n - 1]
 
 
+#: amsmath's ``bmatrix`` takes at most this many columns (its ``MaxMatrixCols``).
+_BMATRIX_COLUMNS = 10
+
+
 def _bmatrix(cells: Sequence[Sequence[str]]) -> str:
     body = r" \\ ".join(" & ".join(row) for row in cells)
+    columns = max((len(row) for row in cells), default=0)
+    if columns > _BMATRIX_COLUMNS:  # a wide row (a 1×20 gradient) needs no preamble setting
+        return rf"\left[\begin{{array}}{{{'c' * columns}}} {body} \end{{array}}\right]"
     return rf"\begin{{bmatrix}} {body} \end{{bmatrix}}"
 
 
@@ -651,7 +710,7 @@ def check_latex(latex: str) -> str:
     command must be known to the parser, fractions, scripts and accents must have all
     their arguments, ``&`` may appear only in a matrix or an ``aligned`` block, and
     every row of a matrix must have the same number of cells (stricter than TeX, which
-    allows short rows). An ``aligned`` block is checked cell by cell, as TeX typesets
+    allows short rows), and the text must be ASCII, as pdflatex needs. An ``aligned`` block is checked cell by cell, as TeX typesets
     it: a ``\left(`` in one cell cannot be closed in another.
 
     Examples
@@ -670,6 +729,10 @@ def check_latex(latex: str) -> str:
                           ) from exc
     if not isinstance(latex, str) or not latex.strip():
         raise LatexError(f"malformed LaTeX (empty): {latex!r}")
+    foreign = sorted({ch for ch in latex if not ch.isascii()})
+    if foreign:  # MathJax would cope, but pdflatex stops at the first one
+        raise LatexError(f"non-ASCII characters {''.join(foreign)!r} that pdflatex cannot "
+                         f"typeset: {latex}")
     aligned = _ALIGNED.fullmatch(latex)
     if aligned:
         unbalanced = _braces_balanced(latex)

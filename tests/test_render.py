@@ -6,6 +6,8 @@ it would prove nothing.
 """
 
 import json
+import shutil
+import subprocess
 import re
 from decimal import Decimal
 
@@ -276,7 +278,7 @@ def test_w2_latex_is_typeset_as_the_lecture(lecture):
             r"W_{3}^\top \cdot \frac{\partial f}{\partial \hat{y}} \cdot z_{1}^\top") in tex
     assert (r"(3 \times 3) \cdot (3 \times 2) \cdot (2 \times 1) \cdot (1 \times 5) \to 3 \times 5"
             r" \quad \text{eq. (33)}") in tex
-    assert r"\text{eq. (27)–(33)}" in tex and r"\text{eq. (22)}" in tex
+    assert r"\text{eq. (27)--(33)}" in tex and r"\text{eq. (22)}" in tex
     assert r"h_{2} = W_{2} z_{1} \in \mathbb{R}^{3}" in tex  # the forward pass, §3.1
 
 
@@ -452,3 +454,26 @@ def test_json_path_values_sum_to_the_result(rng):
     # and the closed form d tr(AXX)/dX = (XA + AX)ᵀ… as a row in vec order
     closed = (X.value @ A.value + A.value @ X.value).T
     np.testing.assert_allclose(d.result.toarray(), jc.vec(closed).T, rtol=1e-10)
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="needs a TeX installation")
+@pytest.mark.parametrize("argv", [
+    ["lecture", "--format", "latex"],
+    ["lecture", "--sizes", "2", "6", "5", "4", "3", "--activation", "relu", "--format", "latex"],
+    ["expr", "logdet(X) + trace(inv(X) @ A) + sum(softmax(X @ A) * X)", "--wrt", "X",
+     "--shape", "A=3x3", "--shape", "X=3x3", "--format", "latex"],
+])
+def test_cli_latex_compiles_with_pdflatex(argv, capsys, tmp_path):
+    # latex2mathml is lenient where TeX is not (wide matrices, Unicode in \text{}):
+    # where a real TeX is installed, the promised amsmath document is built for real.
+    from jacobian_calc import cli
+
+    cli.main(argv)
+    body = capsys.readouterr().out
+    doc = tmp_path / "doc.tex"
+    doc.write_text("\\documentclass{article}\n\\usepackage{amsmath,amssymb}\n"
+                   f"\\begin{{document}}\n{body}\n\\end{{document}}\n", encoding="utf-8")
+    done = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", doc.name],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert (tmp_path / "doc.pdf").stat().st_size > 1000
