@@ -30,6 +30,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from math import prod
+from typing import Any
 
 import numpy as np
 
@@ -57,6 +58,7 @@ MAX_SIDE = 64  # a teaching calculator: every dimension at most this
 MAX_ENTRIES = 1024  # and every variable at most this many entries
 FD_COLUMNS = 256  # beyond this many entries of the variable, check in random directions
 SMALL = 400  # print the entries of a Jacobian with at most this many
+MAX_WORK = 32_000_000  # entries of all literal factors together (≈ 256 MB if all dense)
 
 _SHAPE = re.compile(r"\s*(\d+)\s*(?:[x×X*]\s*(\d+)\s*)?\Z")
 _EXPECTED = ("expected NAME=MxN for a matrix (e.g. A=3x4), NAME=N for a vector (e.g. x=5) "
@@ -217,12 +219,41 @@ def calculate(source: str, shapes: Mapping[str, tuple[int, ...]], wrt: str, *,
     if not hasattr(F, "node"):
         raise JacobianCalcError(f"the expression {source!r} is a constant ({F!r}); it must use "
                                 f"at least one declared variable")
-    J = jacobian(F, env[wrt])
+    _check_work(F, env[wrt], source)
     # The expression that is just the variable has no chain to derive: ∂vec(X)/∂vec(X) = I.
+    # Otherwise the derivation's accumulated result is the Jacobian: computed once.
     d = None if F.node is env[wrt].node else derivation(F, env[wrt])
+    J = jacobian(F, env[wrt]) if d is None else d.result
     method, err = _verify(source, values, wrt, J)
     return Calculation(source, wrt, seed, shapes, values, F.text, np.array(F.value), J, d,
                        method, err, tolerance, tuple(data_notes(shapes, tree)))
+
+
+def _check_work(F: Any, X: Any, source: str) -> None:
+    """Refuse an expression whose literal factors would be too large to build in time.
+
+    Every factor on a path from X to F is at most (size of the node) × (size of the
+    argument) entries; their sum bounds the work of the tail-to-head accumulation. A short
+    text can still ask for a lot (each ``inv(X)`` of a 32×32 X is a dense 1024×1024
+    factor), so the bound is checked before any factor is built.
+    """
+    from .graph import Graph
+
+    graph = Graph(F.node, X.node)
+    work = 0
+    for node in graph.nodes.values():
+        for arg in node.args:
+            if graph.depends_on(arg, X.node):
+                work += node.size * arg.size
+    if work > MAX_WORK:
+        raise JacobianCalcError(
+            f"the expression {_abridged(source)!r} is too large for the calculator: its literal factors "
+            f"would hold up to {work:,} entries (limit {MAX_WORK:,}); use smaller shapes or "
+            f"fewer operations")
+
+
+def _abridged(source: str, width: int = 60) -> str:
+    return source if len(source) <= width else f"{source[:width - 1]}…"
 
 
 def _verify(source: str, values: Mapping[str, np.ndarray], wrt: str, J: Jacobian

@@ -520,7 +520,18 @@ def jacobian(F: Expr, X: Expr) -> Jacobian:
            [0., 0., 0., 3.]])
     """
     F, X = _as_expr(F, "jacobian(F, X)"), _as_expr(X, "jacobian(F, X)")
-    return _graph(F, X).jacobian(F.node, X.node)
+    with np.errstate(over="ignore", invalid="ignore"):  # reported once, by _finite
+        J = _graph(F, X).jacobian(F.node, X.node)
+    return _finite(J, F, X)
+
+
+def _finite(J: Jacobian, F: Expr, X: Expr) -> Jacobian:
+    """J itself, or a DomainError if a factor overflowed (finite values, infinite slopes)."""
+    data = J.matrix.data if J.issparse else J.matrix
+    if not np.all(np.isfinite(data)):
+        raise DomainError(f"∂({F.text})/∂{X.text} is not finite at this point: a factor of the "
+                          "chain overflows (the function is too steep here)")
+    return J
 
 
 def grad(F: Expr, X: Expr) -> np.ndarray:
@@ -555,4 +566,7 @@ def derivation(F: Expr, X: Expr) -> Derivation:
     F, X = _as_expr(F, "derivation(F, X)"), _as_expr(X, "derivation(F, X)")
     graph = _graph(F, X)
     notes = [f"{pretty(F.name)} = {F.text}"] if not F.node.is_leaf else []
-    return derive(graph, F.node, X.node, notes=notes)
+    with np.errstate(over="ignore", invalid="ignore"):  # reported once, by _finite
+        d = derive(graph, F.node, X.node, notes=notes)
+    _finite(d.result, F, X)
+    return d

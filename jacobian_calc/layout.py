@@ -35,6 +35,7 @@ import numpy as np
 from .errors import JacobianCalcError, ShapeError
 from .jacobian import Jacobian
 from .notation import dims
+from .validation import as_real_array
 
 __all__ = ["from_tensor_jacobian", "to_tensor_jacobian"]
 
@@ -85,10 +86,8 @@ def from_tensor_jacobian(T: object, out_shape: Sequence[int], in_shape: Sequence
     out_s, in_s = _shape(out_shape, "out_shape"), _shape(in_shape, "in_shape")
     if hasattr(T, "detach") and hasattr(T, "numpy"):  # a torch tensor, without importing torch
         T = T.detach().cpu().numpy()
-    try:
-        arr = np.asarray(T, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise JacobianCalcError(f"T must be a real numeric array: {exc}") from None
+    # real, finite, numeric: complex or NaN is refused, not cast; the layout has up to 4 axes
+    arr = as_real_array(T, "T", ndim=range(5))
     if len(out_s) > 2 or len(in_s) > 2:
         raise ShapeError(f"out_shape {out_s} and in_shape {in_s} must each have at most 2 "
                          f"dimensions (a scalar, vector or matrix)")

@@ -96,16 +96,20 @@ def test_assorted_expressions_verify(capsys, text, shapes, wrt):
 
 
 def test_a_wrong_literal_jacobian_fails_verification_with_status_1(capsys, monkeypatch):
+    import dataclasses
+
     from jacobian_calc import expr
 
-    real = expr.jacobian
+    real = expr.derivation
 
-    def planted(F, X):  # a sign error in the literal machinery
-        J = real(F, X)
-        return type(J)(-J.toarray(), of=J.of, wrt=J.wrt, of_shape=J.of_shape,
-                       wrt_shape=J.wrt_shape)
+    def planted(F, X):  # a sign error in the literal machinery's accumulated result
+        d = real(F, X)
+        J = d.result
+        wrong = type(J)(-J.toarray(), of=J.of, wrt=J.wrt, of_shape=J.of_shape,
+                        wrt_shape=J.wrt_shape)
+        return dataclasses.replace(d, result=wrong)
 
-    monkeypatch.setattr(expr, "jacobian", planted)
+    monkeypatch.setattr(expr, "derivation", planted)
     assert main(TRACE) == 1
     assert "MISMATCH" in capsys.readouterr().out
 
@@ -274,3 +278,30 @@ def test_the_variable_itself_has_the_identity_jacobian(capsys):
 def test_an_expression_starting_with_a_minus_sign_after_double_dash(capsys):
     assert main(["expr", "--wrt", "X", "--shape", "X=2x2", "--", "-trace(X)"]) == 0
     assert capsys.readouterr().out.rstrip().endswith(": ok")
+
+
+def _balanced_product(leaves):
+    if len(leaves) == 1:
+        return leaves[0]
+    half = len(leaves) // 2
+    return f"({_balanced_product(leaves[:half])}@{_balanced_product(leaves[half:])})"
+
+
+def test_a_short_text_asking_for_huge_factors_is_refused_before_any_is_built(capsys):
+    # 222 inverses of a 32×32 X fit in 2000 characters but would build 222 dense
+    # 1024×1024 factors (minutes, gigabytes): refused up front with the estimate.
+    text = _balanced_product(["inv(X)"] * 222)
+    assert len(text) < 2000
+    code = main(["expr", text, "--wrt", "X", "--shape", "X=32x32"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "too large for the calculator" in err and "696,254,464 entries" in err
+    # the bound counts the factors on paths to X: 222 × 1024² inverses + 221 products × 2 × 1024²
+    assert 222 * 1024**2 + 221 * 2 * 1024**2 == 696_254_464
+
+
+def test_an_overflowing_factor_is_a_domain_error_not_a_mismatch(capsys):
+    code = main(["expr", "inv(1e-300*X)", "--wrt", "X", "--shape", "X=3x3"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "is not finite at this point" in err and "MISMATCH" not in err

@@ -129,3 +129,13 @@ def test_against_torch_jacrev():
     # and the other direction: torch's tensor read into our layout
     JX = jc.from_tensor_jacobian(TX, (3, 4), (2, 4), of="F", wrt="X")
     np.testing.assert_allclose(JX.toarray(), jc.jacobian(F, X).toarray(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (np.array([[1j]]), "complex"),
+    (np.array([[np.nan]]), "non-finite"),
+    (np.array([["x"]]), "real numbers"),
+])
+def test_a_tensor_that_is_not_real_and_finite_is_refused(bad, message):
+    with pytest.raises(jc.JacobianCalcError, match=message):
+        jc.from_tensor_jacobian(bad, (1,), (1,))
