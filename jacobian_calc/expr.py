@@ -182,6 +182,9 @@ class Expr:
         other = _operand(other, self, "@", right=True)
         a, b = self, other
         where = f"{_wrap(a, _PRODUCT)} @ {_wrap(b, _PRODUCT + 1)}"
+        if a.ndim == 1 and b.ndim == 2 and b.shape[0] == 1:
+            # a vector is a column (eq 6): x @ yᵀ is the outer product, as in Lemma 2.6
+            a = _make("column", (a,), a.text, a._prec)
         if a.ndim != 2:
             raise ShapeError(f"{where}: the left factor {a.text} must be a matrix, but it is "
                              f"{_size_text(a.shape)}" + (" (use its transpose .T for a row)"

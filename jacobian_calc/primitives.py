@@ -510,6 +510,19 @@ _TRANSPOSE = Primitive(
     latex=lambda node: rf"{_arg_tex(node, 0)}^\top",
 )
 
+# A vector is a column (the ML layout, eq 6): reading an n-vector as the n×1 matrix it
+# stands for changes no entry of vec, so the factor is the identity.
+_COLUMN = Primitive(
+    name="column",
+    arity=1,
+    forward=lambda a: a.reshape(-1, 1),
+    shape=lambda args, params: (args[0].value.size, 1),
+    partials=(Partial(build=lambda node: _identity(node.value.size), label=_eye_label,
+                      latex=_eye_latex),),
+    formula=lambda node: f"{_arg(node, 0)} as a column",
+    latex=lambda node: _arg_tex(node, 0),
+)
+
 _HADAMARD = Primitive(
     name="hadamard",
     arity=2,
@@ -808,5 +821,5 @@ _BIAS = Primitive(
 
 PRIMITIVES.update({p.name: p for p in (
     _ADD, _SUB, _SCALE, _TRANSPOSE, _HADAMARD, _POWER, _EXP, _LOG, _SUM, _TRACE, _INV, _DET,
-    _LOGDET, _SOFTMAX, _BIAS,
+    _LOGDET, _SOFTMAX, _BIAS, _COLUMN,
 )})

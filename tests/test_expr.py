@@ -405,3 +405,17 @@ def test_derivation_of_a_variable_by_itself_is_the_identity():
     assert d.paths == [] and any("identity I_6" in note for note in d.notes)
     assert "I_6" in d.to_text()
     json.dumps(d.to_dict())
+
+
+@given(st.integers(1, 5), st.integers(1, 5), st.data())
+def test_a_vector_times_a_row_is_the_outer_product(n, m, data):
+    # vectors are columns (eq 6): x @ yᵀ = x yᵀ, with ∂vec/∂x = y⊗I_n and ∂vec/∂y = I_m⊗x…
+    xv, yv = data.draw(real_arrays((n,))), data.draw(real_arrays((m,)))
+    x, y = jc.var("x", xv), jc.var("y", yv)
+    O = x @ y.T
+    np.testing.assert_array_equal(O.value, np.outer(xv, yv))
+    np.testing.assert_allclose(jc.jacobian(O, x).toarray(), np.kron(yv[:, None], np.eye(n)),
+                               rtol=1e-15)
+    # …the second through the transpose's commutation matrix: I_m ⊗ x in vec(yᵀ) = y order
+    np.testing.assert_allclose(jc.jacobian(O, y).toarray(), np.kron(np.eye(m), xv[:, None]),
+                               rtol=1e-15)

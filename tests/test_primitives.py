@@ -116,6 +116,7 @@ def expression_factor_cases(rng):
         (apply("softmax", nH, name="u"), 0, sm),
         (apply("bias_add", nH, nb, name="u"), 0, lambda M: M + b[:, None]),
         (apply("bias_add", nH, nb, name="u"), 1, lambda v: H + v[:, None]),
+        (apply("column", nb, name="u"), 0, lambda v: v[:, None]),
     ]
 
 
