@@ -37,6 +37,8 @@ FD_TOLERANCE = 1e-6
 #: Output formats of ``jacobian-calc lecture``.
 FORMATS = ("text", "markdown", "latex", "json")
 
+MAX_FIGURE_DEPTH = 12
+
 
 def _seed(text: str) -> int:
     """argparse type of ``--seed``: numpy's generators take non-negative integers only."""
@@ -306,12 +308,14 @@ def _figure(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if out.suffix.lower().lstrip(".") not in plot.FIGURE_FORMATS:
         parser.error(f"--out must end in .png or .svg (the format is taken from the "
                      f"extension), got {args.out!r}")
+    if not out.parent.is_dir():
+        parser.error(f"--out {args.out!r}: the folder {str(out.parent)!r} does not exist")
     plot._matplotlib()  # a missing matplotlib is reported with the extra to install
     from matplotlib.figure import Figure
 
     if args.jacobian is None:
-        if args.depth < 1:
-            parser.error(f"--depth must be at least 1, got {args.depth}")
+        if not 1 <= args.depth <= MAX_FIGURE_DEPTH:  # beyond that the labels no longer fit
+            parser.error(f"--depth must be between 1 and {MAX_FIGURE_DEPTH}, got {args.depth}")
         fig = Figure(figsize=(max(6.0, 1.5 * (2 * args.depth + 1.5)), 5.0))
         plot.plot_network(args.depth, ax=fig.add_subplot())
     else:

@@ -208,7 +208,7 @@ def test_figure_refuses_other_extensions_and_bad_choices(capsys, tmp_path):
     assert "--jacobian must be one of W1, W2, W3, got 'W7'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli.main(["figure", "--out", str(tmp_path / "f.png"), "--depth", "0"])
-    assert "--depth must be at least 1" in capsys.readouterr().err
+    assert "--depth must be between 1 and 12, got 0" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli.main(["figure"])
     assert "--out" in capsys.readouterr().err
@@ -229,3 +229,13 @@ def test_a_negative_seed_is_a_usage_error(capsys, command):
         cli.main([*command, "--seed", "-1"])
     assert exit_.value.code == 2
     assert "--seed: expected a non-negative integer, got -1" in capsys.readouterr().err
+
+
+def test_figure_into_a_missing_folder_or_too_deep_is_a_usage_error(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["figure", "--out", str(tmp_path / "nowhere" / "f.png")])
+    assert exit_.value.code == 2 and "does not exist" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["figure", "--out", str(tmp_path / "f.png"), "--depth", "500"])
+    assert exit_.value.code == 2 and "--depth must be between 1 and" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
