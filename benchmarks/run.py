@@ -575,13 +575,18 @@ def targets(rows: list[Row]) -> list[tuple[str, bool | None, str]]:
         out.append(("Kronecker factor ≥ 10× faster than scipy.sparse.kron at n = 1024", None, "not run"))
         out.append(("Kronecker factor ≤ 12 B per stored entry + O(p)", None, "not run"))
     else:
+        # Judged on the cold build: a factor built on its own, pattern and fresh pages
+        # included. The warm figures (shared pattern, recycled buffer) are what repeated
+        # gradients pay, and are given beside it, but they do not count for the target.
         out.append(("Kronecker factor ≥ 10× faster than scipy.sparse.kron at n = 1024 "
-                    "(against its fastest format)", 1 / r.ratio_reference >= 10,
-                    f"{1 / r.ratio_reference:.1f}× shared pattern, {1 / c.ratio_reference:.1f}× cold"))
-        out.append(("Kronecker factor ≤ 12 B per stored entry + O(p)",
-                    r.extra["bytes_per_entry"] <= 12,
-                    f"{r.extra['bytes_per_entry']:.2f} B/entry per factor with the shared pattern; "
-                    f"{c.extra['bytes_per_entry']:.2f} B/entry for the first factor of a shape"))
+                    "(against its fastest format, cold build)", 1 / c.ratio_reference >= 10,
+                    f"{1 / c.ratio_reference:.1f}× cold; {1 / r.ratio_reference:.1f}× with the "
+                    f"shared pattern and a recycled buffer"))
+        out.append(("Kronecker factor ≤ 12 B per stored entry + O(p) (a factor on its own)",
+                    c.extra["bytes_per_entry"] <= 12,
+                    f"{c.extra['bytes_per_entry']:.2f} B/entry on its own (values, indices, indptr); "
+                    f"{r.extra['bytes_per_entry']:.2f} B/entry of its own when the index pattern "
+                    f"is shared with earlier factors of that shape"))
     ours = _find(rows, 1024, "full ∂ŷ/∂vec(W1): ours")
     if ours is None or ours.seconds is None:
         out.append(("full ∂ŷ/∂vec(W1) ≤ 1.2× closed form at n = 1024", None, "not run"))
