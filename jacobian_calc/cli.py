@@ -51,6 +51,17 @@ def _seed(text: str) -> int:
     return value
 
 
+def _tolerance(text: str) -> float:
+    """argparse type of ``--tolerance``: a positive, finite relative error."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not (np.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive, finite number, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jacobian-calc",
@@ -136,7 +147,7 @@ def _add_expr_parser(sub: argparse._SubParsersAction) -> None:
     expr.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     expr.add_argument("--format", dest="expr_format", default="text", choices=FORMATS,
                       help="output format (default text)")
-    expr.add_argument("--tolerance", type=float, default=FD_TOLERANCE,
+    expr.add_argument("--tolerance", type=_tolerance, default=FD_TOLERANCE,
                       help=f"largest relative error accepted against finite differences "
                            f"(default {FD_TOLERANCE:g})")
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,6 @@ import pytest
 
 from jacobian_calc import calculator
 from jacobian_calc.cli import main
-from jacobian_calc.derivation import Derivation
 
 ROOT = Path(__file__).resolve().parents[1]
 TRACE = ["expr", "trace(A @ X @ B)", "--wrt", "X", "--shape", "A=3x4", "--shape", "X=4x5",
@@ -115,19 +115,21 @@ def test_a_wrong_literal_jacobian_fails_verification_with_status_1(capsys, monke
 
 
 def test_tolerance_option_is_applied(capsys):
-    assert main(TRACE + ["--tolerance", "0"]) == 1  # finite differences are never exact
-    assert "tolerance 0: MISMATCH" in capsys.readouterr().out
+    assert main(TRACE + ["--tolerance", "1e-300"]) == 1  # finite differences are never exact
+    assert "tolerance 1e-300: MISMATCH" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("fmt", ["markdown", "latex"])
-def test_markdown_and_latex_use_the_derivation_or_say_they_fall_back(capsys, fmt):
+@pytest.mark.parametrize("fmt, marks", [
+    ("markdown", ["**Steps, tail to head**", "dimension check: (1×9)·(9×15)·(15×20) → 1×20"]),
+    ("latex", ["\\begin{aligned}", "(1 \\times 9) \\cdot (9 \\times 15)"]),
+])
+def test_markdown_and_latex_typeset_the_derivation(capsys, fmt, marks):
     assert main(TRACE + ["--format", fmt]) == 0
     out = capsys.readouterr().out
-    if hasattr(Derivation, f"to_{fmt}"):
-        assert "not available" not in out
-    else:
-        assert f"--format {fmt} is not available in this build" in out
-        assert "dimension check" in out
+    assert all(mark in out for mark in marks)
+    if fmt == "latex":  # everything but the displays is a TeX comment
+        outside = re.sub(r"\\\[.*?\\\]", "", out, flags=re.S)
+        assert all(line.startswith("%") for line in outside.splitlines() if line.strip())
 
 
 # ------------------------------------------------------------------- bad input
@@ -305,3 +307,11 @@ def test_an_overflowing_factor_is_a_domain_error_not_a_mismatch(capsys):
     err = capsys.readouterr().err
     assert code == 2
     assert "is not finite at this point" in err and "MISMATCH" not in err
+
+
+@pytest.mark.parametrize("bad", ["nan", "-1", "0", "inf", "tiny"])
+def test_a_tolerance_that_cannot_be_met_or_failed_is_a_usage_error(capsys, bad):
+    with pytest.raises(SystemExit) as exit_:
+        main(["expr", "sum(X)", "--wrt", "X", "--shape", "X=2", f"--tolerance={bad}"])
+    assert exit_.value.code == 2
+    assert "--tolerance: expected a positive" in capsys.readouterr().err
