@@ -23,9 +23,10 @@ Conventions
 * Values are scalars ``()``, vectors ``(n,)`` (columns) or matrices ``(m, n)``; Jacobians
   flatten matrices by column-stacking vec (eq 16), shape (size(F), size(X)) (eq 3).
 * ``Xᵀ`` of a vector ``x`` (n,) is the 1×n row, a matrix.
-* ``*`` is the Hadamard product of two expressions of equal shape, or a Python number
-  times an expression; ``/`` divides by a Python number; ``**`` raises entry by entry to
-  a Python number. Nothing is broadcast silently: a mismatch is a
+* ``*`` is the Hadamard product of two expressions of equal shape, or a scalar (a Python
+  number or a scalar expression such as ``sum(X)``) times an expression; ``/`` divides
+  by a Python number; ``**`` raises entry by entry to a Python number. Nothing else is
+  broadcast: a mismatch is a
   :class:`~jacobian_calc.errors.ShapeError` that names both operands and their shapes.
 * :func:`softmax` of a matrix is taken column by column (each column an example).
 * Intermediate results are named ``u1, u2, …`` in the order they are computed; the
@@ -224,6 +225,10 @@ class Expr:
         if _is_number(other):
             return _scale(self, float(other))  # type: ignore[arg-type]
         other = _operand(other, self, "*", right=True)
+        if (self.ndim == 0) != (other.ndim == 0):  # a scalar expression times the other
+            c, a = (self, other) if self.ndim == 0 else (other, self)
+            return _make("scalar_mul", (c, a),
+                         f"{_wrap(c, _PRODUCT)}·{_wrap(a, _PRODUCT + 1)}", _PRODUCT)
         return _binary("hadamard", "⊙", self, other, _PRODUCT)
 
     def __rmul__(self, other: object) -> Expr:
@@ -286,7 +291,7 @@ def _binary(op: str, symbol: str, a: Expr, b: Expr, prec: int) -> Expr:
     left = prec + 1 if op == "hadamard" else prec
     where = f"{_wrap(a, left)} {symbol} {_wrap(b, prec + 1)}"
     if a.shape != b.shape:
-        hint = " (for a number times an expression use a Python number)" if op == "hadamard" else ""
+        hint = " (a scalar times an expression needs a scalar: shape ())" if op == "hadamard" else ""
         raise ShapeError(f"{where}: {a.text} is {_size_text(a.shape)} but {b.text} is "
                          f"{_size_text(b.shape)}; {symbol} needs equal shapes, nothing is "
                          f"broadcast{hint}")

@@ -510,6 +510,24 @@ _TRANSPOSE = Primitive(
     latex=lambda node: rf"{_arg_tex(node, 0)}^\top",
 )
 
+# A scalar expression times a vector or matrix: ∂vec(cX)/∂c = vec(X), ∂vec(cX)/∂vec(X) = c·I.
+_SCALAR_MUL = Primitive(
+    name="scalar_mul",
+    arity=2,
+    forward=lambda c, a: c * a,
+    shape=lambda args, params: args[1].value.shape,
+    partials=(
+        Partial(build=lambda node: node.args[1].value.reshape(-1, 1, order="F"),
+                label=lambda node: f"vec({_arg(node, 1)})",
+                latex=lambda node: rf"\operatorname{{vec}}({_arg_tex(node, 1)})"),
+        Partial(build=lambda node: float(node.args[0].value) * _identity(node.value.size),
+                label=lambda node: f"{_arg(node, 0)}·{_eye_label(node)}",
+                latex=lambda node: rf"{_arg_tex(node, 0)}\,{_eye_latex(node)}"),
+    ),
+    formula=lambda node: f"{_arg(node, 0)}·{_arg(node, 1)}",
+    latex=lambda node: rf"{_arg_tex(node, 0)}\,{_arg_tex(node, 1)}",
+)
+
 # A vector is a column (the ML layout, eq 6): reading an n-vector as the n×1 matrix it
 # stands for changes no entry of vec, so the factor is the identity.
 _COLUMN = Primitive(
@@ -821,5 +839,5 @@ _BIAS = Primitive(
 
 PRIMITIVES.update({p.name: p for p in (
     _ADD, _SUB, _SCALE, _TRANSPOSE, _HADAMARD, _POWER, _EXP, _LOG, _SUM, _TRACE, _INV, _DET,
-    _LOGDET, _SOFTMAX, _BIAS, _COLUMN,
+    _LOGDET, _SOFTMAX, _BIAS, _COLUMN, _SCALAR_MUL,
 )})

@@ -419,3 +419,17 @@ def test_a_vector_times_a_row_is_the_outer_product(n, m, data):
     # …the second through the transpose's commutation matrix: I_m ⊗ x in vec(yᵀ) = y order
     np.testing.assert_allclose(jc.jacobian(O, y).toarray(), np.kron(np.eye(m), xv[:, None]),
                                rtol=1e-15)
+
+
+@given(st.integers(1, 4), st.integers(1, 4), st.data())
+def test_a_scalar_expression_scales_a_matrix(m, n, data):
+    Xv = data.draw(real_arrays((m, n)))
+    cv = data.draw(st.floats(-3, 3, allow_nan=False))
+    X, c = jc.var("X", Xv), jc.var("c", cv)
+    F = jc.sum(X) * X  # the scalar is itself a function of X: two paths
+    np.testing.assert_allclose(F.value, Xv.sum() * Xv, rtol=1e-15)
+    expected = Xv.sum() * np.eye(m * n) + jc.vec(Xv) @ np.ones((1, m * n))
+    np.testing.assert_allclose(jc.jacobian(F, X).toarray(), expected, rtol=1e-12, atol=1e-12)
+    G = c * X
+    np.testing.assert_allclose(jc.jacobian(G, c).toarray(), jc.vec(Xv), rtol=1e-15)
+    np.testing.assert_allclose(jc.jacobian(G, X).toarray(), cv * np.eye(m * n), rtol=1e-15)

@@ -117,6 +117,8 @@ def expression_factor_cases(rng):
         (apply("bias_add", nH, nb, name="u"), 0, lambda M: M + b[:, None]),
         (apply("bias_add", nH, nb, name="u"), 1, lambda v: H + v[:, None]),
         (apply("column", nb, name="u"), 0, lambda v: v[:, None]),
+        (apply("scalar_mul", leaf("c", np.array(-1.5)), nA, name="u"), 0, lambda c: c * A),
+        (apply("scalar_mul", leaf("c", np.array(-1.5)), nA, name="u"), 1, lambda M: -1.5 * M),
     ]
 
 
