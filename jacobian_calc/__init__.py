@@ -64,6 +64,7 @@ from .expr import (
 # ``jacobian`` and ``derivation`` are also the names of submodules; importing a submodule
 # binds its name on the package, so the functions are bound last, after every import.
 from .expr import derivation, grad, jacobian  # noqa: E402
+from .expr import __all__ as _EXPR_ALL  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -105,28 +106,9 @@ __all__ = [
     "SingularMatrixError",
     "DomainError",
     "ExpressionSyntaxError",
-    # expressions (issue 4)
-    "Expr",
-    "var",
-    "jacobian",
-    "grad",
-    "derivation",
-    "sigmoid",
-    "tanh",
-    "relu",
-    "softplus",
-    "exp",
-    "log",
-    "sum",
-    "trace",
-    "inv",
-    "det",
-    "logdet",
-    "softmax",
-    "squared_error",
-    "softmax_cross_entropy",
-    "bias_add",
-    "FUNCTIONS",
+    # expressions (issue 4): Expr, var, jacobian, grad, derivation and the functions,
+    # as listed in jacobian_calc.expr.__all__
+    *_EXPR_ALL,
     # tensor layouts (JAX/PyTorch)
     "from_tensor_jacobian",
     "to_tensor_jacobian",
