@@ -132,7 +132,7 @@ def _matmul_shape(args: tuple[NodeLike, ...], params: Mapping[str, Any]) -> tupl
 
 
 def _kron_label(node: NodeLike) -> str:
-    (a, b), m = node.args, node.value.shape[0]
+    b, m = node.args[1], node.value.shape[0]
     if b.value.ndim == 2:
         return f"{pretty(b.name)}ᵀ⊗I{subscript(m)}"
     d, eye = b.value.shape[0], f"I{subscript(m)}"
@@ -145,7 +145,7 @@ def _kron_label(node: NodeLike) -> str:
 
 
 def _kron_latex(node: NodeLike) -> str:
-    (a, b), m = node.args, node.value.shape[0]
+    b, m = node.args[1], node.value.shape[0]
     if b.value.ndim == 2:
         return rf"{latex_name(b.name)}^\top \otimes I_{{{m}}}"
     d = b.value.shape[0]

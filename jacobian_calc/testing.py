@@ -524,13 +524,20 @@ def assert_gradient_correct(
     if not np.all(np.isfinite(G)):
         raise AssertionError(f"grad_f(X) has non-finite entries: {_fmt(G)}")
     J = G.reshape(1, -1, order="F")  # vec(G)ᵀ, the row gradient (eq 24)
-    rel1, fail1 = _check_directions(f, x, J, directions, seed, rtol, atol, True, "grad_f")
-    rel2, fail2 = (_check_entries(f, x, J, rtol, atol, "grad_f", True)
+    return _compare(f, x, J, "grad_f", True, directions, seed, rtol, atol, finite_differences,
+                    f"gradient check failed: grad_f(X) disagrees with f at X of shape {x.shape}")
+
+
+def _compare(f: Callable[[np.ndarray], object], x: np.ndarray, J: np.ndarray, name: str,
+             scalar: bool, directions: int, seed: int, rtol: float, atol: float,
+             finite_differences: bool, headline: str) -> float:
+    """Both checks of a claimed Jacobian J (random directions, then entries): worst error."""
+    rel1, fail1 = _check_directions(f, x, J, directions, seed, rtol, atol, scalar, name)
+    rel2, fail2 = (_check_entries(f, x, J, rtol, atol, name, scalar)
                    if finite_differences else (0.0, None))
     failures = [t for t in (fail1, fail2) if t]
     if failures:
-        raise AssertionError(f"gradient check failed: grad_f(X) disagrees with f at X of shape "
-                             f"{x.shape}\n" + "\n".join(failures))
+        raise AssertionError(headline + "\n" + "\n".join(failures))
     return max(rel1, rel2)
 
 
@@ -610,11 +617,6 @@ def assert_jacobian_correct(
     y = _evaluate(f, x, "f")
     m, n = y.size, x.size
     J = _as_jacobian_matrix(jac_f(x.copy()), m, n, y.shape, x.shape)
-    rel1, fail1 = _check_directions(f, x, J, directions, seed, rtol, atol, False, "jac_f")
-    rel2, fail2 = (_check_entries(f, x, J, rtol, atol, "jac_f", False)
-                   if finite_differences else (0.0, None))
-    failures = [t for t in (fail1, fail2) if t]
-    if failures:
-        raise AssertionError(f"Jacobian check failed: jac_f(X) disagrees with f at X of shape "
-                             f"{x.shape} (f(X) has shape {y.shape})\n" + "\n".join(failures))
-    return max(rel1, rel2)
+    return _compare(f, x, J, "jac_f", False, directions, seed, rtol, atol, finite_differences,
+                    f"Jacobian check failed: jac_f(X) disagrees with f at X of shape {x.shape} "
+                    f"(f(X) has shape {y.shape})")
