@@ -31,7 +31,8 @@ from .errors import ShapeError
 from .losses import get_loss
 from .notation import component, dims, latex_name, pretty, subscript
 from .validation import as_real_array
-from .vec import eye_kron, transpose_kron_eye
+from .kron import KronEyeArray, transpose_kron_eye
+from .vec import eye_kron
 
 __all__ = [
     "Partial",
@@ -294,10 +295,11 @@ PRIMITIVES: dict[str, Primitive] = {p.name: p for p in (_MATMUL, _ELEMENTWISE, _
 
 
 # ------------------------------------------------- the same factors, one at a time
-def linear_weight_jacobian(x: object, p: int) -> sp.csc_array:
+def linear_weight_jacobian(x: object, p: int) -> KronEyeArray | sp.csc_array:
     r"""∂(Wx)/∂vec(W) for W with ``p`` rows: :math:`(x_1 I_p, \dots, x_d I_p) = x^\top \otimes I_p` (eq 22).
 
-    Built directly from its index pattern (never through a dense matrix or
+    Built directly from its structure, d scaled identities, with the values of ``x``
+    written once each per stored entry (never through a dense matrix or
     ``scipy.sparse.kron``); exactly ``p*d`` stored entries, zeros of ``x`` included.
 
     Parameters
@@ -308,7 +310,10 @@ def linear_weight_jacobian(x: object, p: int) -> sp.csc_array:
 
     Returns
     -------
-    scipy.sparse.csc_array, shape (p, p*d); (p*n, p*d) for a batch (:math:`X^\top \otimes I_p`)
+    KronEyeArray, shape (p, p*d)
+        A scipy sparse array kept as the d diagonals of its transpose (8 bytes per stored
+        entry; see :mod:`jacobian_calc.kron`). For a batch, (p*n, p*d)
+        (:math:`X^\top \otimes I_p`) as a ``scipy.sparse.csc_array``.
 
     Examples
     --------

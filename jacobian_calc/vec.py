@@ -9,19 +9,24 @@ from their index patterns as scipy sparse arrays, never through a dense matrix o
 
 from __future__ import annotations
 
-import sys
-import threading
-from collections import OrderedDict
 from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
 
 from .errors import ChoiceError, ShapeError
+from .kron import (
+    KronEyeArray,
+    _index_dtype,
+    _positive,
+    clear_kron_pattern_cache,
+    kron_pattern_cache_info,
+    transpose_kron_eye,
+)
 from .notation import dims
 from .validation import as_real_array
 
-__all__ = ["vec", "unvec", "commutation_matrix", "transpose_kron_eye", "eye_kron",
+__all__ = ["vec", "unvec", "commutation_matrix", "transpose_kron_eye", "KronEyeArray", "eye_kron",
            "kron_dense", "ones_kron_eye", "block_diagonal", "kron_pattern_cache_info",
            "clear_kron_pattern_cache"]
 
@@ -34,11 +39,6 @@ def _numpy_order(order: str) -> str:
         return _ORDERS[order]
     except (KeyError, TypeError):
         raise ChoiceError("vec order", order, _ORDERS) from None
-
-
-def _index_dtype(largest: int) -> type:
-    """int32 indices while they fit, as scipy itself prefers; int64 beyond."""
-    return np.int32 if largest < np.iinfo(np.int32).max else np.int64
 
 
 def vec(A: object, order: Order = "col") -> np.ndarray:
@@ -143,176 +143,6 @@ def commutation_matrix(m: int, n: int) -> sp.csr_array:
     )
 
 
-def transpose_kron_eye(B: np.ndarray, m: int) -> sp.csc_array:
-    r""":math:`B^\top \otimes I_m`, the Jacobian :math:`\partial \operatorname{vec}(AB) / \partial \operatorname{vec}(A)`.
-
-    For a vector ``B = x`` of length d this is the lecture's eq (22),
-    :math:`(x_1 I_m, \dots, x_d I_m)`, with exactly ``m*d`` stored entries (zeros of ``x``
-    included, so the pattern never depends on the values).
-
-    Parameters
-    ----------
-    B : numpy.ndarray, shape (k,) or (k, n)
-        The right factor of ``A @ B``; a vector is one column.
-    m : int
-        Rows of ``A``.
-
-    Returns
-    -------
-    scipy.sparse.csc_array, shape (m*n, m*k)
-        Stored by columns: each column holds the ``n`` entries of one row of ``B``, so a
-        row gradient times this factor reads and writes memory in order. Only ``data``
-        (8 bytes per stored entry) is new; ``indices`` and ``indptr`` depend on the shape
-        alone and are read-only views of a pattern shared by every factor of that shape
-        (see :func:`kron_pattern_cache_info`).
-
-    Examples
-    --------
-    >>> K = transpose_kron_eye(np.array([2.0, 3.0]), 2)
-    >>> K.toarray()
-    array([[2., 0., 3., 0.],
-           [0., 2., 0., 3.]])
-    """
-    m = _positive(m, "m")
-    B2 = B.reshape(B.shape[0], -1)
-    k, n = B2.shape
-    indices, indptr = _kron_pattern(m, k, n)
-    # Column i + m*l holds B[l, 0..n-1]: the values of row l of B, repeated for each i.
-    # One pass writing the data in storage order; for a vector this is np.repeat(x, m).
-    data = _data_buffer(m * k * n)
-    np.copyto(data.reshape(k, m, n), B2[:, None, :])
-    return _csc_from_parts(data, indices, indptr, (m * n, m * k))
-
-
-# ----------------------------------------------------------- shared index patterns
-# The index arrays of Bᵀ⊗I_m depend only on (m, k, n), never on the values, and cost as
-# much memory as the data (4 + 4 bytes per entry beside 8 for the value). Every factor of
-# one shape shares one read-only copy; a small LRU bounded in bytes keeps the recent ones.
-_PATTERN_BUDGET = 256 << 20  # bytes of index arrays kept alive by the cache
-_patterns: OrderedDict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = OrderedDict()
-_pattern_lock = threading.Lock()
-_pattern_stats = {"hits": 0, "misses": 0, "reused": 0}
-
-
-def _kron_pattern(m: int, k: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Read-only ``(indices, indptr)`` of the CSC pattern of Bᵀ⊗I_m for B of shape (k, n)."""
-    key = (m, k, n)
-    with _pattern_lock:
-        found = _patterns.get(key)
-        if found is not None:
-            _patterns.move_to_end(key)
-            _pattern_stats["hits"] += 1
-            return found
-        _pattern_stats["misses"] += 1
-    nnz = m * k * n
-    idx = _index_dtype(max(m * n, nnz))
-    # Column i + m*l of the result holds B[l, j] at row i + m*j, for j = 0..n-1.
-    rows = (np.arange(m, dtype=idx)[:, None] + m * np.arange(n, dtype=idx)[None, :]).reshape(-1)
-    indices = np.tile(rows, k)
-    indptr = np.arange(0, nnz + 1, n, dtype=idx)
-    indices.flags.writeable = False
-    indptr.flags.writeable = False
-    size = indices.nbytes + indptr.nbytes
-    with _pattern_lock:
-        if size <= _PATTERN_BUDGET:
-            _patterns[key] = (indices, indptr)
-            while sum(a.nbytes + b.nbytes for a, b in _patterns.values()) > _PATTERN_BUDGET:
-                _patterns.popitem(last=False)
-    return indices, indptr
-
-
-# ------------------------------------------------------------- recycled data buffers
-# A large factor is built, multiplied once and dropped (Graph.backward frees it at once).
-# Its 8-byte-per-entry data array is then handed to the next factor of the same size
-# instead of asking the OS for fresh pages: first-touch page faults cost about four times
-# the writing itself (measured: 32 MiB written into fresh pages 3.8 ms, into recycled
-# ones 0.8 ms). A buffer is reused only when nothing but this pool refers to it — no
-# factor, no view, no slice (a view of an array keeps a reference to it) — which CPython's
-# reference count tells exactly; a buffer kept alive by a cycle just stays busy.
-_POOL_MIN = 1 << 20  # bytes: below this, malloc recycles memory well on its own
-_POOL_BUDGET = 256 << 20
-_pool: list[np.ndarray] = []
-
-
-def _refs_in_pool(buffers: list[np.ndarray], i: int) -> int:
-    return sys.getrefcount(buffers[i])
-
-
-_FREE_REFS = _refs_in_pool([np.empty(0)], 0)  # the count of a buffer only the pool holds
-
-
-def _data_buffer(size: int) -> np.ndarray:
-    """A float64 array of ``size`` entries for a factor's values: recycled when possible."""
-    if size * 8 < _POOL_MIN:
-        return np.empty(size)
-    with _pattern_lock:
-        for i in range(len(_pool)):
-            if _pool[i].size == size and _refs_in_pool(_pool, i) == _FREE_REFS:
-                chosen = _pool[i]  # referenced from here on: no other caller can take it
-                _pattern_stats["reused"] += 1
-                return chosen
-        buffer = np.empty(size)
-        held = sum(b.nbytes for b in _pool)
-        if held + buffer.nbytes > _POOL_BUDGET:  # drop idle buffers, oldest first
-            for i in reversed([i for i in range(len(_pool))
-                               if _refs_in_pool(_pool, i) == _FREE_REFS]):
-                held -= _pool[i].nbytes
-                del _pool[i]
-                if held + buffer.nbytes <= _POOL_BUDGET:
-                    break
-        if held + buffer.nbytes <= _POOL_BUDGET:
-            _pool.append(buffer)
-        return buffer
-
-
-def kron_pattern_cache_info() -> dict[str, int]:
-    """What the shared index patterns and recycled buffers of :func:`transpose_kron_eye` hold.
-
-    Returns
-    -------
-    dict
-        ``entries`` (patterns kept), ``nbytes`` (their index arrays), ``budget`` (the
-        byte bound of the pattern cache), ``hits`` and ``misses`` of the pattern cache and
-        ``reused`` data buffers since the last clear, ``pool_nbytes`` (data buffers kept
-        for reuse, busy or idle) and ``pool_budget``.
-    """
-    with _pattern_lock:
-        return {"entries": len(_patterns),
-                "nbytes": sum(a.nbytes + b.nbytes for a, b in _patterns.values()),
-                "budget": _PATTERN_BUDGET, **_pattern_stats,
-                "pool_nbytes": sum(b.nbytes for b in _pool), "pool_budget": _POOL_BUDGET}
-
-
-def clear_kron_pattern_cache(*, patterns: bool = True, buffers: bool = True) -> None:
-    """Forget the shared index patterns and/or the recycled data buffers.
-
-    Factors already built keep their arrays alive; with both cleared, the next factor of
-    every shape is built as the first one was.
-    """
-    with _pattern_lock:
-        if patterns:
-            _patterns.clear()
-            _pattern_stats.update(hits=0, misses=0)
-        if buffers:
-            _pool.clear()
-            _pattern_stats.update(reused=0)
-
-
-def _csc_from_parts(data: np.ndarray, indices: np.ndarray, indptr: np.ndarray,
-                    shape: tuple[int, int]) -> sp.csc_array:
-    """A CSC array over the given arrays, without copying any of them.
-
-    scipy keeps the arrays as they are when their dtypes already fit (``copy=False``);
-    ``indices`` and ``indptr`` are read-only, so an in-place operation on the result that
-    would rewrite the shared pattern raises instead of corrupting other factors.
-    """
-    out = sp.csc_array((data, indices, indptr), shape=shape, copy=False)
-    # Built sorted and without duplicates: say so, so scipy never re-sorts in place.
-    out.has_sorted_indices = True
-    out.has_canonical_format = True
-    return out
-
-
 def eye_kron(n: int, A: np.ndarray) -> sp.csr_array:
     r""":math:`I_n \otimes A`, the Jacobian :math:`\partial \operatorname{vec}(AB) / \partial \operatorname{vec}(B)` for ``B`` with n columns.
 
@@ -342,14 +172,6 @@ def eye_kron(n: int, A: np.ndarray) -> sp.csr_array:
     data = np.broadcast_to(A[None, :, :], (n, m, k)).reshape(-1)
     indptr = np.arange(0, m * k * n + 1, k, dtype=idx)
     return sp.csr_array((data, indices, indptr), shape=(m * n, k * n))
-
-
-def _positive(value: object, name: str) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise ShapeError(f"{name} must be a positive int, got {value!r}")
-    if value < 1:
-        raise ShapeError(f"{name} must be a positive int, got {value}")
-    return int(value)
 
 
 # ------------------------------------------------------------------------------------

@@ -20,10 +20,13 @@ ROW_NAMES = [
     "hypothesis examples of literal == compact, sizes 4 5 3 2",
     "compact numpy gradients (floor)",
     "literal explicit gradients",
-    "Kronecker factor xᵀ⊗I_p: ours (shared pattern, recycled buffer)",
-    "Kronecker factor xᵀ⊗I_p: ours (cold: pattern built too)",
+    "Kronecker factor xᵀ⊗I_p: ours (recycled value buffer)",
+    "Kronecker factor xᵀ⊗I_p: ours (cold: fresh value buffer)",
     "Kronecker factor xᵀ⊗I_p: scipy.sparse.kron, format='csc'",
     "Kronecker factor xᵀ⊗I_p: dense ndarray",
+    "row gradient × Kronecker factor: ours",
+    "row gradient × Kronecker factor: the same factor stored CSC",
+    "row gradient × Kronecker factor: the same factor stored CSR",
     "full ∂ŷ/∂vec(W1): ours: net.jacobian(x, of='yhat', wrt='W1')",
     "full ∂ŷ/∂vec(W1): closed form np.kron(xᵀ, W3 D2 W2 D1)",
     "full ∂ŷ/∂vec(W1): torch.func.jacrev",
@@ -70,7 +73,11 @@ def test_quick_benchmark_results_are_exact(quick_run):
         assert r["seconds"] > 0 and r["peak_bytes"] > 0
     errs = [r["exactness"] for r in rows if r["exactness"] is not None]
     assert len(errs) >= 10 and max(errs) <= 1e-12
-    kron = [r for r in rows if r["name"].startswith("Kronecker factor xᵀ⊗I_p: ours (shared")]
-    # 8 bytes of value per stored entry plus the factor's small fixed overhead
+    kron = [r for r in rows if r["name"].startswith("Kronecker factor xᵀ⊗I_p: ours")]
+    # 8 bytes of value per stored entry plus the factor's small fixed overhead, traced, and
+    # exactly 8 in the arrays it holds; scipy.sparse.kron's CSC holds 16
     assert all(8.0 <= r["extra"]["bytes_per_entry"] < 12.0 for r in kron if r["n"] == 64)
+    assert all(r["extra"]["array_bytes_per_entry"] == 8.0 for r in kron)
+    csc = [r for r in rows if r["name"].endswith("scipy.sparse.kron, format='csc'")]
+    assert all(r["extra"]["array_bytes_per_entry"] > 16.0 for r in csc)
     assert (out / "results.md").read_text(encoding="utf-8").startswith("# Benchmark results")

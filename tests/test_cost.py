@@ -35,7 +35,7 @@ def chains(draw, max_len=6, max_dim=7):
     for a, b in zip(dims_, dims_[1:]):
         if draw(st.booleans()):
             density = draw(st.sampled_from([0.2, 0.5, 1.0]))
-            mats.append(sp.random_array((a, b), density=density, format="csr", rng=rng))
+            mats.append(sp.random_array((a, b), density=density, format="csr", random_state=rng))
         else:
             mats.append(rng.normal(size=(a, b)))
     return mats

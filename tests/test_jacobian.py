@@ -120,7 +120,7 @@ def test_toarray_refuses_results_above_the_limit():
 def test_printing_shows_symbol_shape_storage_label_and_entries():
     K = J(jc.linear_weight_jacobian([1.0, 2.0], 2), "h", "W", (2,), (2, 2), label="(x₁I₂, x₂I₂)")
     text = str(K)
-    assert text.splitlines()[0] == "∂h/∂vec(W) = (x₁I₂, x₂I₂)  (2×4, sparse csc, 4 stored entries)"
+    assert text.splitlines()[0] == "∂h/∂vec(W) = (x₁I₂, x₂I₂)  (2×4, sparse kron, 4 stored entries)"
     assert "[[1. 0. 2. 0.]" in text
     assert repr(K).startswith("<Jacobian ∂h/∂vec(W)")
     assert np.asarray(K).shape == (2, 4)
@@ -134,7 +134,7 @@ def test_a_row_times_a_small_sparse_factor_equals_the_dense_product(k, n, fmt, d
     from jacobian_calc.jacobian import _product
 
     rng = np.random.default_rng(seed)
-    b = sp.random_array((k, n), density=density, format=fmt, rng=rng)
+    b = sp.random_array((k, n), density=density, format=fmt, random_state=rng)
     a = rng.normal(size=(1, k))
     out = _product(a, b)
     assert isinstance(out, np.ndarray) and out.shape == (1, n)

@@ -227,7 +227,7 @@ def test_jacobian_markdown_names_shape_storage_and_equation(lecture):
     J = jc.MLP(weights).compose(x, y).factor("h2", 0)
     md = J._repr_markdown_()
     head = md.splitlines()[0]
-    assert head == "**∂h2/∂vec(W2)** = (z1₁I₃, …, z1₅I₃) — 3×15, sparse csc, 15 stored, eq (22)"
+    assert head == "**∂h2/∂vec(W2)** = (z1₁I₃, …, z1₅I₃) — 3×15, sparse kron, 15 stored, eq (22)"
     assert display_math(md) == [J.to_latex()]
 
 
