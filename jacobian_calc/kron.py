@@ -8,10 +8,13 @@ mat-vec streams through memory diagonal by diagonal. :class:`KronEyeArray` is th
 factor itself — a scipy sparse array of that shape — kept as that ``dia_array`` of its
 transpose, the way a CSC array is the CSR storage of its transpose:
 
-* memory: 8 bytes per stored entry plus 4 per diagonal, nothing shared, nothing cached;
-* a row gradient times the factor, ``g @ K``, is ``(Kᵀ @ gᵀ)ᵀ``: one DIA mat-vec;
-* anything else (``K @ v``, a dense matrix times ``K``, sums, conversions) goes through
-  the CSC form, which reuses the same values array and a shared read-only index pattern.
+* memory: 8 bytes per stored entry (the values are its only array), nothing shared;
+* dense rows times the factor, ``g @ K`` or ``G @ K``, is the DIA product
+  ``(Kᵀ @ Gᵀ)ᵀ``: diagonal by diagonal, one pass over the stored values, the result
+  written in order;
+* ``K.T`` is that ``dia_array``, over the same values (no copy);
+* anything else (``K @ v``, sparse products, sums, conversions) goes through the CSC
+  form, which reuses the same values array and a shared read-only index pattern.
 
 For a matrix B with n > 1 columns, :math:`B^\top \otimes I_m` has k + n − 1 diagonals that
 DIA would pad, so :func:`transpose_kron_eye` stores it as CSC from the same shared
@@ -208,11 +211,19 @@ class KronEyeArray(_spbase, sp.sparray):
         return self.tocsc()._matmul_dispatch(other)
 
     def _rmatmul_dispatch(self, other: object) -> object:
-        # A dense row (1, p) or vector (p,) times the factor is one DIA mat-vec on the
-        # transpose, streaming through the diagonals; scipy's DIA has no fast path for
-        # many rows at once, so a matrix times the factor goes through the CSC form.
-        if isinstance(other, np.ndarray) and (other.ndim == 1 or other.shape[0] == 1):
-            return self.transpose()._matmul_dispatch(other.T).T
+        # Dense rows G (m × p) times the factor: the DIA product (Kᵀ Gᵀ)ᵀ computed diagonal
+        # by diagonal — rows k·p … k·p + p − 1 of Kᵀ Gᵀ are diagonal k times Gᵀ, since the
+        # diagonals' row windows tile Kᵀ — in one pass over the stored values, writing the
+        # result in order. (scipy's DIA kernel does this for one vector only; for several
+        # it converts, and its conversions of this shape are slow.)
+        d, p = self._diagonals.shape
+        if (isinstance(other, np.ndarray) and other.__class__ is np.ndarray
+                and other.ndim in (1, 2) and other.shape[-1] == p
+                and other.dtype.kind in "biufc"):
+            if other.ndim == 1:
+                return (self._diagonals * other[None, :]).reshape(-1)
+            products = np.multiply(self._diagonals[:, :, None], other.T[None, :, :])
+            return products.reshape(d * p, other.shape[0]).T
         return self.tocsc()._rmatmul_dispatch(other)
 
 

@@ -78,6 +78,16 @@ def test_products_on_either_side_equal_the_dense_products(args, r, random):
     S = sp.csr_array(np.where(rng.random((r, p)) < 0.5, rng.normal(size=(r, p)), 0.0))
     np.testing.assert_allclose((S @ K).toarray(), S.toarray() @ dense, **close)
     np.testing.assert_allclose((K.T @ g), dense.T @ g, **close)
+    np.testing.assert_allclose([list(g)] @ K, g[None, :] @ dense, **close)  # not an ndarray
+    np.testing.assert_array_equal(np.ones(p, dtype=int) @ K, np.ones(p) @ dense)
+
+
+def test_a_row_of_the_wrong_length_is_refused():
+    K = transpose_kron_eye(np.array([1.0, 2.0]), 3)
+    with pytest.raises(ValueError, match="mismatch"):
+        np.ones(4) @ K
+    with pytest.raises(ValueError, match="mismatch"):
+        np.ones((2, 4)) @ K
 
 
 def test_scipy_arithmetic_and_reductions_see_the_same_matrix():
