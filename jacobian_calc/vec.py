@@ -1,10 +1,11 @@
 r"""The vec algebra: flattening, its inverse, and the structured Kronecker factors.
 
 ``vec`` stacks the columns of a matrix into one column (the lecture's eq 16). The
-structured matrices of matrix calculus — the commutation matrix and Kronecker products
-with an identity such as :math:`x^\top \otimes I_p` (eq 22) — are built here directly
-from their index patterns as scipy sparse arrays, never through a dense matrix or
-``scipy.sparse.kron``.
+structured matrices of matrix calculus — the commutation matrix and the Kronecker
+products of the classic identities — are built here directly from their index patterns
+as scipy sparse arrays, never through a dense matrix or ``scipy.sparse.kron``. The weight
+factor :math:`x^\top \otimes I_p` (eq 22) lives in :mod:`jacobian_calc.kron` and is
+re-exported here.
 """
 
 from __future__ import annotations
