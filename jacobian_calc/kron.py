@@ -32,6 +32,7 @@ import scipy.sparse as sp
 from scipy.sparse._base import _spbase  # the base of every scipy sparse format
 
 from .errors import ShapeError
+from .validation import as_real_array
 
 __all__ = ["KronEyeArray", "transpose_kron_eye", "kron_pattern_cache_info",
            "clear_kron_pattern_cache"]
@@ -59,8 +60,8 @@ def transpose_kron_eye(B: np.ndarray, m: int) -> KronEyeArray | sp.csc_array:
 
     Parameters
     ----------
-    B : numpy.ndarray, shape (k,), (k, 1) or (k, n)
-        The right factor of ``A @ B``; a vector is one column.
+    B : array_like, shape (k,), (k, 1) or (k, n)
+        The right factor of ``A @ B``; a vector is one column. Real and finite.
     m : int
         Rows of ``A``.
 
@@ -82,6 +83,7 @@ def transpose_kron_eye(B: np.ndarray, m: int) -> KronEyeArray | sp.csc_array:
     (4, 'dia')
     """
     m = _positive(m, "m")
+    B = as_real_array(B, "B", ndim=(1, 2))
     B2 = B.reshape(B.shape[0], -1)
     k, n = B2.shape
     if n == 1:
@@ -95,17 +97,50 @@ def transpose_kron_eye(B: np.ndarray, m: int) -> KronEyeArray | sp.csc_array:
     return _csc_from_parts(data, indices, indptr, (m * n, m * k))
 
 
+def _check_axes(axes: object) -> None:
+    if axes is not None and tuple(axes) != (1, 0):
+        raise ValueError(f"a 2-D sparse array transposes only with axes (1, 0), got {axes!r}")
+
+
+def _stacked_offsets(d: int, p: int) -> np.ndarray:
+    """The offsets 0, −p, −2p, … of the d diagonals of x⊗I_p."""
+    return -p * np.arange(d, dtype=_index_dtype(p * d))
+
+
 class _StackedDiagonals(sp.dia_array):
     """``x ⊗ I_p`` as a ``dia_array`` whose transpose is a :class:`KronEyeArray` again.
 
     scipy's own DIA transpose would re-lay the values into a (d, p·d) array — d times the
-    factor — so ``K.T.T`` is ``K`` over the same values instead, as for CSR and CSC.
+    factor — so ``K.T.T`` is ``K`` over the same values instead, as for CSR and CSC. Its
+    scaled copies (``2 * K.T``, ``K.T.copy()``) keep that transpose; once its structure
+    has been changed in place (``setdiag``, ``resize``) scipy's transpose takes over.
     """
 
-    def transpose(self, axes: None = None, copy: bool = False) -> KronEyeArray:
-        if axes is not None:
-            raise ValueError("sparse arrays do not support an 'axes' argument to transpose")
+    def _is_stacked_identities(self) -> bool:
+        data, (rows, p) = self.data, self.shape
+        d = data.shape[0] if data.ndim == 2 else -1
+        return (data.ndim == 2 and data.shape == (d, p) and rows == p * d
+                and data.dtype == np.float64 and data.flags.c_contiguous
+                and np.array_equal(self.offsets, _stacked_offsets(d, p)))
+
+    def transpose(self, axes: object = None, copy: bool = False) -> sp.sparray:
+        _check_axes(axes)
+        if not self._is_stacked_identities():
+            return super().transpose(copy=copy)
         return KronEyeArray(self.data.copy() if copy else self.data)
+
+    def _with_data(self, data: np.ndarray, copy: bool = True) -> sp.dia_array:
+        offsets = self.offsets.copy() if copy else self.offsets
+        return _StackedDiagonals((data, offsets), shape=self.shape, copy=False)
+
+
+#: scipy sparse methods that change an array in place: a KronEyeArray is one factor's
+#: values and nothing else, so these are refused with the way to get a mutable copy.
+_IN_PLACE = frozenset({"eliminate_zeros", "sum_duplicates", "sort_indices", "prune",
+                       "setdiag", "resize", "check_format"})
+#: Storage attributes of the compressed formats, which a KronEyeArray does not have.
+_NOT_STORED = frozenset({"indices", "indptr", "coords", "offsets", "blocksize",
+                         "has_sorted_indices", "has_canonical_format"})
 
 
 class KronEyeArray(_spbase, sp.sparray):
@@ -113,7 +148,10 @@ class KronEyeArray(_spbase, sp.sparray):
 
     A scipy sparse array (``scipy.sparse.issparse`` is true) kept as the d diagonals of
     its transpose :math:`x \otimes I_p`. Build it with :func:`transpose_kron_eye` or
-    :func:`jacobian_calc.linear_weight_jacobian`.
+    :func:`jacobian_calc.linear_weight_jacobian`. It is read-only: scipy's arithmetic,
+    comparisons and reductions work and return new arrays, and every other method of a
+    ``csc_array`` that does not change the array in place is answered by :meth:`tocsc`;
+    for an array to modify, take ``K.tocsc(copy=True)``.
 
     Parameters
     ----------
@@ -173,21 +211,36 @@ class KronEyeArray(_spbase, sp.sparray):
         return (f"<KronEyeArray xᵀ⊗I_{p} of shape {self.shape} with {self.nnz} stored "
                 f"elements (the {d} diagonals of its transpose)>")
 
+    def __getattr__(self, name: str) -> object:
+        # Only reached for names the class does not define: the rest of csc_array's API.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name in _IN_PLACE:
+            raise TypeError(f"a KronEyeArray is read-only; {name}() would change it in place: "
+                            f"use K.tocsc(copy=True).{name}(...)")
+        if name in _NOT_STORED:
+            raise AttributeError(f"a KronEyeArray stores no {name!r}: its values are the d "
+                                 "diagonals of its transpose (K.diagonals); K.tocsc() is the "
+                                 "same matrix in CSC")
+        return getattr(self.tocsc(), name)
+
     # ------------------------------------------------------------------ conversions
-    def transpose(self, axes: None = None, copy: bool = False) -> sp.dia_array:
-        if axes is not None:
-            raise ValueError("sparse arrays do not support an 'axes' argument to transpose")
+    def transpose(self, axes: object = None, copy: bool = False) -> sp.dia_array:
+        _check_axes(axes)
         diagonals = self._diagonals.copy() if copy else self._diagonals
         d, p = diagonals.shape
-        offsets = -p * np.arange(d, dtype=_index_dtype(p * d))
-        return _StackedDiagonals((diagonals, offsets), shape=(p * d, p), copy=False)
+        return _StackedDiagonals((diagonals, _stacked_offsets(d, p)), shape=(p * d, p),
+                                 copy=False)
 
     def tocsc(self, copy: bool = False) -> sp.csc_array:
-        # The values are already in CSC order; only the index pattern is added.
+        # The values are already in CSC order; only the index pattern is added, shared and
+        # read-only unless a copy is asked for.
         d, p = self._diagonals.shape
         indices, indptr = _kron_pattern(p, d, 1)
-        data = self.data.copy() if copy else self.data
-        return _csc_from_parts(data, indices, indptr, self.shape)
+        if copy:
+            return sp.csc_array((self.data.copy(), indices.copy(), indptr.copy()),
+                                shape=self.shape)
+        return _csc_from_parts(self.data, indices, indptr, self.shape)
 
     def tocsr(self, copy: bool = False) -> sp.csr_array:
         return self.tocsc(copy=False).tocsr()
@@ -206,20 +259,42 @@ class KronEyeArray(_spbase, sp.sparray):
     def __getitem__(self, key: object) -> object:
         return self.tocsc()[key]
 
+    # scipy builds the results of these with the operand's own class: let CSC answer.
+    def _comparison(self, other: object, op: object) -> object:
+        return self.tocsc()._comparison(other, op)
+
+    def _maximum_minimum(self, other: object, *args: object, **kwargs: object) -> object:
+        return self.tocsc()._maximum_minimum(other, *args, **kwargs)
+
+    def setdiag(self, values: object, k: int = 0) -> None:
+        self.__getattr__("setdiag")
+
+    def resize(self, *shape: object) -> None:
+        self.__getattr__("resize")
+
     # --------------------------------------------------------------------- products
+    def _dense_operand(self, other: object, size: int, axis: int) -> bool:
+        return (other.__class__ is np.ndarray and other.ndim in (1, 2)
+                and other.shape[axis if other.ndim == 2 else 0] == size
+                and other.dtype.kind in "biufc")
+
     def _matmul_dispatch(self, other: object) -> object:
+        # K times dense columns V (p·d × m): row i of K·V is Σ_k x_k V[k·p + i], diagonal k
+        # of the transpose times block k of V — one pass over the values and over V.
+        d, p = self._diagonals.shape
+        if self._dense_operand(other, p * d, 0):
+            blocks = other.reshape(d, p, -1)
+            out = np.einsum("kp,kpm->pm", self._diagonals, blocks)
+            return out.reshape(p) if other.ndim == 1 else out
         return self.tocsc()._matmul_dispatch(other)
 
     def _rmatmul_dispatch(self, other: object) -> object:
         # Dense rows G (m × p) times the factor: the DIA product (Kᵀ Gᵀ)ᵀ computed diagonal
         # by diagonal — rows k·p … k·p + p − 1 of Kᵀ Gᵀ are diagonal k times Gᵀ, since the
         # diagonals' row windows tile Kᵀ — in one pass over the stored values, writing the
-        # result in order. (scipy's DIA kernel does this for one vector only; for several
-        # it converts, and its conversions of this shape are slow.)
+        # result in order.
         d, p = self._diagonals.shape
-        if (isinstance(other, np.ndarray) and other.__class__ is np.ndarray
-                and other.ndim in (1, 2) and other.shape[-1] == p
-                and other.dtype.kind in "biufc"):
+        if self._dense_operand(other, p, -1):
             if other.ndim == 1:
                 return (self._diagonals * other[None, :]).reshape(-1)
             products = np.multiply(self._diagonals[:, :, None], other.T[None, :, :])

@@ -104,6 +104,73 @@ def test_scipy_arithmetic_and_reductions_see_the_same_matrix():
     assert "KronEyeArray" in repr(K) and "12 stored elements" in repr(K)
 
 
+def test_the_transpose_of_a_changed_or_derived_transpose_is_still_right():
+    x, p = np.array([1.0, 0.0, 2.0]), 2
+    dense = dense_factor(x, p)
+    K = transpose_kron_eye(x, p)
+    for derived in (K.T.copy(), 2.0 * K.T, abs(K.T)):  # still x⊗I_p-shaped: stays compact
+        back = derived.T
+        assert isinstance(back, KronEyeArray)
+        np.testing.assert_array_equal(back.toarray(), derived.toarray().T)
+    T = K.T
+    T.setdiag(7.0, k=1)  # no longer d stacked identities: scipy's transpose takes over
+    np.testing.assert_array_equal(T.T.toarray(), T.toarray().T)
+    T = transpose_kron_eye(x, p).T
+    T.resize((4, 2))
+    assert T.T.shape == (2, 4)
+    np.testing.assert_array_equal(T.T.toarray(), dense.T[:4].T)
+    assert K.transpose(axes=(1, 0)).shape == (6, 2)
+    with pytest.raises(ValueError, match="axes"):
+        K.transpose(axes=(0, 1))
+
+
+@pytest.mark.filterwarnings("ignore::scipy.sparse.SparseEfficiencyWarning")  # scipy's own advice
+def test_every_read_only_csc_method_answers_and_in_place_ones_are_refused():
+    x, p = np.array([1.0, -3.0, 0.0, 2.0]), 3
+    K = transpose_kron_eye(x, p)
+    C = sp.csc_array(dense_factor(x, p))
+    np.testing.assert_array_equal(K.maximum(1.0).toarray(), C.maximum(1.0).toarray())
+    np.testing.assert_array_equal(K.minimum(-1.0).toarray(), C.minimum(-1.0).toarray())
+    for got, want in ((K == 2.0, C == 2.0), (K != 0.0, C != 0.0), (K < 0, C < 0),
+                      (K >= np.nan, C >= np.nan)):
+        np.testing.assert_array_equal(got.toarray(), want.toarray())
+    assert (K.max(), K.min(), K.argmax(), K.argmin()) == (C.max(), C.min(), C.argmax(), C.argmin())
+    np.testing.assert_array_equal(K.max(axis=0).toarray(), C.max(axis=0).toarray())
+    for name in ("sign", "expm1", "floor", "rint"):
+        np.testing.assert_array_equal(getattr(K, name)().toarray(), getattr(C, name)().toarray())
+    for name in ("eliminate_zeros", "sum_duplicates", "sort_indices", "prune"):
+        with pytest.raises(TypeError, match=rf"read-only.*tocsc\(copy=True\)\.{name}"):
+            getattr(K, name)()
+    with pytest.raises(TypeError, match="read-only"):
+        K.setdiag(1.0)
+    with pytest.raises(TypeError, match="read-only"):
+        K.resize((3, 3))
+    with pytest.raises(AttributeError, match="stores no 'indices'"):
+        K.indices
+    np.testing.assert_array_equal(K.toarray(), dense_factor(x, p))  # unchanged
+
+
+def test_a_csc_copy_is_its_own_and_can_be_changed():
+    x, p = np.array([1.0, 0.0, 2.0]), 2
+    K = transpose_kron_eye(x, p)
+    C = K.tocsc(copy=True)
+    assert not any(np.shares_memory(a, b) for a in (C.data, C.indices, C.indptr)
+                   for b in (K.data, K.tocsc().indices, K.tocsc().indptr))
+    C.eliminate_zeros()  # the zeros of x are stored in K; a copy may drop them
+    assert C.nnz == 4 and K.nnz == 6
+    np.testing.assert_array_equal(C.toarray(), dense_factor(x, p))
+
+
+def test_bad_input_to_the_builder_is_named():
+    with pytest.raises(jc.ShapeError, match="B must be a vector or a matrix"):
+        transpose_kron_eye(np.ones((2, 2, 2)), 2)
+    with pytest.raises(jc.JacobianCalcError, match="complex"):
+        transpose_kron_eye(np.array([1j, 2.0]), 2)
+    with pytest.raises(jc.ShapeError, match="positive int"):
+        transpose_kron_eye(np.ones(2), 0)
+    np.testing.assert_array_equal(transpose_kron_eye([1, 2], 2).toarray(), dense_factor([1, 2], 2))
+
+
 def test_conversion_to_csc_reuses_the_values_and_a_read_only_pattern():
     x, p = np.array([2.0, 3.0]), 2
     K = transpose_kron_eye(x, p)
