@@ -151,7 +151,9 @@ class KronEyeArray(_spbase, sp.sparray):
     :func:`jacobian_calc.linear_weight_jacobian`. It is read-only: scipy's arithmetic,
     comparisons and reductions work and return new arrays, and every other method of a
     ``csc_array`` that does not change the array in place is answered by :meth:`tocsc`;
-    for an array to modify, take ``K.tocsc(copy=True)``.
+    for an array to modify, take ``K.tocsc(copy=True)``. Its ``format`` is ``"kron"``,
+    which scipy functions written for its own formats (``scipy.sparse.save_npz``) do not
+    know: hand them ``K.tocsc()``.
 
     Parameters
     ----------
