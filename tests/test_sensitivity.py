@@ -55,3 +55,21 @@ def test_a_row_stacking_kronecker_factor_is_caught(square_net, monkeypatch):
     monkeypatch.setattr(primitives, "transpose_kron_eye",
                         lambda b, m: sp.csr_array(np.kron(np.eye(m), b[None, :])))
     assert not literal_matches_compact(*square_net)
+
+
+def test_one_wrong_stored_entry_of_the_kronecker_factor_is_caught(square_net, monkeypatch):
+    # The explicit route multiplies the stored diagonals themselves, not x: change one of
+    # the p·d stored values (the entry in row p−1, column p−1, which holds x₁) and the
+    # gradient of that weight must change.
+    from jacobian_calc.kron import KronEyeArray
+
+    built = primitives.transpose_kron_eye
+
+    def one_entry_off(b, m):
+        K = built(b, m)
+        diagonals = K.diagonals.copy()
+        diagonals[0, -1] += 1.0
+        return KronEyeArray(diagonals)
+
+    monkeypatch.setattr(primitives, "transpose_kron_eye", one_entry_off)
+    assert not literal_matches_compact(*square_net)
