@@ -61,7 +61,11 @@ sys.path.insert(0, str(ROOT))  # the source tree, installed or not
 
 import jacobian_calc as jc  # noqa: E402
 from jacobian_calc import backprop  # noqa: E402
-from jacobian_calc.kron import KronEyeArray, clear_kron_pattern_cache  # noqa: E402
+from jacobian_calc.kron import (  # noqa: E402
+    KronEyeArray,
+    clear_kron_pattern_cache,
+    kron_pattern_cache_info,
+)
 
 FULL_SIZES = (4, 64, 256, 1024, 2048)
 QUICK_SIZES = (4, 64)
@@ -121,7 +125,7 @@ def kron_ours(pb: Problem) -> sp.sparray:
 
 
 def kron_ours_cold(pb: Problem) -> sp.sparray:
-    clear_kron_pattern_cache()  # a value buffer of its own, as for the first factor
+    clear_kron_pattern_cache()  # not from our pool: a new array, as for the first factor
     return jc.linear_weight_jacobian(pb.x, pb.sizes[1])
 
 
@@ -330,13 +334,15 @@ def run_size(n: int, repeats: int, peers: dict[str, Callable | None], log: Calla
                         t / floor, "compact", t / floor, 0.0 if name == "compact" else exact))
     cold = peak_memory(lambda: explicit_cold(pb))
     rows[-1].extra["peak_bytes_cold"] = cold
+    explicit(pb)
+    pool = kron_pattern_cache_info()["pool_nbytes"]
     rows[-1].note = (f"peak {_fmt_bytes(cold)} with no recycled buffer or cached pattern "
-                     f"(a first call)")
+                     f"(a first call); between calls the buffer pool holds {_fmt_bytes(pool)}")
     log(f"n={n}: gradients done")
 
     # ---- the Kronecker factor x^T ⊗ I_p (p × pd)
     kron_rows = {"ours (recycled value buffer)": lambda: kron_ours(pb),
-                 "ours (cold: fresh value buffer)": lambda: kron_ours_cold(pb),
+                 "ours (pool emptied: a new value array)": lambda: kron_ours_cold(pb),
                  "scipy.sparse.kron, format='csc'": lambda: kron_scipy_csc(pb),
                  "scipy.sparse.kron, default format": lambda: kron_scipy_default(pb)}
     timed = measure(kron_rows, repeats)
@@ -383,7 +389,8 @@ def run_size(n: int, repeats: int, peers: dict[str, Callable | None], log: Calla
     for name, M in stored.items():
         t, k, loops = timed[name]
         rows.append(Row("rowprod", f"row gradient × Kronecker factor: {name}", n, t, k, loops,
-                        None, t / floor, "ours", t / ours_t, rel_err(g @ M, ours_out)))
+                        peak_memory(lambda M=M: g @ M), t / floor, "ours", t / ours_t,
+                        rel_err(g @ M, ours_out)))
     del K, stored
     log(f"n={n}: Kronecker factor done")
 
@@ -597,20 +604,20 @@ def targets(rows: list[Row]) -> list[tuple[str, bool | None, str]]:
         out.append((f"explicit gradients ≤ 2.0× compact at n = {n}",
                     None if r is None else r.ratio_compact <= 2.0,
                     "not run" if r is None else f"{r.ratio_compact:.2f}×"))
-    c = _find(rows, 1024, "Kronecker factor xᵀ⊗I_p: ours (cold")
-    if c is None:
+    c = _find(rows, 1024, "Kronecker factor xᵀ⊗I_p: ours (pool emptied")
+    w = _find(rows, 1024, "Kronecker factor xᵀ⊗I_p: ours (recycled")
+    if c is None or w is None:
         out.append(("Kronecker factor ≥ 10× faster than scipy.sparse.kron at n = 1024", None, "not run"))
         out.append(("Kronecker factor ≤ 12 B per stored entry + O(p)", None, "not run"))
     else:
-        # Judged on a factor built in a value buffer of its own (no recycling), against
-        # the faster of the two scipy.sparse.kron calls; its memory both as traced and as
-        # the bytes of the arrays it holds.
-        w = _find(rows, 1024, "Kronecker factor xᵀ⊗I_p: ours (recycled")
+        # Judged on the slower of our two builds (a new array, a recycled one) against the
+        # faster of the two scipy.sparse.kron calls; the memory of a factor built in an
+        # array of its own, both as traced and as the bytes of the arrays it holds.
+        slower = min(1 / c.ratio_reference, 1 / w.ratio_reference)
         out.append(("Kronecker factor ≥ 10× faster than scipy.sparse.kron at n = 1024 "
-                    "(against its fastest format, fresh value buffer)",
-                    1 / c.ratio_reference >= 10,
-                    f"{1 / c.ratio_reference:.1f}×; {1 / w.ratio_reference:.1f}× with a recycled "
-                    f"buffer"))
+                    "(the slower of our two builds against scipy's faster format)",
+                    slower >= 10, f"{slower:.1f}× ({1 / c.ratio_reference:.1f}× into a new "
+                    f"array, {1 / w.ratio_reference:.1f}× into a recycled one)"))
         worst = max(c.extra["bytes_per_entry"], c.extra["array_bytes_per_entry"])
         out.append(("Kronecker factor ≤ 12 B per stored entry + O(p)", worst <= 12,
                     f"{c.extra['bytes_per_entry']:.2f} B/entry traced, "
@@ -639,10 +646,14 @@ def targets(rows: list[Row]) -> list[tuple[str, bool | None, str]]:
         out.append(("explicit peak memory ≤ 3× compact at n = 1024 (a first call)",
                     ratio <= 3, f"{ratio:.2f}× ({_fmt_bytes(worst)} vs {_fmt_bytes(cpt.peak_bytes)}); "
                     f"{e.peak_bytes / cpt.peak_bytes:.2f}× with recycled buffers"))
-    h = next((r for r in rows if r.name.startswith("1,000 hypothesis")), None)  # seeded one
-    out.append(("1,000 hypothesis examples (lecture sizes) in < 10 s",
-                None if h is None or h.seconds is None else h.seconds < 10,
-                "not run" if h is None or h.seconds is None else _fmt_time(h.seconds)))
+    # Both hypothesis variants, judged on the slower (the one drawing every entry).
+    hyp = [r for r in rows if "hypothesis examples of literal == compact" in r.name
+           and r.loops >= 1000 and r.seconds is not None]  # loops: examples run
+    worst_h = max(hyp, key=lambda r: r.seconds / r.loops, default=None)
+    out.append(("1,000 hypothesis examples (lecture sizes) in < 10 s (the slower variant)",
+                None if worst_h is None else worst_h.seconds / worst_h.loops * 1000 < 10,
+                "not run" if worst_h is None else
+                f"{_fmt_time(worst_h.seconds / worst_h.loops * 1000)} per 1,000 examples"))
     errs = [r.exactness for r in rows if r.exactness is not None]
     out.append(("literal == compact (and every other route) to 1e-12 relative",
                 max(errs) <= 1e-12 if errs else None, f"worst {max(errs):.1e}" if errs else ""))
