@@ -9,7 +9,7 @@ Usage::
 The network is the lecture's three-layer net with d = p = q = n, s = max(2, n // 8),
 sigmoid, squared error, float64. For every n the rows of one group are measured side by
 side: a warm-up call of each, then ``repeats`` rounds in which every row runs once, in an
-order rotated each round; the table gives the median. Peak memory is measured afterwards
+order shuffled each round; the table gives the median. Peak memory is measured afterwards
 by tracemalloc, one call per row (numpy and scipy allocations are traced; PyTorch and
 JAX use their own allocators and show n/a). See ``benchmarks/README.md``.
 """
@@ -23,6 +23,7 @@ import importlib
 import json
 import os
 import platform
+import random
 import statistics
 import sys
 import time
@@ -237,17 +238,24 @@ def _loops_for(fn: Callable[[], object], target: float = 2e-3) -> int:
 
 
 def measure(rows: dict[str, Callable[[], object]], repeats: int) -> dict[str, tuple[float, int, int]]:
-    """Median seconds per call of each row, measured interleaved (rotated each round)."""
+    """Median seconds per call of each row, measured interleaved (shuffled each round).
+
+    The order is a fresh (seeded) permutation every round rather than a rotation: with a
+    rotation each row always follows the same other row, and a call that needs 1 GiB of
+    fresh pages is fast right after one that has just freed 1 GiB and slow after one whose
+    allocator keeps its memory, which made the full-Jacobian ratio depend on list order.
+    """
     names = list(rows)
     for name in names:  # warm-up: imports, JIT, caches, first-touch pages
         rows[name]()
     loops = {name: _loops_for(rows[name]) for name in names}
     samples: dict[str, list[float]] = {name: [] for name in names}
+    order = random.Random(len(names) * 1000 + repeats)
     gc.collect()
     gc.disable()  # as timeit does: no collection pauses inside a sample
     try:
         for r in range(repeats):
-            for name in names[r % len(names):] + names[: r % len(names)]:
+            for name in order.sample(names, len(names)):
                 fn, k = rows[name], loops[name]
                 t0 = time.perf_counter()
                 for _ in range(k):
