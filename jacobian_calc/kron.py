@@ -143,6 +143,11 @@ _NOT_STORED = frozenset({"indices", "indptr", "coords", "offsets", "blocksize",
                          "has_sorted_indices", "has_canonical_format"})
 
 
+def _refuse_in_place(name: str) -> None:
+    raise TypeError(f"a KronEyeArray is read-only; {name}() would change it in place: "
+                    f"use K.tocsc(copy=True).{name}(...)")
+
+
 class KronEyeArray(_spbase, sp.sparray):
     r""":math:`x^\top \otimes I_p = (x_1 I_p, \dots, x_d I_p)`, shape (p, p·d), p·d stored entries.
 
@@ -218,8 +223,7 @@ class KronEyeArray(_spbase, sp.sparray):
         if name.startswith("_"):
             raise AttributeError(name)
         if name in _IN_PLACE:
-            raise TypeError(f"a KronEyeArray is read-only; {name}() would change it in place: "
-                            f"use K.tocsc(copy=True).{name}(...)")
+            _refuse_in_place(name)
         if name in _NOT_STORED:
             raise AttributeError(f"a KronEyeArray stores no {name!r}: its values are the d "
                                  "diagonals of its transpose (K.diagonals); K.tocsc() is the "
@@ -269,10 +273,10 @@ class KronEyeArray(_spbase, sp.sparray):
         return self.tocsc()._maximum_minimum(other, *args, **kwargs)
 
     def setdiag(self, values: object, k: int = 0) -> None:
-        self.__getattr__("setdiag")
+        _refuse_in_place("setdiag")
 
     def resize(self, *shape: object) -> None:
-        self.__getattr__("resize")
+        _refuse_in_place("resize")
 
     # --------------------------------------------------------------------- products
     def _dense_operand(self, other: object, size: int, axis: int) -> bool:
@@ -297,13 +301,13 @@ class KronEyeArray(_spbase, sp.sparray):
         # result in order.
         d, p = self._diagonals.shape
         if self._dense_operand(other, p, -1):
-            if other.ndim == 1:
-                return (self._diagonals * other[None, :]).reshape(-1)
+            rows = other.reshape(-1, p)  # a vector is one row
             # Gᵀ made contiguous (a copy of G only): the inner loop then reads it in order,
             # not with a stride of one row of G, which at p = 1024 was 4× slower.
-            columns = np.ascontiguousarray(other.T)
+            columns = np.ascontiguousarray(rows.T)
             products = np.multiply(self._diagonals[:, :, None], columns[None, :, :])
-            return products.reshape(d * p, other.shape[0]).T
+            out = products.reshape(d * p, rows.shape[0]).T
+            return out.reshape(-1) if other.ndim == 1 else out
         return self.tocsc()._rmatmul_dispatch(other)
 
 
