@@ -61,8 +61,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the source tree, installed or not
 
 import jacobian_calc as jc  # noqa: E402
-from jacobian_calc import backprop  # noqa: E402
-from jacobian_calc.kron import (  # noqa: E402
+from jacobian_calc.lecture import backprop  # noqa: E402
+from jacobian_calc.core.kron import (  # noqa: E402
     KronEyeArray,
     clear_kron_pattern_cache,
     kron_pattern_cache_info,

@@ -10,18 +10,19 @@ checked against the compact formulas and finite differences.
 array([1., 3., 2., 4.])
 """
 
-from .activations import ACTIVATIONS
-from .check import (
+from .ops.activations import ACTIVATIONS
+from .verify.check import (
     finite_difference_jacobian,
     frobenius_inner,
     frobenius_norm,
     gateaux_derivative,
     max_relative_error,
 )
-from .cost import MatrixInfo, cost_report, optimal_order
-from .derivation import Derivation
-from .errors import (
+from .engine.cost import MatrixInfo, cost_report, optimal_order
+from .engine.derivation import Derivation
+from .core.errors import (
     ChainError,
+    DenseLimitError,
     ChoiceError,
     DomainError,
     ExpressionSyntaxError,
@@ -29,18 +30,18 @@ from .errors import (
     ShapeError,
     SingularMatrixError,
 )
-from .jacobian import DenseLimitError, Jacobian, chain, get_dense_limit, set_dense_limit
-from .losses import LOSSES
-from .mlp import MLP
-from .primitives import (
+from .core.jacobian import Jacobian, chain, get_dense_limit, set_dense_limit
+from .ops.losses import LOSSES
+from .lecture.mlp import MLP
+from .ops.primitives import (
     activation_jacobian,
     linear_input_jacobian,
     linear_weight_jacobian,
     loss_gradient,
 )
-from .vec import commutation_matrix, unvec, vec
-from .layout import from_tensor_jacobian, to_tensor_jacobian
-from .expr import (
+from .core.vec import commutation_matrix, unvec, vec
+from .core.layout import from_tensor_jacobian, to_tensor_jacobian
+from .front.expr import (
     FUNCTIONS,
     Expr,
     bias_add,
@@ -63,8 +64,8 @@ from .expr import (
 
 # ``jacobian`` and ``derivation`` are also the names of submodules; importing a submodule
 # binds its name on the package, so the functions are bound last, after every import.
-from .expr import derivation, grad, jacobian  # noqa: E402
-from .expr import __all__ as _EXPR_ALL  # noqa: E402
+from .front.expr import derivation, grad, jacobian  # noqa: E402
+from .front.expr import __all__ as _EXPR_ALL  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -1,5 +1,5 @@
 """``python -m jacobian_calc``: the same as the ``jacobian-calc`` command."""
 
-from .cli import main
+from .front.cli import main
 
 raise SystemExit(main())

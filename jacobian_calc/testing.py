@@ -37,12 +37,12 @@ from hypothesis import assume
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from .activations import ACTIVATIONS
-from .check import _step, finite_difference_jacobian, gateaux_derivative, max_relative_error
-from .errors import JacobianCalcError, ShapeError
-from .jacobian import Jacobian
-from .losses import LOSSES
-from .mlp import MLP
+from .ops.activations import ACTIVATIONS
+from .verify.check import _step, finite_difference_jacobian, gateaux_derivative, max_relative_error
+from .core.errors import JacobianCalcError, ShapeError
+from .core.jacobian import Jacobian
+from .ops.losses import LOSSES
+from .lecture.mlp import MLP
 
 __all__ = [
     "MLPProblem",

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import jacobian_calc as jc
-from jacobian_calc.activations import get_activation
+from jacobian_calc.ops.activations import get_activation
 from jacobian_calc.testing import real_arrays
 
 NAMES = sorted(jc.ACTIVATIONS)

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 
 import jacobian_calc as jc
-from jacobian_calc.backprop import mlp_forward, mlp_gradients
+from jacobian_calc.lecture.backprop import mlp_forward, mlp_gradients
 from jacobian_calc.testing import assert_allclose_scaled, mlp_problems
 
 

@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from jacobian_calc import cli
+from jacobian_calc.front import cli
 
 
 def run(capsys, *argv):
@@ -42,7 +42,7 @@ def test_other_depths_activations_and_losses(capsys, argv):
 
 def test_exit_status_is_one_when_the_routes_disagree(capsys, monkeypatch):
     # Break φ′ (as if it were dropped): the literal chain and FD must now disagree.
-    from jacobian_calc import activations
+    from jacobian_calc.ops import activations
     broken = activations.Activation(**{**activations.ACTIVATIONS["tanh"].__dict__,
                                        "derivative": lambda h: 0 * h + 1})
     monkeypatch.setitem(activations.ACTIVATIONS, "tanh", broken)
@@ -121,7 +121,7 @@ def test_latex_format_is_display_math_that_parses(capsys, argv, derivations):
     import re
 
     pytest.importorskip("latex2mathml")
-    from jacobian_calc.render import check_latex
+    from jacobian_calc.render.latex import check_latex
 
     code, out, _ = run(capsys, "lecture", "--format", "latex", *argv)
     assert code == 0
@@ -160,7 +160,7 @@ def test_markdown_format_has_headings_derivations_and_the_table(capsys):
 
 
 def test_non_text_formats_keep_the_exit_status(capsys, monkeypatch):
-    from jacobian_calc import activations
+    from jacobian_calc.ops import activations
     broken = activations.Activation(**{**activations.ACTIVATIONS["tanh"].__dict__,
                                        "derivative": lambda h: 0 * h + 1})
     monkeypatch.setitem(activations.ACTIVATIONS, "tanh", broken)

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jacobian_calc import calculator
-from jacobian_calc.cli import main
+from jacobian_calc.front import calculator
+from jacobian_calc.front.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 TRACE = ["expr", "trace(A @ X @ B)", "--wrt", "X", "--shape", "A=3x4", "--shape", "X=4x5",
@@ -98,7 +98,7 @@ def test_assorted_expressions_verify(capsys, text, shapes, wrt):
 def test_a_wrong_literal_jacobian_fails_verification_with_status_1(capsys, monkeypatch):
     import dataclasses
 
-    from jacobian_calc import expr
+    from jacobian_calc.front import expr
 
     real = expr.derivation
 

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import jacobian_calc as jc
-from jacobian_calc.cost import (
+from jacobian_calc.engine.cost import (
     MatrixInfo,
     all_orders,
     cost_report,
@@ -18,9 +18,9 @@ from jacobian_calc.cost import (
     reverse_cost,
     tree_cost,
 )
-from jacobian_calc.derivation import derive
-from jacobian_calc.errors import JacobianCalcError, ShapeError
-from jacobian_calc.jacobian import Jacobian
+from jacobian_calc.engine.derivation import derive
+from jacobian_calc.core.errors import JacobianCalcError, ShapeError
+from jacobian_calc.core.jacobian import Jacobian
 
 
 # ----------------------------------------------------------------- random chains

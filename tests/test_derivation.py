@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import jacobian_calc as jc
-from jacobian_calc.derivation import derive
-from jacobian_calc.graph import Graph, apply, leaf
+from jacobian_calc.engine.derivation import derive
+from jacobian_calc.engine.graph import Graph, apply, leaf
 
 
 @pytest.fixture

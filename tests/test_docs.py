@@ -194,7 +194,7 @@ def test_figure_is_the_one_the_cli_draws(tmp_path: Path, capsys: pytest.CaptureF
     import matplotlib.image as image
     import numpy as np
 
-    from jacobian_calc.cli import main
+    from jacobian_calc.front.cli import main
 
     fresh = tmp_path / "figure1.png"
     assert main(["figure", "--out", str(fresh)]) == 0

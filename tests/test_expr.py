@@ -25,8 +25,8 @@ def fd(f, X):
 def test_jacobian_and_derivation_are_the_functions_after_importing_the_submodules():
     import importlib
 
-    importlib.import_module("jacobian_calc.jacobian")
-    importlib.import_module("jacobian_calc.derivation")
+    importlib.import_module("jacobian_calc.core.jacobian")
+    importlib.import_module("jacobian_calc.engine.derivation")
     assert callable(jc.jacobian) and callable(jc.derivation)
     X = jc.var("X", [[1.0, 2.0], [3.0, 4.0]])
     assert jc.jacobian(jc.trace(X), X).shape == (1, 4)
@@ -34,7 +34,7 @@ def test_jacobian_and_derivation_are_the_functions_after_importing_the_submodule
 
 
 def test_jacobian_is_the_function_in_a_fresh_interpreter_that_imports_the_module_first():
-    code = ("import jacobian_calc.jacobian, jacobian_calc.derivation\n"
+    code = ("import jacobian_calc.core.jacobian, jacobian_calc.engine.derivation\n"
             "import jacobian_calc as jc\n"
             "x = jc.var('x', [1.0, 2.0])\n"
             "print(jc.jacobian(jc.sum(x), x).toarray().tolist(), callable(jc.derivation))\n")
@@ -227,7 +227,7 @@ def test_residual_connection_sums_the_identity_path_and_the_branch(n, data):
     assert len(d.paths) == 2
     # the skip path is the single factor I; the branch is diag(tanh′) · W
     by_length = sorted(d.paths, key=len)
-    assert [f.label for f in by_length[0]] == [f"I{jc.notation.subscript(n)}"]
+    assert [f.label for f in by_length[0]] == [f"I{jc.core.notation.subscript(n)}"]
     labels = [f.label for f in by_length[1]]
     assert len(labels) == 3 and labels[0].startswith("I") and labels[2] == "W"
     assert labels[1].startswith("diag(tanh′(")
@@ -361,7 +361,7 @@ def test_loss_and_bias_shape_errors():
 
 def test_unknown_function_names_list_the_choices():
     with pytest.raises(jc.ChoiceError, match="valid choices are: .*'matmul'"):
-        jc.graph.apply("nope", name="z")
+        jc.engine.graph.apply("nope", name="z")
     assert set(jc.FUNCTIONS) >= {"sigmoid", "tanh", "relu", "softplus", "exp", "log", "sum",
                                  "trace", "inv", "det", "logdet", "softmax"}
 

@@ -6,8 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import jacobian_calc as jc
-from jacobian_calc.errors import DomainError
-from jacobian_calc.graph import Graph, apply, leaf
+from jacobian_calc.core.errors import DomainError
+from jacobian_calc.engine.graph import Graph, apply, leaf
 from jacobian_calc.testing import real_arrays
 
 

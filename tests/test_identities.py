@@ -12,9 +12,9 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import jacobian_calc as jc
-from jacobian_calc.graph import Graph
+from jacobian_calc.engine.graph import Graph
 from jacobian_calc.testing import real_arrays
-from jacobian_calc.vec import block_diagonal, kron_dense, ones_kron_eye
+from jacobian_calc.core.vec import block_diagonal, kron_dense, ones_kron_eye
 
 dim = st.integers(1, 4)
 
@@ -83,7 +83,7 @@ def _commutation_by_definition(m, n):
 
 
 def _sub(n):
-    return jc.notation.subscript(n)
+    return jc.core.notation.subscript(n)
 
 
 @given(dim, dim, st.data())

@@ -131,7 +131,7 @@ def test_printing_shows_symbol_shape_storage_label_and_entries():
        st.floats(0.0, 1.0), st.integers(0, 2**32 - 1))
 def test_a_row_times_a_small_sparse_factor_equals_the_dense_product(k, n, fmt, density, seed):
     # the small-size product path (numpy instead of scipy's matmul) against dense numpy
-    from jacobian_calc.jacobian import _product
+    from jacobian_calc.core.jacobian import _product
 
     rng = np.random.default_rng(seed)
     b = sp.random_array((k, n), density=density, format=fmt, random_state=rng)

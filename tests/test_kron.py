@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import jacobian_calc as jc
-from jacobian_calc import kron
-from jacobian_calc.kron import KronEyeArray, transpose_kron_eye
+from jacobian_calc.core import kron
+from jacobian_calc.core.kron import KronEyeArray, transpose_kron_eye
 from jacobian_calc.testing import real_arrays
 
 sizes = st.integers(1, 12)

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import jacobian_calc as jc
-from jacobian_calc.losses import get_loss
+from jacobian_calc.ops.losses import get_loss
 from jacobian_calc.testing import real_arrays
 
 pairs = st.integers(1, 10).flatmap(lambda n: st.tuples(real_arrays((n,), 5.0), real_arrays((n,))))

@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import jacobian_calc as jc
-from jacobian_calc import parse as parse_module
-from jacobian_calc.errors import ExpressionSyntaxError, JacobianCalcError
-from jacobian_calc.parse import (
+from jacobian_calc.front import parse as parse_module
+from jacobian_calc.core.errors import ExpressionSyntaxError, JacobianCalcError
+from jacobian_calc.front.parse import (
     ALLOWED_FUNCTIONS,
     MAX_DEPTH,
     MAX_LENGTH,
@@ -360,7 +360,7 @@ def test_fuzz_grammar_expressions_parse_and_match_numpy(pair):
     with np.errstate(all="ignore"), no_code_execution():
         try:
             F = parse_expression(text, {n: jc.var(n, v) for n, v in M.items()})
-        except jc.errors.DomainError:  # an overflow to ±inf in a huge product
+        except jc.core.errors.DomainError:  # an overflow to ±inf in a huge product
             assert not np.all(np.isfinite(expected)) or np.abs(expected).max() > 1e300
             return
     scale = max(1.0, float(np.abs(expected).max()))
@@ -368,6 +368,6 @@ def test_fuzz_grammar_expressions_parse_and_match_numpy(pair):
 
 
 def test_allowed_functions_are_all_in_the_expression_api():
-    from jacobian_calc.expr import FUNCTIONS
+    from jacobian_calc.front.expr import FUNCTIONS
 
     assert set(ALLOWED_FUNCTIONS) <= set(FUNCTIONS)

@@ -12,8 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.colors import to_hex  # noqa: E402
 
 import jacobian_calc as jc  # noqa: E402
-from jacobian_calc import plot as jplot  # noqa: E402
-from jacobian_calc.plot import (  # noqa: E402
+from jacobian_calc.render import plot as jplot  # noqa: E402
+from jacobian_calc.render.plot import (  # noqa: E402
     COLOURS,
     GROUPS,
     block_boundaries,
@@ -82,7 +82,7 @@ def test_matrix_valued_outputs_get_row_boundaries_too(rng):
     A, B = rng.normal(size=(3, 2)), rng.normal(size=(2, 4))
     J = jc.MLP([A, rng.normal(size=(1, 3))]).compose(B[:, 0]).jacobian("h1", "x")
     assert block_boundaries(J) == ([], [])
-    from jacobian_calc.graph import Graph, apply, leaf
+    from jacobian_calc.engine.graph import Graph, apply, leaf
     g = Graph(apply("matmul", leaf("A", A), leaf("B", B), name="C"))
     JB = g.jacobian("C", "B")
     assert block_boundaries(JB) == ([2.5, 5.5, 8.5], [1.5, 3.5, 5.5])

@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import jacobian_calc as jc
-from jacobian_calc.graph import Graph, apply, leaf
-from jacobian_calc.primitives import PRIMITIVES
+from jacobian_calc.engine.graph import Graph, apply, leaf
+from jacobian_calc.ops.primitives import PRIMITIVES
 from jacobian_calc.testing import real_arrays
 
 sizes = st.integers(1, 12)

@@ -1,6 +1,6 @@
 """Typeset output: every LaTeX string through a real TeX-math parser, Markdown structure, JSON.
 
-The parser is latex2mathml; :func:`jacobian_calc.render.check_latex` adds the checks it
+The parser is latex2mathml; :func:`jacobian_calc.render.latex.check_latex` adds the checks it
 leaves out. The first tests prove the check rejects malformed input — otherwise passing
 it would prove nothing.
 """
@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import jacobian_calc as jc
-from jacobian_calc.render import (
+from jacobian_calc.render.latex import (
     SMALL_ENTRIES,
     LatexError,
     check_latex,
@@ -310,8 +310,8 @@ def test_markdown_structure(lecture):
 
 
 def test_several_paths_in_markdown_and_latex():
-    from jacobian_calc.derivation import derive
-    from jacobian_calc.graph import Graph, apply, leaf
+    from jacobian_calc.engine.derivation import derive
+    from jacobian_calc.engine.graph import Graph, apply, leaf
     X = leaf("X", np.array([[1.0, 2.0], [3.0, 4.0]]))
     d = derive(Graph(apply("matmul", X, X, name="Y")), "Y", "X")
     md, tex = d.to_markdown(), d.to_latex()
@@ -346,7 +346,7 @@ def test_derivation_json_round_trip_equals_the_library_numbers(lecture):
 
 
 def test_json_of_a_vector_gradient_and_non_finite_values():
-    from jacobian_calc.render import _values
+    from jacobian_calc.render.latex import _values
     assert _values(np.array([1.0, np.nan, np.inf])) == [1.0, None, None]
     assert json.loads(json.dumps(_values(np.array([[np.nan]])), allow_nan=False)) == [[None]]
     net, x, y = mlp((3, 4, 2))
@@ -389,8 +389,8 @@ NAMES = st.from_regex(r"[A-Za-z][A-Za-z0-9_]{0,4}", fullmatch=True)
        seed=st.integers(0, 2**16))
 def test_any_composition_renders_valid_latex_and_exact_json(names, m, k, activation, loss,
                                                             wrt, seed):
-    from jacobian_calc.derivation import derive
-    from jacobian_calc.graph import Graph, apply, leaf
+    from jacobian_calc.engine.derivation import derive
+    from jacobian_calc.engine.graph import Graph, apply, leaf
     rng = np.random.default_rng(seed)
     A, b, h, z, f, t = names
     WA = leaf(A, rng.normal(size=(m, k)), "weight")
@@ -410,7 +410,7 @@ def test_any_composition_renders_valid_latex_and_exact_json(names, m, k, activat
 
 
 def test_identity_zero_and_matrix_product_factors_render():
-    from jacobian_calc.graph import Graph, apply, leaf
+    from jacobian_calc.engine.graph import Graph, apply, leaf
     I = jc.Jacobian.identity("h", (70,))  # 4900 entries: diag(1, 1, 1, …, 1)
     tex = I.to_latex()
     assert tex == (r"\frac{\partial h}{\partial h} = I_{70} = \operatorname{diag}(1, 1, 1, \dots, 1)"
@@ -466,7 +466,7 @@ def test_json_path_values_sum_to_the_result(rng):
 def test_cli_latex_compiles_with_pdflatex(argv, capsys, tmp_path):
     # latex2mathml is lenient where TeX is not (wide matrices, Unicode in \text{}):
     # where a real TeX is installed, the promised amsmath document is built for real.
-    from jacobian_calc import cli
+    from jacobian_calc.front import cli
 
     cli.main(argv)
     body = capsys.readouterr().out

@@ -12,7 +12,7 @@ import pytest
 import scipy.sparse as sp
 
 import jacobian_calc as jc
-from jacobian_calc import primitives
+from jacobian_calc.ops import primitives
 from jacobian_calc.testing import assert_allclose_scaled
 
 
@@ -61,7 +61,7 @@ def test_one_wrong_stored_entry_of_the_kronecker_factor_is_caught(square_net, mo
     # The explicit route multiplies the stored diagonals themselves, not x: change one of
     # the p·d stored values (the entry in row p−1, column p−1, which holds x₁) and the
     # gradient of that weight must change.
-    from jacobian_calc.kron import KronEyeArray
+    from jacobian_calc.core.kron import KronEyeArray
 
     built = primitives.transpose_kron_eye
 

@@ -45,7 +45,7 @@ import scipy.sparse as sp
 from hypothesis import assume, settings
 from hypothesis import strategies as st
 
-from jacobian_calc.errors import JacobianCalcError, ShapeError
+from jacobian_calc.core.errors import JacobianCalcError, ShapeError
 from jacobian_calc.testing import (
     arrays_away_from_kinks,
     assert_gradient_correct,

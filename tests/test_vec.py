@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 import jacobian_calc as jc
 from jacobian_calc.testing import real_arrays
-from jacobian_calc.vec import eye_kron, transpose_kron_eye
+from jacobian_calc.core.vec import eye_kron, transpose_kron_eye
 
 sizes = st.integers(1, 12)
 matrices = st.tuples(sizes, sizes).flatmap(real_arrays)

@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from .errors import JacobianCalcError
-from .jacobian import Jacobian
-from .notation import dims, flat_name, pretty
+from ..core.errors import JacobianCalcError, MissingExtraError
+from ..core.jacobian import Jacobian
+from ..core.notation import dims, flat_name, pretty
 
 __all__ = [
     "MissingExtraError",
@@ -68,10 +68,6 @@ GROUPS = {
     "direct": "blue: pointwise derivatives obtained directly (φ′(h_k), ∂f/∂ŷ)",
     "chain": "purple: obtained by the chain rule (∂f/∂z_k, ∂f/∂h_k)",
 }
-
-
-class MissingExtraError(ImportError):
-    """An optional dependency is not installed; the message names the extra to install."""
 
 
 def _matplotlib() -> Any:

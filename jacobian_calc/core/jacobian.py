@@ -19,18 +19,14 @@ from math import prod
 import numpy as np
 import scipy.sparse as sp
 
-from .errors import ChainError, JacobianCalcError, ShapeError
+from .errors import ChainError, DenseLimitError, JacobianCalcError, ShapeError
 from .notation import chain_dims, derivative_symbol, dims, flat_name, pretty, subscript
 
-__all__ = ["Jacobian", "chain", "set_dense_limit", "get_dense_limit", "DenseLimitError"]
+__all__ = ["Jacobian", "chain", "set_dense_limit", "get_dense_limit"]
 
 Shape = tuple[int, ...]
 
 _dense_limit: int | None = 1 << 30  # bytes; 1 GiB
-
-
-class DenseLimitError(JacobianCalcError):
-    """A dense copy of a Jacobian would exceed the configured memory limit."""
 
 
 def set_dense_limit(max_bytes: int | None) -> int | None:
@@ -88,7 +84,7 @@ class Jacobian:
     >>> g @ g
     Traceback (most recent call last):
     ...
-    jacobian_calc.errors.ChainError: cannot chain ∂f/∂y · ∂f/∂y: ∂f/∂y is taken with respect to y (2 entries) but the next factor differentiates f (1 entry)
+    jacobian_calc.ChainError: cannot chain ∂f/∂y · ∂f/∂y: ∂f/∂y is taken with respect to y (2 entries) but the next factor differentiates f (1 entry)
       ∂f/∂y · ∂f/∂y
       (1×2)·(1×2) → ✗ 2 ≠ 1
     """
@@ -321,19 +317,19 @@ class Jacobian:
         Small Jacobians are written entry by entry, big structured ones in block form;
         see :mod:`jacobian_calc.render`.
         """
-        from .render import jacobian_latex
+        from ..render.latex import jacobian_latex
         return jacobian_latex(self)
 
     def to_dict(self) -> dict:
         """JSON-serialisable data: names, shapes, label, storage and entries."""
-        from .render import jacobian_to_dict
+        from ..render.latex import jacobian_to_dict
         return jacobian_to_dict(self)
 
     def _repr_latex_(self) -> str:
         return f"$${self.to_latex()}$$"
 
     def _repr_markdown_(self) -> str:
-        from .render import jacobian_markdown
+        from ..render.latex import jacobian_markdown
         return jacobian_markdown(self)
 
     def __str__(self) -> str:
@@ -410,7 +406,7 @@ def chain(*factors: Jacobian) -> Jacobian:
     check_chain(factors)
     if len(factors) <= 2:
         return factors[0] if len(factors) == 1 else factors[0] @ factors[1]
-    from .cost import MatrixInfo, evaluate, optimal_order  # cost imports nothing of ours
+    from ..engine.cost import MatrixInfo, evaluate, optimal_order  # cost imports nothing of ours
 
     plan = optimal_order([MatrixInfo.of(f._matrix) for f in factors])
     return evaluate(factors, plan.tree)

@@ -22,11 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ChoiceError, DomainError, JacobianCalcError, ShapeError
-from .jacobian import Jacobian, chain
-from .notation import pretty
-from .primitives import PRIMITIVES, Primitive
-from .validation import as_real_array
+from ..core.errors import ChoiceError, DomainError, JacobianCalcError, ShapeError
+from ..core.jacobian import Jacobian, chain
+from ..core.notation import pretty
+from ..ops.primitives import PRIMITIVES, Primitive
+from ..core.validation import as_real_array
 
 __all__ = ["Node", "leaf", "apply", "Graph", "Step", "Term", "Accumulation", "ROLES"]
 

@@ -26,7 +26,7 @@ Examples
 >>> validate("X.__class__", variables=["X"])
 Traceback (most recent call last):
 ...
-jacobian_calc.errors.ExpressionSyntaxError: forbidden construct at line 1, column 2: attribute '.__class__' is not allowed (the only attribute is .T, the transpose)
+jacobian_calc.ExpressionSyntaxError: forbidden construct at line 1, column 2: attribute '.__class__' is not allowed (the only attribute is .T, the transpose)
   X.__class__
    ^^^^^^^^^^
 """
@@ -41,7 +41,7 @@ import warnings
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
-from .errors import ExpressionSyntaxError, JacobianCalcError
+from ..core.errors import ExpressionSyntaxError, JacobianCalcError
 
 __all__ = [
     "ALLOWED_FUNCTIONS",

@@ -23,8 +23,8 @@ import numpy as np
 
 from .cost import CostReport, MatrixInfo, cost_report
 from .graph import ROLES, Graph, Node, Step
-from .jacobian import Jacobian
-from .notation import chain_dims, derivative_symbol, dims, flat_name, latex_name, pretty
+from ..core.jacobian import Jacobian
+from ..core.notation import chain_dims, derivative_symbol, dims, flat_name, latex_name, pretty
 
 __all__ = ["Derivation", "DerivationStep", "FactorInfo", "MatrixForm", "derive"]
 
@@ -124,17 +124,17 @@ class Derivation:
 
     def to_markdown(self) -> str:
         """Markdown: heading, setting, table of steps, chains, dimension checks, value."""
-        from .render import derivation_markdown
+        from ..render.latex import derivation_markdown
         return derivation_markdown(self)
 
     def to_latex(self) -> str:
         r"""LaTeX: one amsmath ``aligned`` block, without ``$$`` (see :mod:`jacobian_calc.render`)."""
-        from .render import derivation_latex
+        from ..render.latex import derivation_latex
         return derivation_latex(self)
 
     def to_dict(self) -> dict:
         """JSON-serialisable data: every step, factor, check and value."""
-        from .render import derivation_to_dict
+        from ..render.latex import derivation_to_dict
         return derivation_to_dict(self)
 
     def _repr_markdown_(self) -> str:

@@ -22,12 +22,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .activations import ACTIVATIONS
-from .check import finite_difference_jacobian, max_relative_error
-from .errors import JacobianCalcError
-from .losses import LOSSES
-from .mlp import MLP
-from .notation import dims, latex_name
+from ..ops.activations import ACTIVATIONS
+from ..verify.check import finite_difference_jacobian, max_relative_error
+from ..core.errors import JacobianCalcError
+from ..ops.losses import LOSSES
+from ..lecture.mlp import MLP
+from ..core.notation import dims, latex_name
 
 __all__ = ["main", "build_parser", "random_problem", "FORMATS"]
 
@@ -246,7 +246,7 @@ def _markdown_table(rows: list[dict]) -> list[str]:
 
 
 def _latex_table(rows: list[dict]) -> str:
-    from .render import latex_dims, latex_number
+    from ..render.latex import latex_dims, latex_number
 
     head = (r"\text{weight} & \text{shape} & \text{literal vs compact} & "
             r"\text{literal vs FD} & \text{compact vs FD} & \text{result}")
@@ -313,7 +313,7 @@ def _lecture(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def _figure(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from . import plot
+    from ..render import plot
 
     out = Path(args.out)
     if out.suffix.lower().lstrip(".") not in plot.FIGURE_FORMATS:

@@ -27,12 +27,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from .activations import get_activation
-from .errors import ShapeError
+from ..core.errors import ShapeError
 from .losses import get_loss
-from .notation import component, dims, latex_name, pretty, subscript
-from .validation import as_real_array
-from .kron import KronEyeArray, transpose_kron_eye
-from .vec import eye_kron
+from ..core.notation import component, dims, latex_name, pretty, subscript
+from ..core.validation import as_real_array
+from ..core.kron import KronEyeArray, transpose_kron_eye
+from ..core.vec import eye_kron
 
 __all__ = [
     "Partial",
@@ -386,8 +386,8 @@ def loss_gradient(yhat: object, y: object, loss: str = "squared_error") -> np.nd
 # Each factor is built directly — sparse from its index pattern where it has structure,
 # dense where it really is dense — and labelled with the formula it stands for.
 # =====================================================================================
-from .errors import DomainError, SingularMatrixError  # noqa: E402  (kept beside its users)
-from .vec import (  # noqa: E402
+from ..core.errors import DomainError, SingularMatrixError  # noqa: E402  (kept beside its users)
+from ..core.vec import (  # noqa: E402
     block_diagonal,
     commutation_matrix,
     kron_dense,

@@ -17,8 +17,8 @@ from typing import Literal
 
 import numpy as np
 
-from .errors import ChoiceError, JacobianCalcError, ShapeError
-from .validation import as_real_array, check_same_shape
+from ..core.errors import ChoiceError, JacobianCalcError, ShapeError
+from ..core.validation import as_real_array, check_same_shape
 
 __all__ = [
     "frobenius_inner",

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import log_softmax, softmax
 
-from .errors import ChoiceError
+from ..core.errors import ChoiceError
 
 __all__ = ["Loss", "LOSSES", "get_loss"]
 

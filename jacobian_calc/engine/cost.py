@@ -59,8 +59,8 @@ from typing import Any, Union
 import numpy as np
 import scipy.sparse as sp
 
-from .errors import JacobianCalcError, ShapeError
-from .notation import dims
+from ..core.errors import JacobianCalcError, ShapeError
+from ..core.notation import dims
 
 __all__ = [
     "MatrixInfo",

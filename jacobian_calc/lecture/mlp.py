@@ -25,14 +25,14 @@ from typing import Literal
 import numpy as np
 
 from . import backprop
-from .activations import get_activation
-from .derivation import Derivation, derive
-from .errors import ChoiceError, JacobianCalcError, ShapeError
-from .graph import Graph, Node, _known_leaf, apply, leaf
-from .jacobian import Jacobian
-from .losses import get_loss
-from .notation import chain_dims, dims
-from .validation import as_real_array
+from ..ops.activations import get_activation
+from ..engine.derivation import Derivation, derive
+from ..core.errors import ChoiceError, JacobianCalcError, ShapeError
+from ..engine.graph import Graph, Node, _known_leaf, apply, leaf
+from ..core.jacobian import Jacobian
+from ..ops.losses import get_loss
+from ..core.notation import chain_dims, dims
+from ..core.validation import as_real_array
 
 __all__ = ["MLP"]
 

@@ -44,12 +44,12 @@ from typing import Any
 
 import numpy as np
 
-from .derivation import Derivation, derive
-from .errors import DomainError, JacobianCalcError, ShapeError
-from .graph import Graph, Node, _topological, apply, leaf
-from .jacobian import Jacobian
-from .notation import dims, pretty
-from .primitives import check_invertible
+from ..engine.derivation import Derivation, derive
+from ..core.errors import DomainError, JacobianCalcError, ShapeError
+from ..engine.graph import Graph, Node, _topological, apply, leaf
+from ..core.jacobian import Jacobian
+from ..core.notation import dims, pretty
+from ..ops.primitives import check_invertible
 
 __all__ = [
     "Expr",

@@ -44,12 +44,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.sparse as sp
 
-from .errors import JacobianCalcError
-from .notation import dims, latex_name, pretty
+from ..core.errors import JacobianCalcError, LatexError
+from ..core.notation import dims, latex_name, pretty
 
 if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
-    from .derivation import Derivation, FactorInfo
-    from .jacobian import Jacobian
+    from ..engine.derivation import Derivation, FactorInfo
+    from ..core.jacobian import Jacobian
 
 __all__ = [
     "SMALL_ENTRIES",
@@ -73,10 +73,6 @@ _SHOWN = 3
 _CDOT = r" \cdot "
 #: Values in JSON output are given in full up to this many entries, else ``None``.
 _JSON_ENTRIES = 100_000
-
-
-class LatexError(JacobianCalcError):
-    """A LaTeX string that a TeX-math parser rejects (see :func:`check_latex`)."""
 
 
 # ----------------------------------------------------------------------- small pieces
@@ -720,7 +716,7 @@ def check_latex(latex: str) -> str:
     >>> check_latex(r"\frac{a}{b")
     Traceback (most recent call last):
     ...
-    jacobian_calc.render.LatexError: malformed LaTeX (1 unclosed '{'): \frac{a}{b
+    jacobian_calc.LatexError: malformed LaTeX (1 unclosed '{'): \frac{a}{b
     """
     try:
         import latex2mathml.converter  # noqa: F401

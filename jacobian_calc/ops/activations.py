@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit
 
-from .errors import ChoiceError
+from ..core.errors import ChoiceError
 
 __all__ = ["Activation", "ACTIVATIONS", "get_activation"]
 

@@ -34,11 +34,11 @@ from typing import Any
 
 import numpy as np
 
-from .check import finite_difference_jacobian, max_relative_error
-from .derivation import Derivation
-from .errors import JacobianCalcError, ShapeError
-from .jacobian import Jacobian
-from .notation import dims
+from ..verify.check import finite_difference_jacobian, max_relative_error
+from ..engine.derivation import Derivation
+from ..core.errors import JacobianCalcError, ShapeError
+from ..core.jacobian import Jacobian
+from ..core.notation import dims
 from .parse import MATRIX_FUNCTIONS, parse_expression, validate
 
 __all__ = [
@@ -75,7 +75,7 @@ def parse_shape(spec: str) -> tuple[str, tuple[int, ...]]:
     >>> parse_shape("A=3by4")
     Traceback (most recent call last):
     ...
-    jacobian_calc.errors.ShapeError: malformed --shape 'A=3by4': expected NAME=MxN for a matrix (e.g. A=3x4), NAME=N for a vector (e.g. x=5) or NAME=scalar
+    jacobian_calc.ShapeError: malformed --shape 'A=3by4': expected NAME=MxN for a matrix (e.g. A=3x4), NAME=N for a vector (e.g. x=5) or NAME=scalar
     """
     name, sep, size = str(spec).partition("=")
     name = name.strip()
@@ -237,7 +237,7 @@ def _check_work(F: Any, X: Any, source: str) -> None:
     text can still ask for a lot (each ``inv(X)`` of a 32×32 X is a dense 1024×1024
     factor), so the bound is checked before any factor is built.
     """
-    from .graph import Graph
+    from ..engine.graph import Graph
 
     graph = Graph(F.node, X.node)
     work = 0
@@ -355,7 +355,7 @@ def render(calc: Calculation, fmt: str = "text") -> str:
     displays, everything else as ``%`` comments, so it compiles as it is.
     """
     if fmt not in FORMATS:
-        from .errors import ChoiceError
+        from ..core.errors import ChoiceError
 
         raise ChoiceError("format", fmt, FORMATS)
     if fmt == "json":

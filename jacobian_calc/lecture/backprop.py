@@ -28,9 +28,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .activations import Activation, get_activation
-from .errors import DomainError
-from .losses import Loss, get_loss
+from ..ops.activations import Activation, get_activation
+from ..core.errors import DomainError
+from ..ops.losses import Loss, get_loss
 
 __all__ = ["mlp_forward", "mlp_gradients"]
 
