@@ -105,3 +105,12 @@ def test_unvec_errors_name_the_sizes():
 def test_commutation_matrix_refuses_non_positive_sizes(m, n):
     with pytest.raises(jc.ShapeError, match="positive int"):
         jc.commutation_matrix(m, n)
+
+
+def test_unvec_with_a_shape_too_large_for_int64_names_both_sizes():
+    # Reported: np.prod of (2**62 + 1, 4) wraps around to 4, so the size check passed and
+    # numpy's reshape failed with its own message. The sizes are exact Python ints now.
+    with pytest.raises(jc.ShapeError, match=r"v has 4 entries but shape "
+                                            r"4611686018427387905×4 needs "
+                                            r"18446744073709551620"):
+        jc.unvec(np.arange(4.), (2**62 + 1, 4))

@@ -10,6 +10,7 @@ re-exported here.
 
 from __future__ import annotations
 
+from math import prod
 from typing import Literal
 
 import numpy as np
@@ -105,10 +106,10 @@ def unvec(v: object, shape: tuple[int, ...], order: Order = "col") -> np.ndarray
         raise ShapeError(f"shape must be (m, n) or (n,) with positive sizes, got {target}")
     if arr.ndim == 2 and 1 not in arr.shape:
         raise ShapeError(f"v must be a column (N, 1), a row (1, N) or 1-D, got {dims(arr.shape)}")
-    size = int(np.prod(target))
+    size = prod(target)  # exact: np.prod would wrap around for sizes beyond int64
     if arr.size != size:
         raise ShapeError(
-            f"v has {arr.size} entries but shape {dims(target)} needs {size}"
+            f"v has {arr.size} entries but shape {dims(target)} needs {size} entries"
         )
     return arr.reshape(target, order=np_order)
 
