@@ -114,3 +114,39 @@ def test_unvec_with_a_shape_too_large_for_int64_names_both_sizes():
                                             r"4611686018427387905×4 needs "
                                             r"18446744073709551620"):
         jc.unvec(np.arange(4.), (2**62 + 1, 4))
+
+
+@pytest.mark.parametrize("shape, message", [
+    # reported: both were accepted and gave a 2×2 matrix
+    ((2.5, 2), r"shape must be a tuple of 1 or 2 positive ints, got \(2\.5, 2\): "
+               r"entry 0 is 2\.5 \(type float\)"),
+    ("22", r"shape must be a tuple of 1 or 2 positive ints, got '22' \(type str\)"),
+    # the same family, found alongside
+    ((True, 4), r"entry 0 is True \(type bool\)"),
+    ((np.nan, 4), r"entry 0 is nan \(type float\)"),
+    ((2, np.float64(2.0)), r"entry 1 is np\.float64\(2\.0\) \(type float64\)"),
+    (np.array([2.0, 2.0]), r"entry 0 is np\.float64\(2\.0\) \(type float64\)"),
+    (b"22", r"got b'22' \(type bytes\)"),
+    (4.0, r"got 4\.0 \(type float\)"),
+    (None, r"got None \(type NoneType\)"),
+    ((0, 4), r"entry 0 is 0, not positive"),
+    ((-2, -2), r"entry 0 is -2, not positive"),
+    ((), r"got \(\) \(0 entries\)"),
+    ((1, 1, 4), r"got \(1, 1, 4\) \(3 entries\)"),
+])
+def test_unvec_refuses_shapes_that_are_not_one_or_two_positive_ints(shape, message):
+    with pytest.raises(jc.ShapeError, match=message):
+        jc.unvec(np.ones(4), shape)
+
+
+@pytest.mark.parametrize("shape, expected", [
+    (4, (4,)),  # a plain int n is the vector shape (n,)
+    (np.int64(4), (4,)),
+    ([2, 2], (2, 2)),
+    (np.array([2, 2]), (2, 2)),
+    ((np.int32(1), 4), (1, 4)),
+])
+def test_unvec_accepts_integer_shapes_of_any_integer_type(shape, expected):
+    out = jc.unvec(np.arange(4.0), shape)
+    assert out.shape == expected
+    np.testing.assert_array_equal(out.reshape(-1, order="F"), np.arange(4.0))

@@ -1,13 +1,17 @@
-"""Checks applied to every array a user hands in, so bad input fails loudly and early.
+"""Checks applied to every argument a user hands in, so bad input fails loudly and early.
 
 Arrays are accepted from anything numpy can read as real numbers (integers, booleans
 and floats of any width) and computed in float64. Strings, objects, complex numbers and
 non-finite values are refused with an error naming the argument.
+
+Sizes and shapes are Python or numpy integers, never booleans, floats or strings; one
+validator serves every module (:func:`positive_int`, :func:`shape_tuple`), and
+:func:`index_dtype` picks the integer type of the index arrays of a sparse matrix.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -15,7 +19,7 @@ import scipy.sparse as sp
 from .errors import JacobianCalcError, ShapeError
 from .notation import dims
 
-__all__ = ["as_real_array", "check_same_shape"]
+__all__ = ["as_real_array", "check_same_shape", "positive_int", "shape_tuple", "index_dtype"]
 
 _RANKS = {0: "a scalar", 1: "a vector", 2: "a matrix"}
 
@@ -89,3 +93,164 @@ def check_same_shape(a: np.ndarray, b: np.ndarray, names: tuple[str, str]) -> No
             f"{names[0]} and {names[1]} must have the same shape, got "
             f"{names[0]} {dims(a.shape) or 'scalar'} and {names[1]} {dims(b.shape) or 'scalar'}"
         )
+
+
+def _kind(value: object) -> str:
+    """``'type float'``: the type of ``value`` for an error message."""
+    return f"type {type(value).__name__}"
+
+
+def _shown(value: object, width: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= width else f"{text[:width - 3]}..."
+
+
+def _is_integer(value: object) -> bool:
+    """A Python or numpy integer, but not a bool (``True`` is an ``int`` to Python)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _integer_problem(value: object) -> str | None:
+    """Why ``value`` is not a positive integer (``None`` when it is one)."""
+    if not _is_integer(value):
+        return f"{_shown(value)} ({_kind(value)})"
+    if value < 1:
+        return f"{value!r}, not positive"
+    return None
+
+
+def positive_int(value: object, name: str) -> int:
+    """Return ``value`` as a Python int if it is a positive integer; else raise.
+
+    A size is a Python ``int`` or a numpy integer of any width; ``bool`` (a subclass of
+    ``int``), floats (even ``2.0``), strings and arrays are refused rather than converted,
+    so a mistake such as passing a shape's float never turns into a silently truncated size.
+
+    Parameters
+    ----------
+    value : object
+        The candidate size.
+    name : str
+        What the user calls this argument; used in the error message.
+
+    Returns
+    -------
+    int
+        ``value`` as a Python int (exact, however large).
+
+    Raises
+    ------
+    ShapeError
+        ``value`` is not an integer, is a bool, or is less than 1.
+
+    Examples
+    --------
+    >>> positive_int(np.int64(3), "n")
+    3
+    >>> positive_int(2.0, "n")
+    Traceback (most recent call last):
+    ...
+    jacobian_calc.ShapeError: n must be a positive int, got 2.0 (type float)
+    """
+    if not _is_integer(value):
+        raise ShapeError(f"{name} must be a positive int, got {_shown(value)} ({_kind(value)})")
+    if value < 1:
+        raise ShapeError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def _how_many(min_ndim: int, max_ndim: int) -> str:
+    if min_ndim == max_ndim:
+        return str(min_ndim)
+    if min_ndim == 0:
+        return f"at most {max_ndim}"
+    if max_ndim == min_ndim + 1:
+        return f"{min_ndim} or {max_ndim}"
+    return f"{min_ndim} to {max_ndim}"
+
+
+def shape_tuple(value: object, name: str, max_ndim: int = 2, *, min_ndim: int = 1
+                ) -> tuple[int, ...]:
+    """Return ``value`` as a tuple of positive Python ints with ``min_ndim``–``max_ndim`` entries.
+
+    Parameters
+    ----------
+    value : tuple, list or range of ints, a 1-D integer numpy array, or an int
+        The shape. A single integer ``n`` is taken as the vector shape ``(n,)``. A string
+        is refused (``"22"`` is not the shape (2, 2)), and so is every entry that is not
+        an integer (see :func:`positive_int`).
+    name : str
+        What the user calls this argument; used in the error message.
+    max_ndim : int
+        Most entries allowed (default 2: a vector or a matrix).
+    min_ndim : int, keyword-only
+        Fewest entries allowed (default 1; 0 admits the scalar shape ``()``).
+
+    Returns
+    -------
+    tuple of int
+
+    Raises
+    ------
+    ShapeError
+        Not a sequence, a string, the wrong number of entries, or an entry that is not a
+        positive int; the message shows the shape and names the first bad entry.
+
+    Examples
+    --------
+    >>> shape_tuple([3, np.int32(4)], "shape")
+    (3, 4)
+    >>> shape_tuple(5, "shape")
+    (5,)
+    >>> shape_tuple((2, 2.5), "shape")
+    Traceback (most recent call last):
+    ...
+    jacobian_calc.ShapeError: shape must be a tuple of 1 or 2 positive ints, got (2, 2.5): entry 1 is 2.5 (type float)
+    """
+    wanted = f"{name} must be a tuple of {_how_many(min_ndim, max_ndim)} positive ints"
+    if _is_integer(value):
+        value = (value,)
+    sequence = isinstance(value, Sequence) and not isinstance(value, (str, bytes, bytearray))
+    if not (sequence or (isinstance(value, np.ndarray) and value.ndim == 1)):
+        raise ShapeError(f"{wanted}, got {_shown(value)} ({_kind(value)})")
+    entries = tuple(value)
+    if not min_ndim <= len(entries) <= max_ndim:
+        count = f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}"
+        raise ShapeError(f"{wanted}, got {_shown(value)} ({count})")
+    for i, n in enumerate(entries):
+        problem = _integer_problem(n)
+        if problem is not None:
+            raise ShapeError(f"{wanted}, got {_shown(value)}: entry {i} is {problem}")
+    return tuple(int(n) for n in entries)
+
+
+def index_dtype(largest: int) -> type:
+    """The integer type for sparse index arrays whose values reach ``largest``.
+
+    ``int32`` while the indices fit (as scipy itself prefers: half the memory), ``int64``
+    beyond.
+
+    Parameters
+    ----------
+    largest : int
+        The largest index or index-pointer value the arrays will hold.
+
+    Returns
+    -------
+    type
+        ``numpy.int32`` or ``numpy.int64``.
+
+    Raises
+    ------
+    ShapeError
+        ``largest`` does not fit in ``int64`` either.
+
+    Examples
+    --------
+    >>> index_dtype(10), index_dtype(2**31)
+    (<class 'numpy.int32'>, <class 'numpy.int64'>)
+    """
+    if largest > np.iinfo(np.int64).max:
+        raise ShapeError(f"sparse indices up to {largest} do not fit in int64 "
+                         f"(at most {np.iinfo(np.int64).max})")
+    return np.int32 if largest < np.iinfo(np.int32).max else np.int64

@@ -26,7 +26,7 @@ from .kron import (
     transpose_kron_eye,
 )
 from .notation import dims
-from .validation import as_real_array
+from .validation import as_real_array, shape_tuple
 
 __all__ = ["vec", "unvec", "commutation_matrix", "transpose_kron_eye", "KronEyeArray", "eye_kron",
            "kron_dense", "ones_kron_eye", "block_diagonal", "kron_pattern_cache_info",
@@ -82,13 +82,20 @@ def unvec(v: object, shape: tuple[int, ...], order: Order = "col") -> np.ndarray
         The flattened values; a row is accepted because row gradients (eq 1) are
         unvec'ed into matrix-shaped gradients (eq 25).
     shape : tuple of int
-        The target shape ``(m, n)`` (or ``(n,)`` for a vector).
+        The target shape ``(m, n)``, or ``(n,)`` for a vector; a plain int ``n`` means
+        ``(n,)``. Sizes are positive Python or numpy integers (not bool, float or str).
     order : {"col", "row"}
         Must match the order used by :func:`vec`.
 
     Returns
     -------
     numpy.ndarray, shape ``shape``
+
+    Raises
+    ------
+    ShapeError
+        ``shape`` is not one or two positive ints, ``v`` is not a column, row or 1-D,
+        or ``v`` does not have exactly the number of entries ``shape`` needs.
 
     Examples
     --------
@@ -98,12 +105,7 @@ def unvec(v: object, shape: tuple[int, ...], order: Order = "col") -> np.ndarray
     """
     np_order = _numpy_order(order)
     arr = as_real_array(v, "v", ndim=(1, 2))
-    try:
-        target = tuple(int(n) for n in shape)
-    except TypeError:
-        raise ShapeError(f"shape must be a tuple of ints, got {shape!r}") from None
-    if any(n < 1 for n in target) or len(target) > 2:
-        raise ShapeError(f"shape must be (m, n) or (n,) with positive sizes, got {target}")
+    target = shape_tuple(shape, "shape", max_ndim=2)
     if arr.ndim == 2 and 1 not in arr.shape:
         raise ShapeError(f"v must be a column (N, 1), a row (1, N) or 1-D, got {dims(arr.shape)}")
     size = prod(target)  # exact: np.prod would wrap around for sizes beyond int64
