@@ -1,5 +1,7 @@
 """vec, unvec, the commutation matrix and the Kronecker factors (eq 16, 22)."""
 
+import tracemalloc
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -8,6 +10,8 @@ from hypothesis import strategies as st
 
 import jacobian_calc as jc
 from jacobian_calc.testing import real_arrays
+from jacobian_calc.core.errors import WorkLimitError  # not exported at the top level yet
+from jacobian_calc.core.limits import work_limit
 from jacobian_calc.core.vec import eye_kron, transpose_kron_eye
 
 sizes = st.integers(1, 12)
@@ -150,3 +154,46 @@ def test_unvec_accepts_integer_shapes_of_any_integer_type(shape, expected):
     out = jc.unvec(np.arange(4.0), shape)
     assert out.shape == expected
     np.testing.assert_array_equal(out.reshape(-1, order="F"), np.arange(4.0))
+
+
+def test_a_huge_commutation_matrix_is_refused_before_anything_is_built():
+    # Reported: commutation_matrix(10**5, 10**5) tried to allocate 10**10 indices. The work
+    # bound refuses it first; tracemalloc sees every numpy allocation, so "nothing was
+    # built" is measured, not assumed.
+    tracemalloc.start()
+    try:
+        with pytest.raises(WorkLimitError,
+                           match=r"commutation_matrix\(100000, 100000\), a 10000000000×"
+                                 r"10000000000 permutation, would build and keep [\d,]+ "
+                                 r"entries, above the work limit of 268,435,456 entries"):
+            jc.commutation_matrix(10**5, 10**5)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+
+
+def test_the_commutation_matrix_counts_at_least_what_it_keeps():
+    K = jc.commutation_matrix(4, 5)
+    kept = K.data.size + K.indices.size + K.indptr.size
+    with work_limit(entries=kept - 1), pytest.raises(WorkLimitError):
+        jc.commutation_matrix(4, 5)
+    with work_limit(entries=None):
+        assert jc.commutation_matrix(4, 5).nnz == 20
+
+
+@pytest.mark.parametrize("m, n, message", [
+    ("3", 2, r"m must be a positive int, got '3' \(type str\)"),
+    (3, np.float64(2.0), r"n must be a positive int, got np\.float64\(2\.0\) \(type float64\)"),
+    (None, 2, r"m must be a positive int, got None"),
+    (np.True_, 2, r"m must be a positive int, got np\.True_ \(type bool\)"),
+])
+def test_commutation_matrix_sizes_must_be_ints(m, n, message):
+    with pytest.raises(jc.ShapeError, match=message):
+        jc.commutation_matrix(m, n)
+
+
+def test_commutation_matrix_accepts_numpy_integers():
+    K = jc.commutation_matrix(np.int64(2), np.uint8(3))
+    A = np.arange(6.0).reshape(2, 3)
+    np.testing.assert_array_equal(K @ jc.vec(A), jc.vec(A.T))

@@ -25,8 +25,9 @@ from .kron import (
     kron_pattern_cache_info,
     transpose_kron_eye,
 )
+from .limits import check_work
 from .notation import dims
-from .validation import as_real_array, shape_tuple
+from .validation import as_real_array, index_dtype, positive_int, shape_tuple
 
 __all__ = ["vec", "unvec", "commutation_matrix", "transpose_kron_eye", "KronEyeArray", "eye_kron",
            "kron_dense", "ones_kron_eye", "block_diagonal", "kron_pattern_cache_info",
@@ -122,12 +123,21 @@ def commutation_matrix(m: int, n: int) -> sp.csr_array:
     Parameters
     ----------
     m, n : int
-        The shape of ``A``.
+        The shape of ``A``: positive Python or numpy integers (not bool or float).
 
     Returns
     -------
     scipy.sparse.csr_array, shape (m*n, m*n)
         A permutation matrix with one stored 1 per row.
+
+    Raises
+    ------
+    ShapeError
+        ``m`` or ``n`` is not a positive int.
+    WorkLimitError
+        The matrix (``m·n`` stored entries, their indices and the row pointers) would
+        exceed the work bound (:func:`jacobian_calc.core.limits.set_work_limit`); checked
+        before anything is built.
 
     Examples
     --------
@@ -136,12 +146,14 @@ def commutation_matrix(m: int, n: int) -> sp.csr_array:
     >>> np.array_equal(K @ vec(A), vec(A.T))
     True
     """
-    m, n = _positive(m, "m"), _positive(n, "n")
+    m, n = positive_int(m, "m"), positive_int(n, "n")
     size = m * n
-    idx = _index_dtype(size)
-    # Row r of vec(Aᵀ) is Aᵀ[j, i] = A[i, j] with r = j + n*i; it sits at i + m*j in vec(A).
-    i, j = np.divmod(np.arange(size, dtype=idx), n)
-    cols = (i + m * j).astype(idx, copy=False)
+    # Kept: data, indices and indptr (3·size + 1); built on the way: one arange (size).
+    check_work(4 * size + 1, size, f"commutation_matrix({m}, {n}), a {size}×{size} permutation,")
+    idx = index_dtype(size)
+    # Row r = j + n·i of vec(Aᵀ) is A[i, j], which sits at i + m·j in vec(A): read
+    # column-major, the (n, m) table of the numbers 0 … size−1 lists exactly those columns.
+    cols = np.arange(size, dtype=idx).reshape(n, m).ravel(order="F")
     return sp.csr_array(
         (np.ones(size), cols, np.arange(size + 1, dtype=idx)), shape=(size, size)
     )
