@@ -12,7 +12,7 @@ import jacobian_calc as jc
 from jacobian_calc.testing import real_arrays
 from jacobian_calc.core.errors import WorkLimitError  # not exported at the top level yet
 from jacobian_calc.core.limits import work_limit
-from jacobian_calc.core.vec import eye_kron, transpose_kron_eye
+from jacobian_calc.core.vec import block_diagonal, eye_kron, kron_dense, ones_kron_eye, transpose_kron_eye
 
 sizes = st.integers(1, 12)
 matrices = st.tuples(sizes, sizes).flatmap(real_arrays)
@@ -197,3 +197,98 @@ def test_commutation_matrix_accepts_numpy_integers():
     K = jc.commutation_matrix(np.int64(2), np.uint8(3))
     A = np.arange(6.0).reshape(2, 3)
     np.testing.assert_array_equal(K @ jc.vec(A), jc.vec(A.T))
+
+
+# ------------------------------------------------------------------ the other builders
+def test_eye_kron_reads_A_like_every_other_array_argument():
+    # A nested list used to fail with AttributeError: 'list' object has no attribute 'shape'
+    A = [[1, 2], [3, 4], [5, 6]]
+    np.testing.assert_array_equal(eye_kron(2, A).toarray(), np.kron(np.eye(2), np.array(A)))
+    assert eye_kron(2, A).dtype == np.float64
+
+
+@pytest.mark.parametrize("build", [
+    lambda bad: eye_kron(2, bad),
+    lambda bad: kron_dense(bad, np.ones((2, 2))),
+    lambda bad: kron_dense(np.ones((2, 2)), bad),
+    lambda bad: block_diagonal(bad[:, None, :1]),  # (1, 1, 1) blocks, or (0, 1, 1)
+], ids=["eye_kron", "kron_dense A", "kron_dense B", "block_diagonal"])
+@pytest.mark.parametrize("bad, error, message", [
+    # eye_kron kept complex and string entries as they were, kron_dense dropped the
+    # imaginary part (a wrong number, with only a warning) and turned None into NaN,
+    # block_diagonal dropped the imaginary part, and strings failed inside numpy.
+    (np.array([[1j, 2.0]]), jc.JacobianCalcError, "complex"),
+    (np.array([["a", "b"]]), jc.JacobianCalcError, "must hold real numbers"),
+    (np.array([[None, 1.0]], dtype=object), jc.JacobianCalcError, "must hold real numbers"),
+    (np.array([[np.nan, 1.0]]), jc.JacobianCalcError, "non-finite"),
+    (np.ones((0, 2)), jc.ShapeError, "empty"),
+])
+def test_the_builders_take_only_real_finite_arrays(build, bad, error, message):
+    with pytest.raises(error, match=message):
+        build(bad)
+
+
+def test_eye_kron_wants_a_matrix():
+    # a vector failed with "not enough values to unpack (expected 2, got 1)"
+    with pytest.raises(jc.ShapeError, match=r"A must be a matrix, got shape \(3,\)"):
+        eye_kron(2, np.ones(3))
+
+
+def test_block_diagonal_refuses_empty_blocks():
+    # (2, 0, 0) failed with ZeroDivisionError inside scipy
+    with pytest.raises(jc.ShapeError, match="empty"):
+        block_diagonal(np.ones((2, 0, 0)))
+
+
+def test_kron_dense_refuses_a_sparse_matrix_with_a_hint():
+    with pytest.raises(jc.JacobianCalcError, match=r"A must be a dense array.*A\.toarray\(\)"):
+        kron_dense(jc.commutation_matrix(2, 2), np.ones((1, 1)))
+
+
+@pytest.mark.parametrize("build, what", [
+    (lambda: eye_kron(10**6, np.ones((100, 100))), r"eye_kron\(1000000, A\), I_1000000 ⊗ A "
+                                                   r"with A 100×100,"),
+    (lambda: kron_dense(np.ones((1000, 1000)), np.ones((1000, 1000))),
+     r"kron_dense\(A, B\), the 1000000×1000000 product of A 1000×1000 and B 1000×1000,"),
+    (lambda: ones_kron_eye(10**6, 10**6), r"ones_kron_eye\(1000000, 1000000\), a "
+                                          r"1000000000000×1000000 matrix,"),
+], ids=["eye_kron", "kron_dense", "ones_kron_eye"])
+def test_the_builders_refuse_huge_results_before_building(build, what):
+    # Each of these used to raise MemoryError (74.5 GiB, 7.28 TiB, 7.28 TiB).
+    tracemalloc.start()
+    try:
+        with pytest.raises(WorkLimitError, match=what + " would build and keep"):
+            build()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 << 20  # the inputs, copied once at most; never the result
+
+
+@pytest.mark.parametrize("build", [
+    lambda: eye_kron(3, np.ones((2, 4))),
+    lambda: ones_kron_eye(3, 4),
+    lambda: block_diagonal(np.ones((3, 4, 4))),
+], ids=["eye_kron", "ones_kron_eye", "block_diagonal"])
+def test_the_sparse_builders_count_at_least_what_they_keep(build):
+    M = build()
+    kept = M.data.size + M.indices.size + M.indptr.size
+    with work_limit(entries=kept - 1), pytest.raises(WorkLimitError):
+        build()
+
+
+def test_kron_dense_counts_at_least_its_result():
+    with work_limit(entries=6 * 35 - 1), pytest.raises(WorkLimitError):
+        kron_dense(np.ones((2, 5)), np.ones((3, 7)))
+    with work_limit(entries=None):
+        assert kron_dense(np.ones((2, 5)), np.ones((3, 7))).shape == (6, 35)
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda: eye_kron(2.0, np.ones((1, 1))), r"n must be a positive int, got 2\.0 \(type float\)"),
+    (lambda: ones_kron_eye(3, True), r"p must be a positive int, got True \(type bool\)"),
+    (lambda: ones_kron_eye("3", 2), r"n must be a positive int, got '3' \(type str\)"),
+])
+def test_the_builders_sizes_go_through_positive_int(build, message):
+    with pytest.raises(jc.ShapeError, match=message):
+        build()
