@@ -89,3 +89,52 @@ def test_a_vector_and_its_column_have_the_same_inner_product():
     assert jc.frobenius_inner(a, b) == jc.frobenius_inner(b, a) == 32.0
     with pytest.raises(jc.ShapeError):
         jc.frobenius_inner(a, b.T)  # a row is not the same vector in the vec convention
+
+
+@pytest.mark.parametrize("step, shown", [
+    (0.0, r"0\.0"),  # reported: a matrix of NaN (0/0) came back
+    (-1e-6, r"-1e-06"),
+    (np.nan, r"nan"),
+    (np.inf, r"inf"),
+    (True, r"True \(type bool\)"),  # was used as the step 1
+    ("1e-6", r"'1e-6' \(type str\)"),  # failed inside numpy with a raw TypeError
+])
+def test_finite_difference_jacobian_refuses_a_step_that_is_not_positive_and_finite(step, shown):
+    with pytest.raises(jc.JacobianCalcError,
+                       match=r"step must be a positive finite number, got " + shown):
+        jc.finite_difference_jacobian(np.sin, np.ones(3), step=step)
+
+
+@pytest.mark.parametrize("t, shown", [
+    (0.0, r"0\.0"),
+    (True, r"True \(type bool\)"),  # was used as the step 1
+    ("1e-6", r"'1e-6' \(type str\)"),  # numpy's TypeError from isfinite
+    (np.array([1e-3, 1e-3]), r"array\(\[0\.001, 0\.001\]\) \(type ndarray\)"),
+])
+def test_gateaux_derivative_checks_its_step_the_same_way(t, shown):
+    with pytest.raises(jc.JacobianCalcError, match=r"t must be a positive finite number, got " + shown):
+        jc.gateaux_derivative(np.sum, np.ones(2), np.ones(2), t=t)
+
+
+@pytest.mark.parametrize("check", [
+    lambda f: jc.finite_difference_jacobian(f, np.ones(3)),
+    lambda f: jc.gateaux_derivative(f, np.ones(3), np.ones(3)),
+], ids=["finite_difference_jacobian", "gateaux_derivative"])
+@pytest.mark.parametrize("f, shown", [
+    (np.ones(3), r"array\(\[1\., 1\., 1\.\]\) \(type ndarray\)"),
+    ("np.sin", r"'np\.sin' \(type str\)"),
+    (None, r"None \(type NoneType\)"),
+])
+def test_a_function_that_is_not_callable_is_refused_by_name(check, f, shown):
+    # finite_difference_jacobian raised "TypeError: 'numpy.ndarray' object is not callable"
+    with pytest.raises(jc.JacobianCalcError, match=r"f must be a callable taking an array, "
+                                                   r"got " + shown):
+        check(f)
+
+
+def test_a_small_positive_step_is_used_as_given(rng):
+    x = rng.normal(size=4)
+    J = jc.finite_difference_jacobian(np.sin, x, step=1e-4)
+    np.testing.assert_allclose(J, np.diag(np.cos(x)), atol=1e-8)
+    J1 = jc.finite_difference_jacobian(np.sin, x, step=np.float32(0.5), scheme="forward")
+    np.testing.assert_allclose(np.diag(J1), (np.sin(x + 0.5) - np.sin(x)) / 0.5, rtol=1e-12)

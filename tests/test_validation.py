@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import jacobian_calc as jc
-from jacobian_calc.core.validation import index_dtype, positive_int, shape_tuple
+from jacobian_calc.core.validation import index_dtype, positive_finite, positive_int, shape_tuple
 
 
 @pytest.mark.parametrize("value", [1, 7, 2**70, np.int8(3), np.uint64(5), np.int64(2**40)])
@@ -78,3 +78,26 @@ def test_index_dtype_switches_to_int64_where_int32_ends():
     assert index_dtype(2**62) is np.int64
     with pytest.raises(jc.ShapeError, match=r"index 2\*\*63|9223372036854775808"):
         index_dtype(2**63)
+
+
+@pytest.mark.parametrize("value", [1e-300, 0.5, 3, np.float32(0.25), np.int64(2)])
+def test_positive_finite_returns_a_float(value):
+    out = positive_finite(value, "step")
+    assert type(out) is float and out == float(value)
+
+
+@pytest.mark.parametrize("value, message", [
+    (0.0, r"step must be a positive finite number, got 0\.0$"),
+    (-1e-3, r"got -0\.001$"),
+    (float("nan"), r"got nan$"),
+    (float("inf"), r"got inf$"),
+    (np.float64("-inf"), r"got np\.float64\(-inf\)$"),
+    (True, r"got True \(type bool\)"),
+    ("0.1", r"got '0\.1' \(type str\)"),
+    (1e-3 + 0j, r"got \(0\.001\+0j\) \(type complex\)"),
+    (np.array([0.1]), r"got array\(\[0\.1\]\) \(type ndarray\)"),
+    (None, r"got None \(type NoneType\)"),
+])
+def test_positive_finite_refuses_everything_else(value, message):
+    with pytest.raises(jc.JacobianCalcError, match=message):
+        positive_finite(value, "step")

@@ -6,11 +6,14 @@ non-finite values are refused with an error naming the argument.
 
 Sizes and shapes are Python or numpy integers, never booleans, floats or strings; one
 validator serves every module (:func:`positive_int`, :func:`shape_tuple`), and
-:func:`index_dtype` picks the integer type of the index arrays of a sparse matrix.
+:func:`index_dtype` picks the integer type of the index arrays of a sparse matrix. Steps
+of numerical differentiation are positive finite real numbers (:func:`positive_finite`).
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Collection, Sequence
 
 import numpy as np
@@ -19,7 +22,8 @@ import scipy.sparse as sp
 from .errors import JacobianCalcError, ShapeError
 from .notation import dims
 
-__all__ = ["as_real_array", "check_same_shape", "positive_int", "shape_tuple", "index_dtype"]
+__all__ = ["as_real_array", "check_same_shape", "positive_int", "shape_tuple", "index_dtype",
+           "positive_finite"]
 
 _RANKS = {0: "a scalar", 1: "a vector", 2: "a matrix"}
 
@@ -254,3 +258,46 @@ def index_dtype(largest: int) -> type:
         raise ShapeError(f"sparse indices up to {largest} do not fit in int64 "
                          f"(at most {np.iinfo(np.int64).max})")
     return np.int32 if largest < np.iinfo(np.int32).max else np.int64
+
+
+def positive_finite(value: object, name: str) -> float:
+    """Return ``value`` as a float if it is a positive finite real number; else raise.
+
+    Used for the steps of numerical differentiation, where 0 gives 0/0, a negative step
+    silently flips a one-sided difference, and NaN or inf give no number at all.
+
+    Parameters
+    ----------
+    value : object
+        A real number: a Python or numpy int or float (not bool, str, complex or array).
+    name : str
+        What the user calls this argument; used in the error message.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    JacobianCalcError
+        ``value`` is not a real number, or is zero, negative, NaN or infinite.
+
+    Examples
+    --------
+    >>> positive_finite(np.float32(0.5), "step")
+    0.5
+    >>> positive_finite(0.0, "step")
+    Traceback (most recent call last):
+    ...
+    jacobian_calc.JacobianCalcError: step must be a positive finite number, got 0.0
+    """
+    wanted = f"{name} must be a positive finite number"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise JacobianCalcError(f"{wanted}, got {_shown(value)} ({_kind(value)})")
+    try:
+        out = float(value)
+    except OverflowError:  # an int beyond the float range
+        out = math.inf
+    if not (math.isfinite(out) and out > 0):
+        raise JacobianCalcError(f"{wanted}, got {_shown(value)}")
+    return out

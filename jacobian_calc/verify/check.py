@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 
 from ..core.errors import ChoiceError, JacobianCalcError, ShapeError
-from ..core.validation import as_real_array, check_same_shape
+from ..core.validation import as_real_array, check_same_shape, positive_finite
 
 __all__ = [
     "frobenius_inner",
@@ -84,6 +84,13 @@ def _check_scheme(scheme: str) -> None:
         raise ChoiceError("scheme", scheme, SCHEMES)
 
 
+def _check_function(f: object) -> None:
+    if not callable(f):
+        shown = repr(f) if len(repr(f)) <= 60 else f"{repr(f)[:57]}..."
+        raise JacobianCalcError(
+            f"f must be a callable taking an array, got {shown} (type {type(f).__name__})")
+
+
 def gateaux_derivative(
     f: Callable[[np.ndarray], object],
     X: object,
@@ -105,14 +112,22 @@ def gateaux_derivative(
     X, V : array_like
         The point and the direction, of the same shape (vector or matrix).
     t : float, optional
-        The step; by default ∛ε·max(1, ‖X‖)/‖V‖ for central differences and
-        √ε·max(1, ‖X‖)/‖V‖ for forward ones.
+        The step, a positive finite number; by default ∛ε·max(1, ‖X‖)/‖V‖ for central
+        differences and √ε·max(1, ‖X‖)/‖V‖ for forward ones.
     scheme : {"central", "forward"}
         Central differences have error O(t²), forward ones O(t).
 
     Returns
     -------
     float
+
+    Raises
+    ------
+    JacobianCalcError
+        ``f`` is not callable, ``t`` is not a positive finite number, or X or V is not a
+        real finite array.
+    ShapeError
+        X and V differ in shape, or f does not return a scalar.
 
     Examples
     --------
@@ -121,13 +136,11 @@ def gateaux_derivative(
     >>> round(gateaux_derivative(lambda X: np.trace(A @ X), X, V), 6)  # ⟨Aᵀ, V⟩ = 6
     6.0
     """
+    _check_function(f)
     _check_scheme(scheme)
     x, v = as_real_array(X, "X"), as_real_array(V, "V")
     check_same_shape(x, v, ("X", "V"))
-    if t is None:
-        t = _step(x, v, scheme)
-    if not np.isfinite(t) or t <= 0:
-        raise JacobianCalcError(f"the step t must be a positive finite number, got {t!r}")
+    t = positive_finite(_step(x, v, scheme) if t is None else t, "t")
     up = _scalar(f(x + t * v), "X + tV")
     if scheme == "central":
         return float((up - _scalar(f(x - t * v), "X − tV")) / (2 * t))
@@ -152,12 +165,19 @@ def finite_difference_jacobian(
         Takes an array shaped like X; returns a scalar, vector or matrix.
     X : array_like
     step : float, optional
-        Per-entry step; by default ∛ε·max(1, |x_j|) (central) or √ε·max(1, |x_j|) (forward).
+        Per-entry step, a positive finite number; by default ∛ε·max(1, |x_j|) (central)
+        or √ε·max(1, |x_j|) (forward).
     scheme : {"central", "forward"}
 
     Returns
     -------
     numpy.ndarray, shape (size(f(X)), size(X))
+
+    Raises
+    ------
+    JacobianCalcError
+        ``f`` is not callable, ``step`` is not a positive finite number, or X is not a
+        real finite array.
 
     Examples
     --------
@@ -166,7 +186,10 @@ def finite_difference_jacobian(
     >>> np.allclose(J, W)  # eq (11)
     True
     """
+    _check_function(f)
     _check_scheme(scheme)
+    if step is not None:
+        step = positive_finite(step, "step")
     x = as_real_array(X, "X")
     flat = x.reshape(-1, order="F")
     base = _EPS ** (1 / 3) if scheme == "central" else _EPS ** 0.5
