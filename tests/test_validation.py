@@ -101,3 +101,28 @@ def test_positive_finite_returns_a_float(value):
 def test_positive_finite_refuses_everything_else(value, message):
     with pytest.raises(jc.JacobianCalcError, match=message):
         positive_finite(value, "step")
+
+
+def test_as_real_array_takes_any_rank_when_ndim_is_none():
+    from jacobian_calc.core.validation import as_real_array
+
+    assert as_real_array(np.ones((1, 2, 1, 3)), "T", ndim=None).shape == (1, 2, 1, 3)
+    assert as_real_array(7, "c", ndim=None).shape == ()
+    with pytest.raises(jc.ShapeError, match="T is empty"):
+        as_real_array(np.ones((2, 0, 3)), "T", ndim=None)
+
+
+@pytest.mark.parametrize("value, message", [
+    # an int beyond 64 bits makes an object array; the element's type says why
+    ([1, 2**70], r"x must hold real numbers, got an array of dtype object "
+                 r"\(e\.g\. 1180591620717411303424 of type int\)"),
+    ([None, 1.0], r"dtype object \(e\.g\. None of type NoneType\)"),
+    # a long element is abridged rather than printed whole
+    (["a" * 10_000], r"dtype <U10000 \(e\.g\. np\.str_\('aaaa.*\.\.\. of type str_\)"),
+])
+def test_as_real_array_names_the_element_it_could_not_read(value, message):
+    from jacobian_calc.core.validation import as_real_array
+
+    with pytest.raises(jc.JacobianCalcError, match=message) as info:
+        as_real_array(value, "x")
+    assert len(str(info.value)) < 200

@@ -31,7 +31,7 @@ _RANKS = {0: "a scalar", 1: "a vector", 2: "a matrix"}
 def as_real_array(
     value: object,
     name: str,
-    ndim: Collection[int] = (0, 1, 2),
+    ndim: Collection[int] | None = (0, 1, 2),
     *,
     finite: bool = True,
 ) -> np.ndarray:
@@ -43,8 +43,8 @@ def as_real_array(
         Real numbers: int, bool or float dtypes are converted to float64.
     name : str
         What the user calls this argument; used in error messages.
-    ndim : collection of int
-        The accepted numbers of dimensions.
+    ndim : collection of int, or None
+        The accepted numbers of dimensions; ``None`` accepts any.
     finite : bool
         Refuse NaN and ±inf (the default).
 
@@ -70,12 +70,15 @@ def as_real_array(
     if arr.dtype.kind in "c":
         raise JacobianCalcError(f"{name} is complex ({arr.dtype}); only real arrays are supported")
     if arr.dtype.kind not in "biuf":
+        # the first element numpy cannot read as a number on its own (1 next to 2**70 is fine)
+        first = next((e for e in arr.flat if np.array(e).dtype.kind not in "biuf"),
+                     arr.flat[0]) if arr.size else None
         raise JacobianCalcError(
             f"{name} must hold real numbers, got an array of dtype {arr.dtype} "
-            f"(e.g. {arr.flat[0]!r})" if arr.size else
+            f"(e.g. {_shown(first)} of type {type(first).__name__})" if arr.size else
             f"{name} must hold real numbers, got an empty array of dtype {arr.dtype}"
         )
-    if arr.ndim not in ndim:
+    if ndim is not None and arr.ndim not in ndim:
         wanted = " or ".join(_RANKS.get(n, f"{n}-D") for n in sorted(ndim))
         raise ShapeError(f"{name} must be {wanted}, got shape {arr.shape} ({arr.ndim}-D)")
     if arr.size == 0:

@@ -33,9 +33,6 @@ __all__ = ["vec", "unvec", "commutation_matrix", "transpose_kron_eye", "KronEyeA
 
 Order = Literal["col", "row"]
 _ORDERS = {"col": "F", "row": "C"}
-#: Every number of dimensions numpy allows: the builders check the rank themselves,
-#: so their messages can name the shape they want.
-_ANY_NDIM = range(65)
 
 
 def _numpy_order(order: str) -> str:
@@ -241,7 +238,7 @@ def kron_dense(A: object, B: object) -> np.ndarray:
     array([[ 1.,  2.],
            [10., 20.]])
     """
-    A, B = as_real_array(A, "A", ndim=_ANY_NDIM), as_real_array(B, "B", ndim=_ANY_NDIM)
+    A, B = as_real_array(A, "A", ndim=None), as_real_array(B, "B", ndim=None)  # rank below
     if A.ndim != 2 or B.ndim != 2:
         raise ShapeError(f"kron_dense needs two matrices, got shapes {A.shape} and {B.shape}")
     (m, n), (p, q) = A.shape, B.shape
@@ -323,7 +320,8 @@ def block_diagonal(blocks: object) -> sp.csr_array:
     array([[1., 0.],
            [0., 2.]])
     """
-    blocks = as_real_array(blocks, "blocks", ndim=_ANY_NDIM)  # a new array: kept as the data
+    # Any rank here, so that the message below names the shape wanted; a new array: the data.
+    blocks = as_real_array(blocks, "blocks", ndim=None)
     if blocks.ndim != 3 or blocks.shape[1] != blocks.shape[2]:
         raise ShapeError(f"blocks must have shape (n, k, k), got {blocks.shape}")
     n, k, _ = blocks.shape
