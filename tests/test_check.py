@@ -1,11 +1,14 @@
 """Frobenius product and norm (eq 13–14), Gâteaux derivatives (eq 15), finite differences."""
 
+import tracemalloc
+
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 import jacobian_calc as jc
+from jacobian_calc.core.errors import WorkLimitError  # not exported at the top level yet
 from jacobian_calc.testing import real_arrays
 
 pairs = st.tuples(st.integers(1, 8), st.integers(1, 8)).flatmap(
@@ -138,3 +141,84 @@ def test_a_small_positive_step_is_used_as_given(rng):
     np.testing.assert_allclose(J, np.diag(np.cos(x)), atol=1e-8)
     J1 = jc.finite_difference_jacobian(np.sin, x, step=np.float32(0.5), scheme="forward")
     np.testing.assert_allclose(np.diag(J1), (np.sin(x + 0.5) - np.sin(x)) / 0.5, rtol=1e-12)
+
+
+# ------------------------------------------------ what f returns, and steps lost to rounding
+@pytest.mark.parametrize("f, error, message", [
+    # the imaginary part was dropped with only a ComplexWarning: a wrong Jacobian
+    (lambda v: v + 1j * v, jc.JacobianCalcError, r"f\(X \+ h·e_0\) is complex"),
+    # None became NaN: a matrix of NaN came back
+    (lambda v: None, jc.JacobianCalcError, r"f\(X \+ h·e_0\) must hold real numbers, got an "
+                                           r"array of dtype object \(e\.g\. None"),
+    # numpy's own ValueErrors
+    (lambda v: "a", jc.JacobianCalcError, r"f\(X \+ h·e_0\) must hold real numbers"),
+    (lambda v: [v, 1.0], jc.JacobianCalcError, r"f\(X \+ h·e_0\) is not a rectangular"),
+    (lambda v: v[:0], jc.ShapeError, r"f\(X \+ h·e_0\) is empty"),
+    # the output changed shape between two evaluations: numpy's broadcast error
+    (lambda v: v[: 1 + int(v.sum() > 3.0)], jc.ShapeError,
+     r"f\(X − h·e_0\) has shape \(1,\) but f\(X \+ h·e_0\) has shape \(2,\); f must return "
+     r"the same shape at every point"),
+])
+def test_finite_difference_jacobian_reads_what_f_returns(f, error, message):
+    with pytest.raises(error, match=message):
+        jc.finite_difference_jacobian(f, np.ones(3))
+
+
+def test_the_forward_scheme_names_f_at_X_itself():
+    with pytest.raises(jc.JacobianCalcError, match=r"f\(X\) is complex"):
+        jc.finite_difference_jacobian(lambda v: 1j * v, np.ones(2), scheme="forward")
+    with pytest.raises(jc.ShapeError, match=r"f\(X \+ h·e_1\) has shape \(3,\) but f\(X\) has "
+                                            r"shape \(2,\)"):
+        jc.finite_difference_jacobian(lambda v: v if v[1] == 1.0 else np.ones(3), np.ones(2),
+                                      scheme="forward")
+
+
+def test_non_finite_values_of_f_pass_through_for_the_caller_to_judge():
+    # log near 0 steps out of its domain: NaN columns, never an error and never a number
+    with np.errstate(invalid="ignore"):
+        J = jc.finite_difference_jacobian(np.log, np.array([1e-9, 1.0]))
+    assert np.isnan(J[0, 0]) and np.isfinite(J[1, 1])
+
+
+@pytest.mark.parametrize("scheme", ["central", "forward"])
+def test_a_step_lost_to_rounding_is_refused(scheme):
+    # 1 + 1e-300 == 1: the column was all zeros, a wrong derivative of sin
+    with pytest.raises(jc.JacobianCalcError, match=r"step 1e-300 is lost to rounding at entry 0 "
+                                                   r"of vec\(X\), 1\.0: X [±+] step·e_0 equals X"):
+        jc.finite_difference_jacobian(np.sin, np.ones(3), step=1e-300, scheme=scheme)
+    # 1e-3 vanishes next to 1e20 only: the second column was silently 0
+    with pytest.raises(jc.JacobianCalcError, match=r"lost to rounding at entry 1 of vec\(X\), "
+                                                   r"1e\+20"):
+        jc.finite_difference_jacobian(np.sin, np.array([1.0, 1e20]), step=1e-3, scheme=scheme)
+
+
+def test_the_step_actually_taken_is_the_one_divided_by():
+    # 0.1 is not exact in binary: (1e3 + 0.1) − 1e3 is 0.10000000000002274. Dividing by the
+    # step really taken makes the derivative of v ↦ 2v exact (it was 2.0000000000004547).
+    x = np.array([1e3])
+    for scheme in ("central", "forward"):
+        J = jc.finite_difference_jacobian(lambda v: 2.0 * v, x, step=0.1, scheme=scheme)
+        assert J[0, 0] == 2.0
+
+
+def test_a_huge_finite_difference_jacobian_is_refused_before_it_is_built():
+    # 20,000 columns of 20,000 entries: 3.2 GB of float64 were about to be built
+    tracemalloc.start()
+    try:
+        with pytest.raises(WorkLimitError, match=r"finite_difference_jacobian\(f, X\), a "
+                                                 r"20000×20000 Jacobian from 40,000 evaluations "
+                                                 r"of f, would build and keep"):
+            jc.finite_difference_jacobian(lambda v: v, np.ones(20_000))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20
+
+
+def test_a_step_that_overflows_is_refused():
+    # 1.7e308 + 1e307 is inf: the column was (f(inf) − f(x − h)) / inf, a silent 0 or NaN
+    with pytest.raises(jc.JacobianCalcError, match=r"step 1e\+307 overflows at entry 0 of "
+                                                   r"vec\(X\), 1\.7e\+308: X \+ step·e_0 is not "
+                                                   r"finite"):
+        jc.finite_difference_jacobian(lambda v: 0.0 * v, np.array([1.7e308]), step=1e307,
+                                      scheme="forward")

@@ -18,6 +18,7 @@ from typing import Literal
 import numpy as np
 
 from ..core.errors import ChoiceError, JacobianCalcError, ShapeError
+from ..core.limits import check_work
 from ..core.validation import as_real_array, check_same_shape, positive_finite
 
 __all__ = [
@@ -172,12 +173,21 @@ def finite_difference_jacobian(
     Returns
     -------
     numpy.ndarray, shape (size(f(X)), size(X))
+        Each column is divided by the step really taken (``x_j + h − x_j``, which is ``h``
+        rounded). Where f is NaN or infinite the entries are too: judging them is the
+        caller's part (:func:`max_relative_error` counts them as infinitely wrong).
 
     Raises
     ------
     JacobianCalcError
-        ``f`` is not callable, ``step`` is not a positive finite number, or X is not a
-        real finite array.
+        ``f`` is not callable or returns something other than real numbers; ``step`` is
+        not a positive finite number, or is lost to rounding next to an entry of X (or
+        overflows there); X is not a real finite array.
+    ShapeError
+        f returns an empty array, or arrays of different shapes at different points.
+    WorkLimitError
+        The Jacobian would exceed the work bound; checked after the first value of f,
+        before the Jacobian is built.
 
     Examples
     --------
@@ -192,25 +202,55 @@ def finite_difference_jacobian(
         step = positive_finite(step, "step")
     x = as_real_array(X, "X")
     flat = x.reshape(-1, order="F")
-    base = _EPS ** (1 / 3) if scheme == "central" else _EPS ** 0.5
+    n = flat.size
+    central = scheme == "central"
+    base = _EPS ** (1 / 3) if central else _EPS ** 0.5
+    first: list[tuple[str, tuple[int, ...]]] = []  # the name and shape of the first value of f
 
-    def evaluate(point: np.ndarray) -> np.ndarray:
-        out = np.asarray(f(point.reshape(x.shape, order="F")), dtype=np.float64)
+    def evaluate(point: np.ndarray, name: str) -> np.ndarray:
+        out = as_real_array(f(point.reshape(x.shape, order="F")), name, ndim=None, finite=False)
+        if not first:
+            first.append((name, out.shape))
+            check_work(out.size * n + 2 * n, out.size * n + 2 * n * n,
+                       f"finite_difference_jacobian(f, X), a {out.size}×{n} Jacobian from "
+                       f"{2 * n if central else n + 1:,} evaluations of f,")
+        elif out.shape != first[0][1]:
+            raise ShapeError(f"{name} has shape {out.shape} but {first[0][0]} has shape "
+                             f"{first[0][1]}; f must return the same shape at every point")
         return out.reshape(-1, order="F")
 
-    f0 = evaluate(flat) if scheme == "forward" else None
-    columns = []
-    for j in range(flat.size):
-        h = step if step is not None else base * max(1.0, abs(flat[j]))
+    f0 = None if central else evaluate(flat.copy(), "f(X)")
+    J: np.ndarray | None = None
+    for j in range(n):
+        xj = float(flat[j])
+        h = step if step is not None else base * max(1.0, abs(xj))
         up = flat.copy()
-        up[j] += h
-        if scheme == "central":
-            down = flat.copy()
-            down[j] -= h
-            columns.append((evaluate(up) - evaluate(down)) / (2 * h))
+        with np.errstate(over="ignore"):  # an overflow is reported just below
+            up[j] += h
+            moved = [float(up[j])]
+            if central:
+                down = flat.copy()
+                down[j] -= h
+                moved.append(float(down[j]))
+        sign = "±" if central else "+"
+        if xj in moved:
+            raise JacobianCalcError(
+                f"step {h!r} is lost to rounding at entry {j} of vec(X), {xj!r}: "
+                f"X {sign} step·e_{j} equals X in float64; take a step well above "
+                f"{float(np.spacing(abs(xj))):.3g}, the spacing of float64 there")
+        if not all(np.isfinite(moved)):
+            raise JacobianCalcError(f"step {h!r} overflows at entry {j} of vec(X), {xj!r}: "
+                                    f"X {sign} step·e_{j} is not finite")
+        # Divide by the step really taken (x_j + h − x_j is h rounded), not by h itself.
+        if central:
+            column = (evaluate(up, f"f(X + h·e_{j})") - evaluate(down, f"f(X − h·e_{j})")
+                      ) / (up[j] - down[j])
         else:
-            columns.append((evaluate(up) - f0) / h)
-    return np.stack(columns, axis=1)
+            column = (evaluate(up, f"f(X + h·e_{j})") - f0) / (up[j] - xj)
+        if J is None:
+            J = np.empty((column.size, n))
+        J[:, j] = column
+    return J
 
 
 def max_relative_error(a: object, b: object) -> float:
