@@ -222,3 +222,66 @@ def test_a_step_that_overflows_is_refused():
                                                    r"finite"):
         jc.finite_difference_jacobian(lambda v: 0.0 * v, np.array([1.7e308]), step=1e307,
                                       scheme="forward")
+
+
+# ------------------------------------------------------------------ gateaux_derivative
+@pytest.mark.parametrize("f, error, message", [
+    # numpy's TypeError from float(complex)
+    (lambda u: complex(np.sum(u)), jc.JacobianCalcError, r"f\(X \+ tV\) is complex"),
+    # None became NaN and came back as the derivative
+    (lambda u: None, jc.JacobianCalcError, r"f\(X \+ tV\) must hold real numbers, got an array "
+                                           r"of dtype object \(e\.g\. None of type NoneType\)"),
+    # the string "1" was read as the number 1.0, and the derivative 0.0 came back
+    (lambda u: "1", jc.JacobianCalcError, r"f\(X \+ tV\) must hold real numbers, got an array "
+                                          r"of dtype <U1"),
+    (lambda u: u, jc.ShapeError, r"f must return a scalar, but f\(X \+ tV\) has shape \(3,\)"),
+])
+def test_gateaux_derivative_reads_what_f_returns(f, error, message):
+    with pytest.raises(error, match=message):
+        jc.gateaux_derivative(f, np.ones(3), np.ones(3))
+
+
+@pytest.mark.parametrize("scheme", ["central", "forward"])
+def test_a_gateaux_step_lost_to_rounding_is_refused(scheme):
+    # X + 1e-300·V == X: the derivative 0.0 came back, for a function whose derivative is 3
+    with pytest.raises(jc.JacobianCalcError, match=r"t = 1e-300 is lost to rounding: "
+                                                   r"X [±+] tV equals X in float64"):
+        jc.gateaux_derivative(np.sum, np.ones(3), np.ones(3), t=1e-300, scheme=scheme)
+    # a zero direction has the derivative 0 at any step: nothing to refuse
+    assert jc.gateaux_derivative(np.sum, np.ones(3), np.zeros(3), t=1e-300, scheme=scheme) == 0.0
+
+
+def test_a_gateaux_step_that_overflows_is_refused():
+    with pytest.raises(jc.JacobianCalcError, match=r"t = 1e\+308 overflows: X \+ tV is not "
+                                                   r"finite"):
+        jc.gateaux_derivative(np.sum, np.ones(3), np.full(3, 10.0), t=1e308, scheme="forward")
+
+
+@pytest.mark.parametrize("scale", [1e-200, 1e-310, 1e200])
+def test_the_default_gateaux_step_suits_directions_of_any_size(scale):
+    # ‖V‖ underflowed to 0 for 1e-200 (the step then vanished: 0.0 came back instead of
+    # 3e-200) and overflowed to inf for 1e200 (a refused step 0.0 the user never gave)
+    X, V = np.ones(3), np.full(3, scale)
+    got = jc.gateaux_derivative(lambda u: np.sum(np.sin(u)), X, V)
+    assert got == pytest.approx(3 * np.cos(1.0) * scale, rel=1e-8, abs=0)
+
+
+def test_a_scheme_must_be_one_of_the_names():
+    # an array of names raised numpy's "truth value of an array is ambiguous"
+    with pytest.raises(jc.ChoiceError, match="unknown scheme"):
+        jc.gateaux_derivative(np.sum, np.ones(2), np.ones(2),
+                              scheme=np.array(["central", "forward"]))
+    with pytest.raises(jc.ChoiceError, match="unknown scheme"):
+        jc.finite_difference_jacobian(np.sin, np.ones(2), scheme=np.array(["central", "forward"]))
+
+
+def test_default_step_measures_tiny_and_huge_directions():
+    # ‖V‖ was computed as 0 for 1e-200 (the step ∛ε, far too short along such a V) and as
+    # inf for 1e200 (the step 0)
+    base = np.finfo(float).eps ** (1 / 3)
+    for scale in (1e-200, 1.0, 1e200):
+        t = jc.verify.check.default_step(np.ones(2), np.full(2, scale))
+        assert t == pytest.approx(base / scale, rel=1e-14)
+    assert jc.verify.check.default_step(np.ones(2), np.zeros(2), "forward") == np.finfo(float).eps ** 0.5
+    with pytest.raises(jc.ChoiceError, match="unknown scheme"):
+        jc.verify.check.default_step(np.ones(2), np.ones(2), "backward")

@@ -27,6 +27,7 @@ __all__ = [
     "gateaux_derivative",
     "finite_difference_jacobian",
     "max_relative_error",
+    "default_step",
 ]
 
 Scheme = Literal["central", "forward"]
@@ -64,24 +65,65 @@ def frobenius_norm(A: object) -> float:
     return float(np.linalg.norm(a.ravel()))
 
 
+def _norm(a: np.ndarray) -> float:
+    """‖a‖₂ over all entries, scaled by a power of two so that no square over- or underflows.
+
+    The scaling is exact, so where ``np.linalg.norm`` has no trouble the result is the same.
+    """
+    big = float(np.max(np.abs(a)))
+    if big == 0.0:
+        return 0.0
+    e = int(np.frexp(big)[1])
+    with np.errstate(over="ignore"):  # a norm beyond the float range is inf, as it should be
+        return float(np.ldexp(np.linalg.norm(np.ldexp(a.ravel(), -e)), e))
+
+
+def default_step(X: np.ndarray, V: np.ndarray, scheme: Scheme = "central") -> float:
+    """The step t that balances truncation and rounding error along V from X.
+
+    ∛ε·max(1, ‖X‖)/‖V‖ for central differences, √ε·max(1, ‖X‖)/‖V‖ for forward ones
+    (‖·‖ the Frobenius norm), so that the move tV has the length ∛ε·max(1, ‖X‖) or
+    √ε·max(1, ‖X‖) whatever the length of V; ∛ε or √ε when V is 0.
+
+    Parameters
+    ----------
+    X, V : numpy.ndarray
+        The point and the direction (already validated, same shape).
+    scheme : {"central", "forward"}
+
+    Returns
+    -------
+    float
+        Positive; it can under- or overflow only when ‖V‖ is extreme (below about 1e-290
+        or above about 1e290). :func:`gateaux_derivative` steps along V/‖V‖ instead.
+
+    Examples
+    --------
+    >>> t = default_step(np.zeros(2), np.array([3.0, 4.0]), "forward")  # ‖V‖ = 5
+    >>> round(float(t * 5 / np.sqrt(np.finfo(float).eps)), 12)
+    1.0
+    """
+    _check_scheme(scheme)
+    base = _EPS ** (1 / 3) if scheme == "central" else _EPS ** 0.5
+    vnorm = _norm(np.asarray(V, dtype=np.float64))
+    if vnorm == 0.0:
+        return base
+    return base * max(1.0, _norm(np.asarray(X, dtype=np.float64))) / vnorm
+
+
+#: The old private name, still imported by :mod:`jacobian_calc.testing`; use default_step.
+_step = default_step
+
+
 def _scalar(value: object, where: str) -> float:
-    arr = np.asarray(value, dtype=np.float64)
+    arr = as_real_array(value, f"f({where})", ndim=None, finite=False)
     if arr.size != 1:
         raise ShapeError(f"f must return a scalar, but f({where}) has shape {arr.shape}")
     return float(arr.reshape(()))
 
 
-def _step(x: np.ndarray, v: np.ndarray, scheme: str) -> float:
-    """A step that balances truncation and rounding error for the scheme's order."""
-    base = _EPS ** (1 / 3) if scheme == "central" else _EPS ** 0.5
-    vnorm = float(np.linalg.norm(v.ravel()))
-    if vnorm == 0.0:
-        return base
-    return base * max(1.0, float(np.linalg.norm(x.ravel()))) / vnorm
-
-
 def _check_scheme(scheme: str) -> None:
-    if scheme not in SCHEMES:
+    if not isinstance(scheme, str) or scheme not in SCHEMES:
         raise ChoiceError("scheme", scheme, SCHEMES)
 
 
@@ -114,7 +156,9 @@ def gateaux_derivative(
         The point and the direction, of the same shape (vector or matrix).
     t : float, optional
         The step, a positive finite number; by default ∛ε·max(1, ‖X‖)/‖V‖ for central
-        differences and √ε·max(1, ‖X‖)/‖V‖ for forward ones.
+        differences and √ε·max(1, ‖X‖)/‖V‖ for forward ones. The default is taken along
+        the unit direction V/‖V‖ (a step of ∛ε·max(1, ‖X‖) or √ε·max(1, ‖X‖)) and the
+        quotient multiplied by ‖V‖: the same limit, for V of any magnitude.
     scheme : {"central", "forward"}
         Central differences have error O(t²), forward ones O(t).
 
@@ -125,8 +169,9 @@ def gateaux_derivative(
     Raises
     ------
     JacobianCalcError
-        ``f`` is not callable, ``t`` is not a positive finite number, or X or V is not a
-        real finite array.
+        ``f`` is not callable or does not return a real number; ``t`` is not a positive
+        finite number, is lost to rounding (X ± tV equals X while V is not 0) or overflows
+        there; X or V is not a real finite array.
     ShapeError
         X and V differ in shape, or f does not return a scalar.
 
@@ -141,11 +186,29 @@ def gateaux_derivative(
     _check_scheme(scheme)
     x, v = as_real_array(X, "X"), as_real_array(V, "V")
     check_same_shape(x, v, ("X", "V"))
-    t = positive_finite(_step(x, v, scheme) if t is None else t, "t")
-    up = _scalar(f(x + t * v), "X + tV")
-    if scheme == "central":
-        return float((up - _scalar(f(x - t * v), "X − tV")) / (2 * t))
-    return float((up - _scalar(f(x.copy()), "X")) / t)
+    central = scheme == "central"
+    if t is None:
+        # The limit is linear in V: step along V/‖V‖ and scale the quotient back by ‖V‖,
+        # so that neither a tiny nor a huge V makes the step under- or overflow.
+        scale = _norm(v) or 1.0
+        direction = v / scale
+        t = (_EPS ** (1 / 3) if central else _EPS ** 0.5) * max(1.0, _norm(x))
+        what = f"the default step t = {t!r}"
+    else:
+        t = positive_finite(t, "t")
+        scale, direction, what = 1.0, v, f"t = {t!r}"
+    sign = "±" if central else "+"
+    with np.errstate(over="ignore"):  # an overflow is reported just below
+        points = [x + t * direction] + ([x - t * direction] if central else [])
+    if not all(np.all(np.isfinite(p)) for p in points):
+        raise JacobianCalcError(f"{what} overflows: X {sign} tV is not finite")
+    if np.any(direction != 0) and any(np.array_equal(p, x) for p in points):
+        raise JacobianCalcError(f"{what} is lost to rounding: X {sign} tV equals X in float64; "
+                                f"take a larger t")
+    up = _scalar(f(points[0]), "X + tV")
+    if central:
+        return float(scale * ((up - _scalar(f(points[1]), "X − tV")) / (2 * t)))
+    return float(scale * ((up - _scalar(f(x.copy()), "X")) / t))
 
 
 def finite_difference_jacobian(
