@@ -1,5 +1,6 @@
 """Frobenius product and norm (eq 13–14), Gâteaux derivatives (eq 15), finite differences."""
 
+import math
 import tracemalloc
 
 import numpy as np
@@ -28,7 +29,8 @@ def test_frobenius_inner_product_has_all_four_trace_forms(AB):
 @given(pairs)
 def test_frobenius_norm_is_the_root_of_the_self_product(AB):
     A, _ = AB
-    assert jc.frobenius_norm(A) == pytest.approx(np.sqrt(np.sum(A ** 2)), rel=1e-12, abs=1e-300)
+    # math.hypot is the oracle: np.sqrt(np.sum(A ** 2)) itself underflows for A = 1.2e-251
+    assert jc.frobenius_norm(A) == pytest.approx(math.hypot(*A.ravel()), rel=1e-12, abs=0)
     assert jc.frobenius_norm(A) ** 2 == pytest.approx(jc.frobenius_inner(A, A), rel=1e-12,
                                                       abs=1e-300)
 
@@ -285,3 +287,30 @@ def test_default_step_measures_tiny_and_huge_directions():
     assert jc.verify.check.default_step(np.ones(2), np.zeros(2), "forward") == np.finfo(float).eps ** 0.5
     with pytest.raises(jc.ChoiceError, match="unknown scheme"):
         jc.verify.check.default_step(np.ones(2), np.ones(2), "backward")
+
+
+# ----------------------------------------------- norms and products far from 1 in magnitude
+@pytest.mark.parametrize("A, expected", [
+    ([1e200, 1e200], np.sqrt(2) * 1e200),  # was inf: the squares overflowed
+    ([1e-200, 1e-200], np.sqrt(2) * 1e-200),  # was 0.0: the squares underflowed
+    ([[3e-160, 0.0], [0.0, 4e-160]], 5e-160),  # was 4.99994...e-160: subnormal squares
+    ([1e308, 1e308], np.sqrt(2) * 1e308),  # within range, though the squares are not
+    ([1.5e308, 1.5e308], np.inf),  # 2.1e308 is beyond the float range: inf is the answer
+])
+def test_frobenius_norm_does_not_over_or_underflow_on_the_way(A, expected):
+    assert jc.frobenius_norm(A) == pytest.approx(expected, rel=1e-15, abs=0)
+
+
+def test_frobenius_inner_does_not_overflow_on_the_way():
+    # the products 1e400 and −1e400 overflowed to inf and −inf: NaN for the product 0
+    assert jc.frobenius_inner([1e200, 1e200], [1e200, -1e200]) == 0.0
+    assert jc.frobenius_inner([1e200, 1e200], [1e150, -0.5e150]) == np.inf  # truly 5e349
+    assert jc.frobenius_inner([[1e200, 3.0]], [[1e150, 2.0]]) == np.inf
+    assert jc.frobenius_inner([1e-200], [1e200]) == 1.0
+
+
+def test_max_relative_error_does_not_overflow_on_the_way():
+    # 1e308 − (−1e308) overflowed: inf came back for a relative error of 2
+    assert jc.max_relative_error([1e308], [-1e308]) == 2.0
+    assert jc.max_relative_error([1e-320], [0.0]) == 1.0
+    assert jc.max_relative_error([1.0, 2.0], [1.0, 2.2]) == pytest.approx(0.2 / 2.2, rel=1e-15)
