@@ -126,3 +126,16 @@ def test_as_real_array_names_the_element_it_could_not_read(value, message):
     with pytest.raises(jc.JacobianCalcError, match=message) as info:
         as_real_array(value, "x")
     assert len(str(info.value)) < 200
+
+
+def test_a_masked_array_is_refused_rather_than_unmasked():
+    # np.array drops the mask: vec and frobenius_norm used the hidden 2.0 as a number
+    masked = np.ma.array([1.0, 2.0], mask=[False, True])
+    with pytest.raises(jc.JacobianCalcError, match=r"A is a masked array \(1 of 2 entries "
+                                                   r"masked\); fill it first, e\.g\. "
+                                                   r"A\.filled\(0\.0\)"):
+        jc.vec(masked)
+    with pytest.raises(jc.JacobianCalcError, match="masked array"):
+        jc.frobenius_norm(masked)
+    # with nothing masked there is nothing hidden
+    assert jc.vec(np.ma.array([1.0, 2.0], mask=[False, False])).ravel().tolist() == [1.0, 2.0]

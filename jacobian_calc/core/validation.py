@@ -56,13 +56,19 @@ def as_real_array(
     Raises
     ------
     JacobianCalcError
-        Non-numeric, complex, or non-finite input.
+        Non-numeric, complex, or non-finite input; a sparse matrix; a masked array with
+        masked entries.
     ShapeError
         Wrong number of dimensions, or an empty array.
     """
     if sp.issparse(value):
         raise JacobianCalcError(f"{name} must be a dense array, got a scipy sparse matrix; "
                                 f"use {name}.toarray()")
+    if isinstance(value, np.ma.MaskedArray) and np.ma.count_masked(value):
+        # np.array would drop the mask and read the hidden entries as numbers
+        raise JacobianCalcError(
+            f"{name} is a masked array ({np.ma.count_masked(value)} of {value.size} entries "
+            f"masked); fill it first, e.g. {name}.filled(0.0)")
     try:
         arr = np.array(value)
     except (TypeError, ValueError) as exc:  # ragged nested lists
