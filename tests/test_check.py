@@ -2,6 +2,7 @@
 
 import math
 import tracemalloc
+import warnings
 
 import numpy as np
 import pytest
@@ -314,3 +315,25 @@ def test_max_relative_error_does_not_overflow_on_the_way():
     assert jc.max_relative_error([1e308], [-1e308]) == 2.0
     assert jc.max_relative_error([1e-320], [0.0]) == 1.0
     assert jc.max_relative_error([1.0, 2.0], [1.0, 2.2]) == pytest.approx(0.2 / 2.2, rel=1e-15)
+
+
+def test_a_step_whose_width_overflows_is_refused():
+    # 1 + 1e308 and 1 − 1e308 are finite, but their distance 2e308 is not: every column
+    # was divided by inf and came back 0
+    with pytest.raises(jc.JacobianCalcError, match=r"step 1e\+308 overflows at entry 0 of "
+                                                   r"vec\(X\), 1\.0: the step taken, from "
+                                                   r"X − step·e_0 to X \+ step·e_0, is not finite"):
+        jc.finite_difference_jacobian(np.sin, np.ones(2), step=1e308)
+
+
+def test_a_difference_of_huge_values_is_taken_without_overflow():
+    # f(X ± h) = ±1e308: their difference overflowed to inf, for a derivative of 1e298
+    J = jc.finite_difference_jacobian(lambda v: 1e298 * v, np.ones(1), step=1e10)
+    assert J[0, 0] == pytest.approx(1e298, rel=1e-12)
+
+
+def test_non_finite_values_of_f_pass_through_without_numpy_warnings():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        J = jc.finite_difference_jacobian(lambda v: np.full(2, np.inf), np.ones(2))
+        assert np.isnan(J).all()

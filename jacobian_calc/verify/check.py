@@ -171,6 +171,8 @@ def gateaux_derivative(
     Returns
     -------
     float
+        NaN or ±inf where f is not finite at the points it is evaluated at: judging that
+        is the caller's part, as for :func:`finite_difference_jacobian`.
 
     Raises
     ------
@@ -243,15 +245,16 @@ def finite_difference_jacobian(
     -------
     numpy.ndarray, shape (size(f(X)), size(X))
         Each column is divided by the step really taken (``x_j + h − x_j``, which is ``h``
-        rounded). Where f is NaN or infinite the entries are too: judging them is the
-        caller's part (:func:`max_relative_error` counts them as infinitely wrong).
+        rounded); a difference of two huge values that overflows is divided first. Where
+        f is NaN or infinite the entries are too, without numpy warnings: judging them is
+        the caller's part (:func:`max_relative_error` counts them as infinitely wrong).
 
     Raises
     ------
     JacobianCalcError
         ``f`` is not callable or returns something other than real numbers; ``step`` is
         not a positive finite number, or is lost to rounding next to an entry of X (or
-        overflows there); X is not a real finite array.
+        overflows there, or the step taken does); X is not a real finite array.
     ShapeError
         f returns an empty array, or arrays of different shapes at different points.
     WorkLimitError
@@ -311,11 +314,19 @@ def finite_difference_jacobian(
             raise JacobianCalcError(f"step {h!r} overflows at entry {j} of vec(X), {xj!r}: "
                                     f"X {sign} step·e_{j} is not finite")
         # Divide by the step really taken (x_j + h − x_j is h rounded), not by h itself.
-        if central:
-            column = (evaluate(up, f"f(X + h·e_{j})") - evaluate(down, f"f(X − h·e_{j})")
-                      ) / (up[j] - down[j])
-        else:
-            column = (evaluate(up, f"f(X + h·e_{j})") - f0) / (up[j] - xj)
+        with np.errstate(over="ignore"):
+            taken = moved[0] - moved[1] if central else moved[0] - xj
+        if not np.isfinite(taken):
+            start = f"X − step·e_{j}" if central else "X"
+            raise JacobianCalcError(f"step {h!r} overflows at entry {j} of vec(X), {xj!r}: the "
+                                    f"step taken, from {start} to X + step·e_{j}, is not finite")
+        high = evaluate(up, f"f(X + h·e_{j})")
+        low_value = evaluate(down, f"f(X − h·e_{j})") if central else f0
+        with np.errstate(over="ignore", invalid="ignore"):  # NaN and inf pass through
+            column = (high - low_value) / taken
+            lost = ~np.isfinite(column) & np.isfinite(high) & np.isfinite(low_value)
+            if lost.any():  # the difference of two huge finite values overflowed
+                column[lost] = high[lost] / taken - low_value[lost] / taken
         if J is None:
             J = np.empty((column.size, n))
         J[:, j] = column
