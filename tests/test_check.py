@@ -337,3 +337,13 @@ def test_non_finite_values_of_f_pass_through_without_numpy_warnings():
         warnings.simplefilter("error")
         J = jc.finite_difference_jacobian(lambda v: np.full(2, np.inf), np.ones(2))
         assert np.isnan(J).all()
+
+
+@pytest.mark.parametrize("scheme, slope, shift", [("central", 1e298, 0.0),
+                                                  ("forward", 2e298, 5e9)])
+def test_a_gateaux_difference_of_huge_values_is_taken_without_overflow(scheme, slope, shift):
+    # f = ±1e308 at the two points: their difference overflowed to inf, for the derivative
+    # `slope` (1e298 and 2e298)
+    f = lambda u: slope * (np.sum(u) - shift)  # noqa: E731
+    got = jc.gateaux_derivative(f, np.zeros(1), np.ones(1), t=1e10, scheme=scheme)
+    assert got == pytest.approx(slope, rel=1e-12)

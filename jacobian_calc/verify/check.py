@@ -12,6 +12,7 @@ derivations the same way.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Literal
 
@@ -214,9 +215,12 @@ def gateaux_derivative(
         raise JacobianCalcError(f"{what} is lost to rounding: X {sign} tV equals X in float64; "
                                 f"take a larger t")
     up = _scalar(f(points[0]), "X + tV")
-    if central:
-        return float(scale * ((up - _scalar(f(points[1]), "X − tV")) / (2 * t)))
-    return float(scale * ((up - _scalar(f(x.copy()), "X")) / t))
+    low = _scalar(f(points[1]), "X − tV") if central else _scalar(f(x.copy()), "X")
+    width = 2 * t if central else t
+    quotient = (up - low) / width
+    if math.isinf(quotient) and math.isfinite(up) and math.isfinite(low):
+        quotient = up / width - low / width  # the difference of two huge values overflowed
+    return float(scale * quotient)
 
 
 def finite_difference_jacobian(
