@@ -139,3 +139,25 @@ def test_against_torch_jacrev():
 def test_a_tensor_that_is_not_real_and_finite_is_refused(bad, message):
     with pytest.raises(jc.JacobianCalcError, match=message):
         jc.from_tensor_jacobian(bad, (1,), (1,))
+
+
+@pytest.mark.parametrize("out_shape, message", [
+    # a 0-d array raised numpy's "TypeError: iteration over a 0-d array"
+    (np.array(2), r"out_shape must be a tuple of at most 2 positive ints, got array\(2\) "
+                  r"\(type ndarray\)"),
+    # a string was shown as the tuple of its characters, ('2',)
+    ("2", r"out_shape must be a tuple of at most 2 positive ints, got '2' \(type str\)"),
+    ((2.0,), r"got \(2\.0,\): entry 0 is 2\.0 \(type float\)"),
+    ((np.True_,), r"got \(np\.True_,\): entry 0 is np\.True_ \(type bool\)"),
+    ((1, 1, 2), r"got \(1, 1, 2\) \(3 entries\)"),
+])
+def test_shapes_share_the_one_shape_validator(out_shape, message):
+    with pytest.raises(jc.ShapeError, match=message):
+        jc.from_tensor_jacobian(np.ones((2, 2)), out_shape, (2,))
+
+
+def test_an_int_shape_is_a_vector_and_the_empty_tuple_a_scalar():
+    J = jc.from_tensor_jacobian(np.arange(6.0).reshape(3, 2), np.int64(3), 2)
+    assert J.of_shape == (3,) and J.wrt_shape == (2,)
+    S = jc.from_tensor_jacobian(np.float64(4.0), (), ())
+    assert S.shape == (1, 1) and S.to_tensor().shape == () and float(S.to_tensor()) == 4.0

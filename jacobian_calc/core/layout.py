@@ -35,22 +35,9 @@ import numpy as np
 from .errors import JacobianCalcError, ShapeError
 from .jacobian import Jacobian
 from .notation import dims
-from .validation import as_real_array
+from .validation import as_real_array, shape_tuple
 
 __all__ = ["from_tensor_jacobian", "to_tensor_jacobian"]
-
-
-def _shape(shape: object, what: str) -> tuple[int, ...]:
-    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
-        shape = (int(shape),)
-    if not isinstance(shape, Sequence) and not isinstance(shape, np.ndarray):
-        raise ShapeError(f"{what} must be a tuple of ints, got {shape!r}")
-    out = []
-    for n in shape:
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ShapeError(f"{what} must be a tuple of positive ints, got {tuple(shape)!r}")
-        out.append(int(n))
-    return tuple(out)
 
 
 def _reversal(k: int, offset: int) -> list[int]:
@@ -68,9 +55,11 @@ def from_tensor_jacobian(T: object, out_shape: Sequence[int], in_shape: Sequence
         by ``jax.jacrev`` or ``torch.func.jacrev``. A torch tensor is accepted (converted
         with ``numpy()``).
     out_shape, in_shape : tuple of int
-        Shapes of F and X (``()`` for a scalar).
+        Shapes of F and X: at most two positive ints each (``()`` for a scalar; a plain
+        int ``n`` means ``(n,)``), as :func:`jacobian_calc.core.validation.shape_tuple`
+        reads them.
     of, wrt : str
-        Names for the resulting :class:`~jacobian_calc.jacobian.Jacobian`.
+        Names for the resulting :class:`~jacobian_calc.core.jacobian.Jacobian`.
 
     Returns
     -------
@@ -81,16 +70,14 @@ def from_tensor_jacobian(T: object, out_shape: Sequence[int], in_shape: Sequence
     ------
     ShapeError
         ``T.shape`` is not ``out_shape + in_shape`` (the message shows both), or a shape is
-        not a tuple of positive ints.
+        not a tuple of at most two positive ints.
     """
-    out_s, in_s = _shape(out_shape, "out_shape"), _shape(in_shape, "in_shape")
+    out_s = shape_tuple(out_shape, "out_shape", max_ndim=2, min_ndim=0)
+    in_s = shape_tuple(in_shape, "in_shape", max_ndim=2, min_ndim=0)
     if hasattr(T, "detach") and hasattr(T, "numpy"):  # a torch tensor, without importing torch
         T = T.detach().cpu().numpy()
     # real, finite, numeric: complex or NaN is refused, not cast; the layout has up to 4 axes
     arr = as_real_array(T, "T", ndim=range(5))
-    if len(out_s) > 2 or len(in_s) > 2:
-        raise ShapeError(f"out_shape {out_s} and in_shape {in_s} must each have at most 2 "
-                         f"dimensions (a scalar, vector or matrix)")
     expected = out_s + in_s
     if arr.shape != expected:
         raise ShapeError(

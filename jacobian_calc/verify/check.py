@@ -12,13 +12,15 @@ derivations the same way.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
 
 from ..core.errors import ChoiceError, JacobianCalcError, ShapeError
-from ..core.validation import as_real_array, check_same_shape
+from ..core.limits import check_work
+from ..core.validation import as_real_array, check_same_shape, positive_finite
 
 __all__ = [
     "frobenius_inner",
@@ -26,6 +28,7 @@ __all__ = [
     "gateaux_derivative",
     "finite_difference_jacobian",
     "max_relative_error",
+    "default_step",
 ]
 
 Scheme = Literal["central", "forward"]
@@ -48,7 +51,14 @@ def frobenius_inner(A: object, B: object) -> float:
     elif b.ndim == 1 and a.ndim == 2 and a.shape[1] == 1:
         b = b[:, None]
     check_same_shape(a, b, ("A", "B"))
-    return float(np.sum(a * b))
+    with np.errstate(over="ignore", invalid="ignore"):
+        products = a * b
+        if np.all(np.isfinite(products)):
+            return float(np.sum(products))
+        # A product overflowed, though the sum may not (1e400 − 1e400): scale both by powers
+        # of two, which is exact, add, and scale back.
+        ea, eb = int(np.frexp(np.max(np.abs(a)))[1]), int(np.frexp(np.max(np.abs(b)))[1])
+        return float(np.ldexp(np.sum(np.ldexp(a, -ea) * np.ldexp(b, -eb)), ea + eb))
 
 
 def frobenius_norm(A: object) -> float:
@@ -59,29 +69,76 @@ def frobenius_norm(A: object) -> float:
     >>> frobenius_norm([[3.0, 0.0], [0.0, 4.0]])
     5.0
     """
-    a = as_real_array(A, "A")
-    return float(np.linalg.norm(a.ravel()))
+    return _norm(as_real_array(A, "A"))
+
+
+def _norm(a: np.ndarray) -> float:
+    """‖a‖₂ over all entries, scaled by a power of two so that no square over- or underflows.
+
+    The scaling is exact, so where ``np.linalg.norm`` has no trouble the result is the same.
+    """
+    big = float(np.max(np.abs(a)))
+    if big == 0.0:
+        return 0.0
+    e = int(np.frexp(big)[1])
+    with np.errstate(over="ignore"):  # a norm beyond the float range is inf, as it should be
+        return float(np.ldexp(np.linalg.norm(np.ldexp(a.ravel(), -e)), e))
+
+
+def default_step(X: np.ndarray, V: np.ndarray, scheme: Scheme = "central") -> float:
+    """The step t that balances truncation and rounding error along V from X.
+
+    ∛ε·max(1, ‖X‖)/‖V‖ for central differences, √ε·max(1, ‖X‖)/‖V‖ for forward ones
+    (‖·‖ the Frobenius norm), so that the move tV has the length ∛ε·max(1, ‖X‖) or
+    √ε·max(1, ‖X‖) whatever the length of V; ∛ε or √ε when V is 0.
+
+    Parameters
+    ----------
+    X, V : numpy.ndarray
+        The point and the direction (already validated, same shape).
+    scheme : {"central", "forward"}
+
+    Returns
+    -------
+    float
+        Positive; it can under- or overflow only when ‖V‖ is extreme (below about 1e-290
+        or above about 1e290). :func:`gateaux_derivative` steps along V/‖V‖ instead.
+
+    Examples
+    --------
+    >>> t = default_step(np.zeros(2), np.array([3.0, 4.0]), "forward")  # ‖V‖ = 5
+    >>> round(float(t * 5 / np.sqrt(np.finfo(float).eps)), 12)
+    1.0
+    """
+    _check_scheme(scheme)
+    base = _EPS ** (1 / 3) if scheme == "central" else _EPS ** 0.5
+    vnorm = _norm(np.asarray(V, dtype=np.float64))
+    if vnorm == 0.0:
+        return base
+    return base * max(1.0, _norm(np.asarray(X, dtype=np.float64))) / vnorm
+
+
+#: The old private name, still imported by :mod:`jacobian_calc.testing`; use default_step.
+_step = default_step
 
 
 def _scalar(value: object, where: str) -> float:
-    arr = np.asarray(value, dtype=np.float64)
+    arr = as_real_array(value, f"f({where})", ndim=None, finite=False)
     if arr.size != 1:
         raise ShapeError(f"f must return a scalar, but f({where}) has shape {arr.shape}")
     return float(arr.reshape(()))
 
 
-def _step(x: np.ndarray, v: np.ndarray, scheme: str) -> float:
-    """A step that balances truncation and rounding error for the scheme's order."""
-    base = _EPS ** (1 / 3) if scheme == "central" else _EPS ** 0.5
-    vnorm = float(np.linalg.norm(v.ravel()))
-    if vnorm == 0.0:
-        return base
-    return base * max(1.0, float(np.linalg.norm(x.ravel()))) / vnorm
-
-
 def _check_scheme(scheme: str) -> None:
-    if scheme not in SCHEMES:
+    if not isinstance(scheme, str) or scheme not in SCHEMES:
         raise ChoiceError("scheme", scheme, SCHEMES)
+
+
+def _check_function(f: object) -> None:
+    if not callable(f):
+        shown = repr(f) if len(repr(f)) <= 60 else f"{repr(f)[:57]}..."
+        raise JacobianCalcError(
+            f"f must be a callable taking an array, got {shown} (type {type(f).__name__})")
 
 
 def gateaux_derivative(
@@ -105,14 +162,27 @@ def gateaux_derivative(
     X, V : array_like
         The point and the direction, of the same shape (vector or matrix).
     t : float, optional
-        The step; by default ∛ε·max(1, ‖X‖)/‖V‖ for central differences and
-        √ε·max(1, ‖X‖)/‖V‖ for forward ones.
+        The step, a positive finite number; by default ∛ε·max(1, ‖X‖)/‖V‖ for central
+        differences and √ε·max(1, ‖X‖)/‖V‖ for forward ones. The default is taken along
+        the unit direction V/‖V‖ (a step of ∛ε·max(1, ‖X‖) or √ε·max(1, ‖X‖)) and the
+        quotient multiplied by ‖V‖: the same limit, for V of any magnitude.
     scheme : {"central", "forward"}
         Central differences have error O(t²), forward ones O(t).
 
     Returns
     -------
     float
+        NaN or ±inf where f is not finite at the points it is evaluated at: judging that
+        is the caller's part, as for :func:`finite_difference_jacobian`.
+
+    Raises
+    ------
+    JacobianCalcError
+        ``f`` is not callable or does not return a real number; ``t`` is not a positive
+        finite number, is lost to rounding (X ± tV equals X while V is not 0) or overflows
+        there; X or V is not a real finite array.
+    ShapeError
+        X and V differ in shape, or f does not return a scalar.
 
     Examples
     --------
@@ -121,17 +191,36 @@ def gateaux_derivative(
     >>> round(gateaux_derivative(lambda X: np.trace(A @ X), X, V), 6)  # ⟨Aᵀ, V⟩ = 6
     6.0
     """
+    _check_function(f)
     _check_scheme(scheme)
     x, v = as_real_array(X, "X"), as_real_array(V, "V")
     check_same_shape(x, v, ("X", "V"))
+    central = scheme == "central"
     if t is None:
-        t = _step(x, v, scheme)
-    if not np.isfinite(t) or t <= 0:
-        raise JacobianCalcError(f"the step t must be a positive finite number, got {t!r}")
-    up = _scalar(f(x + t * v), "X + tV")
-    if scheme == "central":
-        return float((up - _scalar(f(x - t * v), "X − tV")) / (2 * t))
-    return float((up - _scalar(f(x.copy()), "X")) / t)
+        # The limit is linear in V: step along V/‖V‖ and scale the quotient back by ‖V‖,
+        # so that neither a tiny nor a huge V makes the step under- or overflow.
+        scale = _norm(v) or 1.0
+        direction = v / scale
+        t = (_EPS ** (1 / 3) if central else _EPS ** 0.5) * max(1.0, _norm(x))
+        what = f"the default step t = {t!r}"
+    else:
+        t = positive_finite(t, "t")
+        scale, direction, what = 1.0, v, f"t = {t!r}"
+    sign = "±" if central else "+"
+    with np.errstate(over="ignore"):  # an overflow is reported just below
+        points = [x + t * direction] + ([x - t * direction] if central else [])
+    if not all(np.all(np.isfinite(p)) for p in points):
+        raise JacobianCalcError(f"{what} overflows: X {sign} tV is not finite")
+    if np.any(direction != 0) and any(np.array_equal(p, x) for p in points):
+        raise JacobianCalcError(f"{what} is lost to rounding: X {sign} tV equals X in float64; "
+                                f"take a larger t")
+    up = _scalar(f(points[0]), "X + tV")
+    low = _scalar(f(points[1]), "X − tV") if central else _scalar(f(x.copy()), "X")
+    width = 2 * t if central else t
+    quotient = (up - low) / width
+    if math.isinf(quotient) and math.isfinite(up) and math.isfinite(low):
+        quotient = up / width - low / width  # the difference of two huge values overflowed
+    return float(scale * quotient)
 
 
 def finite_difference_jacobian(
@@ -152,12 +241,29 @@ def finite_difference_jacobian(
         Takes an array shaped like X; returns a scalar, vector or matrix.
     X : array_like
     step : float, optional
-        Per-entry step; by default ∛ε·max(1, |x_j|) (central) or √ε·max(1, |x_j|) (forward).
+        Per-entry step, a positive finite number; by default ∛ε·max(1, |x_j|) (central)
+        or √ε·max(1, |x_j|) (forward).
     scheme : {"central", "forward"}
 
     Returns
     -------
     numpy.ndarray, shape (size(f(X)), size(X))
+        Each column is divided by the step really taken (``x_j + h − x_j``, which is ``h``
+        rounded); a difference of two huge values that overflows is divided first. Where
+        f is NaN or infinite the entries are too, without numpy warnings: judging them is
+        the caller's part (:func:`max_relative_error` counts them as infinitely wrong).
+
+    Raises
+    ------
+    JacobianCalcError
+        ``f`` is not callable or returns something other than real numbers; ``step`` is
+        not a positive finite number, or is lost to rounding next to an entry of X (or
+        overflows there, or the step taken does); X is not a real finite array.
+    ShapeError
+        f returns an empty array, or arrays of different shapes at different points.
+    WorkLimitError
+        The Jacobian would exceed the work bound; checked after the first value of f,
+        before the Jacobian is built.
 
     Examples
     --------
@@ -166,28 +272,69 @@ def finite_difference_jacobian(
     >>> np.allclose(J, W)  # eq (11)
     True
     """
+    _check_function(f)
     _check_scheme(scheme)
+    if step is not None:
+        step = positive_finite(step, "step")
     x = as_real_array(X, "X")
     flat = x.reshape(-1, order="F")
-    base = _EPS ** (1 / 3) if scheme == "central" else _EPS ** 0.5
+    n = flat.size
+    central = scheme == "central"
+    base = _EPS ** (1 / 3) if central else _EPS ** 0.5
+    first: list[tuple[str, tuple[int, ...]]] = []  # the name and shape of the first value of f
 
-    def evaluate(point: np.ndarray) -> np.ndarray:
-        out = np.asarray(f(point.reshape(x.shape, order="F")), dtype=np.float64)
+    def evaluate(point: np.ndarray, name: str) -> np.ndarray:
+        out = as_real_array(f(point.reshape(x.shape, order="F")), name, ndim=None, finite=False)
+        if not first:
+            first.append((name, out.shape))
+            check_work(out.size * n + 2 * n, out.size * n + 2 * n * n,
+                       f"finite_difference_jacobian(f, X), a {out.size}×{n} Jacobian from "
+                       f"{2 * n if central else n + 1:,} evaluations of f,")
+        elif out.shape != first[0][1]:
+            raise ShapeError(f"{name} has shape {out.shape} but {first[0][0]} has shape "
+                             f"{first[0][1]}; f must return the same shape at every point")
         return out.reshape(-1, order="F")
 
-    f0 = evaluate(flat) if scheme == "forward" else None
-    columns = []
-    for j in range(flat.size):
-        h = step if step is not None else base * max(1.0, abs(flat[j]))
+    f0 = None if central else evaluate(flat.copy(), "f(X)")
+    J: np.ndarray | None = None
+    for j in range(n):
+        xj = float(flat[j])
+        h = step if step is not None else base * max(1.0, abs(xj))
         up = flat.copy()
-        up[j] += h
-        if scheme == "central":
-            down = flat.copy()
-            down[j] -= h
-            columns.append((evaluate(up) - evaluate(down)) / (2 * h))
-        else:
-            columns.append((evaluate(up) - f0) / h)
-    return np.stack(columns, axis=1)
+        with np.errstate(over="ignore"):  # an overflow is reported just below
+            up[j] += h
+            moved = [float(up[j])]
+            if central:
+                down = flat.copy()
+                down[j] -= h
+                moved.append(float(down[j]))
+        sign = "±" if central else "+"
+        if xj in moved:
+            raise JacobianCalcError(
+                f"step {h!r} is lost to rounding at entry {j} of vec(X), {xj!r}: "
+                f"X {sign} step·e_{j} equals X in float64; take a step well above "
+                f"{float(np.spacing(abs(xj))):.3g}, the spacing of float64 there")
+        if not all(np.isfinite(moved)):
+            raise JacobianCalcError(f"step {h!r} overflows at entry {j} of vec(X), {xj!r}: "
+                                    f"X {sign} step·e_{j} is not finite")
+        # Divide by the step really taken (x_j + h − x_j is h rounded), not by h itself.
+        with np.errstate(over="ignore"):
+            taken = moved[0] - moved[1] if central else moved[0] - xj
+        if not np.isfinite(taken):
+            start = f"X − step·e_{j}" if central else "X"
+            raise JacobianCalcError(f"step {h!r} overflows at entry {j} of vec(X), {xj!r}: the "
+                                    f"step taken, from {start} to X + step·e_{j}, is not finite")
+        high = evaluate(up, f"f(X + h·e_{j})")
+        low_value = evaluate(down, f"f(X − h·e_{j})") if central else f0
+        with np.errstate(over="ignore", invalid="ignore"):  # NaN and inf pass through
+            column = (high - low_value) / taken
+            lost = ~np.isfinite(column) & np.isfinite(high) & np.isfinite(low_value)
+            if lost.any():  # the difference of two huge finite values overflowed
+                column[lost] = high[lost] / taken - low_value[lost] / taken
+        if J is None:
+            J = np.empty((column.size, n))
+        J[:, j] = column
+    return J
 
 
 def max_relative_error(a: object, b: object) -> float:
@@ -203,7 +350,9 @@ def max_relative_error(a: object, b: object) -> float:
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
         return float("inf")  # never let NaN compare as "close"
     scale = max(float(np.max(np.abs(x))), float(np.max(np.abs(y))))
-    diff = float(np.max(np.abs(x - y)))
     if scale == 0.0:
-        return diff
-    return diff / scale
+        return 0.0
+    # Both scaled by the same power of two (exact): x − y cannot overflow, and the ratio
+    # is the unscaled one wherever that one is representable.
+    e = int(np.frexp(scale)[1])
+    return float(np.max(np.abs(np.ldexp(x, -e) - np.ldexp(y, -e)))) / float(np.ldexp(scale, -e))
