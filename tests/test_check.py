@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import jacobian_calc as jc
-from jacobian_calc.core.errors import WorkLimitError  # not exported at the top level yet
+from jacobian_calc.core.errors import WorkLimitError
 from jacobian_calc.testing import real_arrays
 from jacobian_calc.verify.check import default_step
 
