@@ -10,8 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import jacobian_calc as jc
-from jacobian_calc.core.errors import WorkLimitError  # not exported at the top level yet
+from jacobian_calc.core.errors import WorkLimitError
 from jacobian_calc.testing import real_arrays
+from jacobian_calc.verify.check import default_step
 
 pairs = st.tuples(st.integers(1, 8), st.integers(1, 8)).flatmap(
     lambda s: st.tuples(real_arrays(s), real_arrays(s)))
@@ -118,7 +119,8 @@ def test_finite_difference_jacobian_refuses_a_step_that_is_not_positive_and_fini
     (np.array([1e-3, 1e-3]), r"array\(\[0\.001, 0\.001\]\) \(type ndarray\)"),
 ])
 def test_gateaux_derivative_checks_its_step_the_same_way(t, shown):
-    with pytest.raises(jc.JacobianCalcError, match=r"t must be a positive finite number, got " + shown):
+    with pytest.raises(jc.JacobianCalcError,
+                       match=r"t must be a positive finite number, got " + shown):
         jc.gateaux_derivative(np.sum, np.ones(2), np.ones(2), t=t)
 
 
@@ -283,11 +285,12 @@ def test_default_step_measures_tiny_and_huge_directions():
     # inf for 1e200 (the step 0)
     base = np.finfo(float).eps ** (1 / 3)
     for scale in (1e-200, 1.0, 1e200):
-        t = jc.verify.check.default_step(np.ones(2), np.full(2, scale))
+        t = default_step(np.ones(2), np.full(2, scale))
         assert t == pytest.approx(base / scale, rel=1e-14)
-    assert jc.verify.check.default_step(np.ones(2), np.zeros(2), "forward") == np.finfo(float).eps ** 0.5
+    sqrt_eps = np.finfo(float).eps ** 0.5
+    assert default_step(np.ones(2), np.zeros(2), "forward") == sqrt_eps
     with pytest.raises(jc.ChoiceError, match="unknown scheme"):
-        jc.verify.check.default_step(np.ones(2), np.ones(2), "backward")
+        default_step(np.ones(2), np.ones(2), "backward")
 
 
 # ----------------------------------------------- norms and products far from 1 in magnitude

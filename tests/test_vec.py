@@ -10,9 +10,10 @@ from hypothesis import strategies as st
 
 import jacobian_calc as jc
 from jacobian_calc.testing import real_arrays
-from jacobian_calc.core.errors import WorkLimitError  # not exported at the top level yet
+from jacobian_calc.core.errors import WorkLimitError
 from jacobian_calc.core.limits import work_limit
-from jacobian_calc.core.vec import block_diagonal, eye_kron, kron_dense, ones_kron_eye, transpose_kron_eye
+from jacobian_calc.core.vec import (block_diagonal, eye_kron, kron_dense, ones_kron_eye,
+                                    transpose_kron_eye)
 
 sizes = st.integers(1, 12)
 matrices = st.tuples(sizes, sizes).flatmap(real_arrays)
