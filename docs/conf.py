@@ -40,7 +40,7 @@ extensions = [
     "sphinx-mathjax-offline",  # copies MathJax into _static: no CDN at reading time
 ]
 
-exclude_patterns = ["_build", "**.ipynb_checkpoints", "Thumbs.db", ".DS_Store"]
+exclude_patterns = ["_build", "_generated", "**.ipynb_checkpoints", "Thumbs.db", ".DS_Store"]
 templates_path: list[str] = []
 html_static_path = ["_static"]
 html_theme = "alabaster"
@@ -82,8 +82,20 @@ def _escape_absolute_values(app, what, name, obj, options, lines):
     lines[:] = [_BARS.sub(r"\\|\1\\|", line) for line in lines]
 
 
+def _write_function_list(app):
+    """The list of operations on the API page is generated from the table at every build."""
+    from jacobian_calc.render.catalog import functions_page
+
+    target = Path(app.srcdir) / "_generated" / "functions.md"
+    target.parent.mkdir(exist_ok=True)
+    text = functions_page()
+    if not target.exists() or target.read_text(encoding="utf-8") != text:
+        target.write_text(text, encoding="utf-8")
+
+
 def setup(app):
     app.connect("autodoc-process-docstring", _escape_absolute_values)
+    app.connect("builder-inited", _write_function_list)
 
 # Cross-references must resolve: a {py:func} on the equation map that names nothing would
 # otherwise render as plain text without a warning. Types in numpydoc parameter lists

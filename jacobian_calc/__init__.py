@@ -1,16 +1,58 @@
 """jacobian_calc: derivatives built the way a matrix-calculus lecture builds them.
 
 Every Jacobian is a literal 2-D matrix in the vec convention (column stacking), the
-structured factors — (x₁I_p, …, x_dI_p) = xᵀ⊗I_p and diag(φ′(h)) — are scipy sparse,
-and the lecture's back-propagation is reproduced as a chain of row-gradient products,
-checked against the compact formulas and finite differences.
+structured factors — (x₁I_p, …, x_dI_p) = xᵀ⊗I_p and diag(φ′(h)) — are kept by their
+structure, and the lecture's back-propagation is reproduced as a chain of row-gradient
+products, checked against the compact formulas and finite differences.
+
+The package is layered, bottom to top: ``core`` (the literal values), ``ops`` (the one
+table of operations), ``engine`` (graph, derivation, cost model), ``render`` (every
+printed form), ``lecture`` (the network and its compact formulas), ``verify`` (finite
+differences and Gâteaux checks) and ``front`` (expressions, parser, calculator, command
+line). :mod:`jacobian_calc.extend` adds operations; :mod:`jacobian_calc.testing` holds
+the property-test tools.
+
+The expression functions (``jc.trace``, ``jc.sigmoid``, …) are generated from the
+operations table, so an operation added with :mod:`jacobian_calc.extend` is available as
+``jc.<name>`` too. ``from jacobian_calc import *`` leaves out the ones named like a
+Python builtin or a :mod:`math` function (``sum``, ``exp``, ``log``, ``tanh``): use
+``jc.sum`` and the like.
 
 >>> import numpy as np, jacobian_calc as jc
 >>> jc.vec(np.array([[1, 2], [3, 4]])).ravel()
 array([1., 3., 2., 4.])
 """
 
-from .ops.activations import ACTIVATIONS
+import builtins as _builtins
+import math as _math
+
+from . import render as _render  # installs the printed forms of every value  # noqa: F401
+from .core.errors import (
+    ChainError,
+    ChoiceError,
+    DenseLimitError,
+    DomainError,
+    ExpressionSyntaxError,
+    JacobianCalcError,
+    LatexError,
+    MissingExtraError,
+    ShapeError,
+    SingularMatrixError,
+    WorkLimitError,
+)
+from .core.jacobian import Jacobian
+from .core.layout import from_tensor_jacobian, to_tensor_jacobian
+from .core.limits import get_dense_limit, get_work_limit, set_dense_limit, set_work_limit, \
+    work_limit
+from .core.vec import commutation_matrix, unvec, vec
+from .engine.cost import MatrixInfo, chain, cost_report, optimal_order
+from .engine.derivation import Derivation
+from .front.expr import FUNCTIONS, Expr, derivation, grad, jacobian, var
+from .lecture.mlp import MLP
+from .ops import ACTIVATIONS, LOSSES
+from .ops.elementwise import activation_jacobian
+from .ops.linear import linear_input_jacobian, linear_weight_jacobian
+from .ops.losses import loss_gradient
 from .verify.check import (
     finite_difference_jacobian,
     frobenius_inner,
@@ -18,56 +60,12 @@ from .verify.check import (
     gateaux_derivative,
     max_relative_error,
 )
-from .engine.cost import MatrixInfo, cost_report, optimal_order
-from .engine.derivation import Derivation
-from .core.errors import (
-    ChainError,
-    DenseLimitError,
-    ChoiceError,
-    DomainError,
-    ExpressionSyntaxError,
-    JacobianCalcError,
-    ShapeError,
-    SingularMatrixError,
-)
-from .core.jacobian import Jacobian, chain, get_dense_limit, set_dense_limit
-from .ops.losses import LOSSES
-from .lecture.mlp import MLP
-from .ops.primitives import (
-    activation_jacobian,
-    linear_input_jacobian,
-    linear_weight_jacobian,
-    loss_gradient,
-)
-from .core.vec import commutation_matrix, unvec, vec
-from .core.layout import from_tensor_jacobian, to_tensor_jacobian
-from .front.expr import (
-    FUNCTIONS,
-    Expr,
-    bias_add,
-    det,
-    exp,
-    inv,
-    log,
-    logdet,
-    relu,
-    sigmoid,
-    softmax,
-    softmax_cross_entropy,
-    softplus,
-    squared_error,
-    sum,
-    tanh,
-    trace,
-    var,
-)
-
-# ``jacobian`` and ``derivation`` are also the names of submodules; importing a submodule
-# binds its name on the package, so the functions are bound last, after every import.
-from .front.expr import derivation, grad, jacobian  # noqa: E402
-from .front.expr import __all__ as _EXPR_ALL  # noqa: E402
 
 __version__ = "0.1.0"
+
+#: Function names a star-import would use to shadow Python's own (``sum``) or
+#: :mod:`math`'s (``exp``, ``log``): reachable as ``jc.sum``, never star-imported.
+_SHADOWING = frozenset(dir(_builtins)) | frozenset(dir(_math))
 
 __all__ = [
     # the vec algebra (eq 16)
@@ -99,18 +97,41 @@ __all__ = [
     # settings and errors
     "set_dense_limit",
     "get_dense_limit",
+    "set_work_limit",
+    "get_work_limit",
+    "work_limit",
     "JacobianCalcError",
     "ShapeError",
     "ChainError",
     "ChoiceError",
     "DenseLimitError",
+    "WorkLimitError",
     "SingularMatrixError",
     "DomainError",
     "ExpressionSyntaxError",
-    # expressions (issue 4): Expr, var, jacobian, grad, derivation and the functions,
-    # as listed in jacobian_calc.expr.__all__
-    *_EXPR_ALL,
+    "LatexError",
+    "MissingExtraError",
+    # expressions
+    "Expr",
+    "var",
+    "jacobian",
+    "grad",
+    "derivation",
+    "FUNCTIONS",
+    # the functions of the operations table, except those that would shadow a builtin
+    *(name for name in FUNCTIONS if name not in _SHADOWING),
     # tensor layouts (JAX/PyTorch)
     "from_tensor_jacobian",
     "to_tensor_jacobian",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """``jc.<function>`` for every function of the operations table (added ones included)."""
+    if name in FUNCTIONS:
+        return FUNCTIONS[name]
+    raise AttributeError(f"module 'jacobian_calc' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(FUNCTIONS))

@@ -46,7 +46,7 @@ def test_compact_formulas_match_finite_differences(problem):
             trial = list(problem.weights)
             trial[k] = M
             hs, _ = mlp_forward(trial, problem.x, problem.activation)
-            return jc.LOSSES[problem.loss].value(hs[-1], problem.y)
+            return float(jc.LOSSES[problem.loss].forward(hs[-1], problem.y))
         fd = jc.finite_difference_jacobian(f, W).reshape(W.shape, order="F")
         scale = max(1.0, abs(net.loss_value(problem.x, problem.y)))
         np.testing.assert_allclose(g[f"W{k + 1}"], fd, rtol=1e-5, atol=1e-7 * scale)
@@ -99,7 +99,7 @@ def test_compact_bias_and_batch_gradients_match_finite_differences(problem):
     X = rng.normal(size=(problem.x.size, n))
     Y = rng.normal(size=(problem.y.size, n))
     biases = [rng.normal(size=W.shape[0]) for W in problem.weights]
-    phi = jc.ACTIVATIONS[problem.activation].function
+    phi = jc.ACTIVATIONS[problem.activation].pointwise.function
     g = mlp_gradients(problem.weights, X, Y, problem.activation, "squared_error", biases=biases)
     for k in range(len(biases)):
         def f(v, k=k):

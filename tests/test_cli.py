@@ -30,8 +30,21 @@ def test_lecture_default_prints_derivations_and_a_passing_table(capsys):
         assert errors[0] <= 1e-10 and max(errors[1:]) <= 1e-6
 
 
+@pytest.fixture
+def broken_tanh():
+    """tanh with φ′ replaced by 1 (as if φ′ were dropped), in the table, then restored."""
+    from jacobian_calc.ops import TABLE
+    from jacobian_calc.ops.elementwise import TANH, function
+
+    broken = function("tanh", TANH.params[0].default, np.tanh, lambda h: 0 * h + 1,
+                      "$fn($0)", "$fn'($0) = 1", roles=TANH.roles, summary="broken")
+    TABLE.add(broken, replace=True)
+    yield broken
+    TABLE.add(TANH, replace=True)
+
+
 @pytest.mark.parametrize("argv", [
-    ["lecture", "--sizes", "3", "2", "--activation", "tanh", "--wrt", "W1"],
+    ["lecture", "--sizes", "3", "2", "--wrt", "W1"],
     ["lecture", "--sizes", "6", "5", "4", "3", "2", "--activation", "softplus",
      "--loss", "softmax_cross_entropy", "--seed", "3"],
 ])
@@ -40,12 +53,18 @@ def test_other_depths_activations_and_losses(capsys, argv):
     assert code == 0 and "MISMATCH" not in out
 
 
-def test_exit_status_is_one_when_the_routes_disagree(capsys, monkeypatch):
+def test_a_one_layer_network_has_no_activation(capsys):
+    code, out, _ = run(capsys, "lecture", "--sizes", "3", "2")
+    assert code == 0 and "φ =" not in out and "loss = squared_error" in out
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["lecture", "--sizes", "3", "2", "--activation", "tanh"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: jacobian-calc lecture") and "has none" in err
+
+
+def test_exit_status_is_one_when_the_routes_disagree(capsys, broken_tanh):
     # Break φ′ (as if it were dropped): the literal chain and FD must now disagree.
-    from jacobian_calc.ops import activations
-    broken = activations.Activation(**{**activations.ACTIVATIONS["tanh"].__dict__,
-                                       "derivative": lambda h: 0 * h + 1})
-    monkeypatch.setitem(activations.ACTIVATIONS, "tanh", broken)
     code, out, _ = run(capsys, "lecture", "--activation", "tanh")
     assert code == 1 and "MISMATCH" in out
 
@@ -60,7 +79,7 @@ def test_bad_arguments_are_explained(capsys):
     assert "invalid choice: 'gelu'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli.main(["lecture", "--sizes", "4"])
-    assert "at least two positive sizes" in capsys.readouterr().err
+    assert "at least two sizes" in capsys.readouterr().err
 
 
 def test_help_describes_the_lecture_command(capsys):
@@ -107,13 +126,15 @@ def test_json_format_is_data_equal_to_the_library_numbers(capsys):
     assert ver["ok"] is True and [r["weight"] for r in ver["rows"]] == ["W1", "W2", "W3"]
     for r in ver["rows"]:
         assert r["literal_vs_compact"] <= ver["literal_tolerance"]
-        assert max(r["literal_vs_fd"], r["compact_vs_fd"]) <= ver["fd_tolerance"]
+        assert r["gateaux"]["ok"] and r["finite_differences"]["ok"]
+        assert max(r["gateaux"]["relative_error"],
+                   r["finite_differences"]["relative_error"]) <= ver["rtol"]
     assert data["derivations"][1]["matrix_form"]["check"] == "(3×3)·(3×2)·(2×1)·(1×5) → 3×5"
 
 
 @pytest.mark.parametrize("argv,derivations", [
     ([], 3),
-    (["--sizes", "3", "2", "--loss", "softmax_cross_entropy", "--activation", "relu"], 1),
+    (["--sizes", "3", "2", "--loss", "softmax_cross_entropy"], 1),
     (["--sizes", "5", "4", "4", "3", "2", "--activation", "tanh"], 4),
     (["--wrt", "W2", "--activation", "softplus"], 1),
 ])
@@ -152,18 +173,14 @@ def test_markdown_format_has_headings_derivations_and_the_table(capsys):
                         "### Derivation of ∂f/∂W2 — eq (27)–(33)",
                         "### Derivation of ∂f/∂W1 — eq (34)–(38)"]
     assert "## Verification" in lines
-    table = lines[lines.index("| weight | shape | literal vs compact | literal vs FD | "
-                              "compact vs FD | result |") + 2:]
+    table = lines[lines.index("| weight | shape | literal vs compact | literal vs Gâteaux | "
+                              "literal vs FD | result |") + 2:]
     assert [row.split(" | ")[0] for row in table] == ["| W1", "| W2", "| W3"]
     assert all(row.endswith("| ok |") for row in table)
     assert "dimension check, eq (33): (3×3)·(3×2)·(2×1)·(1×5) → 3×5" in lines
 
 
-def test_non_text_formats_keep_the_exit_status(capsys, monkeypatch):
-    from jacobian_calc.ops import activations
-    broken = activations.Activation(**{**activations.ACTIVATIONS["tanh"].__dict__,
-                                       "derivative": lambda h: 0 * h + 1})
-    monkeypatch.setitem(activations.ACTIVATIONS, "tanh", broken)
+def test_non_text_formats_keep_the_exit_status(capsys, broken_tanh):
     for fmt in ("json", "markdown", "latex"):
         code, out, _ = run(capsys, "lecture", "--activation", "tanh", "--format", fmt)
         assert code == 1 and ("MISMATCH" in out or '"ok": false' in out)
@@ -208,7 +225,7 @@ def test_figure_refuses_other_extensions_and_bad_choices(capsys, tmp_path):
     assert "--jacobian must be one of W1, W2, W3, got 'W7'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli.main(["figure", "--out", str(tmp_path / "f.png"), "--depth", "0"])
-    assert "--depth must be between 1 and 12, got 0" in capsys.readouterr().err
+    assert "--depth: expected a positive size, got 0" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli.main(["figure"])
     assert "--out" in capsys.readouterr().err
@@ -218,7 +235,8 @@ def test_figure_refuses_other_extensions_and_bad_choices(capsys, tmp_path):
 def test_figure_without_matplotlib_names_the_plot_extra(capsys, tmp_path, without_matplotlib):
     code, _, err = run(capsys, "figure", "--out", str(tmp_path / "f.png"))
     assert code == 2
-    assert "pip install 'jacobian_calc[plot]'" in err and err.startswith("jacobian-calc: error:")
+    assert "pip install 'jacobian_calc[plot]'" in err
+    assert err.startswith("usage: jacobian-calc figure") and "jacobian-calc figure: error:" in err
     assert list(tmp_path.iterdir()) == []
 
 

@@ -27,9 +27,10 @@ def run_json(capsys, argv):
 def test_the_issue_example_prints_jacobian_derivation_and_verification(capsys):
     assert main(TRACE) == 0
     out = capsys.readouterr().out
-    assert "Literal Jacobian ∂" in out and "(1×20, sparse" in out  # structure
+    assert "Literal Jacobian:\n∂tr(A X B)/∂vec(X)  (1×20, dense)" in out
     assert "dimension check: (1×9)·(9×15)·(15×20) → 1×20" in out  # the derivation
-    assert "Verification (central finite differences, all 20 columns)" in out
+    assert "Verification, Gâteaux derivatives (central differences) in 8 random directions" in out
+    assert "Verification, central differences, all 20 entries" in out
     assert out.rstrip().endswith(": ok")
 
 
@@ -98,25 +99,27 @@ def test_assorted_expressions_verify(capsys, text, shapes, wrt):
 def test_a_wrong_literal_jacobian_fails_verification_with_status_1(capsys, monkeypatch):
     import dataclasses
 
-    from jacobian_calc.front import expr
+    from jacobian_calc.front import calculator
 
-    real = expr.derivation
+    real = calculator.derivation
 
-    def planted(F, X):  # a sign error in the literal machinery's accumulated result
-        d = real(F, X)
+    def planted(F, X, **kwargs):  # a sign error in the literal machinery's accumulated result
+        d = real(F, X, **kwargs)
         J = d.result
         wrong = type(J)(-J.toarray(), of=J.of, wrt=J.wrt, of_shape=J.of_shape,
                         wrt_shape=J.wrt_shape)
         return dataclasses.replace(d, result=wrong)
 
-    monkeypatch.setattr(expr, "derivation", planted)
+    monkeypatch.setattr(calculator, "derivation", planted)
     assert main(TRACE) == 1
     assert "MISMATCH" in capsys.readouterr().out
 
 
-def test_tolerance_option_is_applied(capsys):
-    assert main(TRACE + ["--tolerance", "1e-300"]) == 1  # finite differences are never exact
-    assert "tolerance 1e-300: MISMATCH" in capsys.readouterr().out
+def test_tolerance_options_are_applied(capsys):
+    # finite differences are never exact: with both tolerances tiny the verdict fails
+    assert main(TRACE + ["--tolerance", "1e-300", "--atol", "1e-300"]) == 1
+    out = capsys.readouterr().out
+    assert "(atol 1e-300 + rtol 1e-300 · scale" in out and out.rstrip().endswith("MISMATCH")
 
 
 @pytest.mark.parametrize("fmt, marks", [
@@ -167,7 +170,7 @@ def test_malicious_input_is_refused_with_position_and_status_2(capsys, text, tmp
     captured = capsys.readouterr()
     assert status == 2
     assert captured.out == ""
-    assert "jacobian-calc: error:" in captured.err
+    assert "jacobian-calc expr: error:" in captured.err
     assert "at line 1, column" in captured.err and "^" in captured.err
     assert not (tmp_path / "PWNED").exists()
 
@@ -257,9 +260,10 @@ def test_fuzz_the_command_never_crashes(text):
                        "--shape", "x=2", "--", text])
     assert status in (0, 1, 2)
     if status == 2:
-        assert err.getvalue().startswith("jacobian-calc: error:") and out.getvalue() == ""
+        assert "jacobian-calc expr: error:" in err.getvalue() and out.getvalue() == ""
+        assert "Traceback" not in err.getvalue()
     else:
-        assert "Verification (" in out.getvalue()
+        assert "Verification, " in out.getvalue()
 
 
 def test_the_data_notes_say_how_special_variables_were_drawn(capsys):
@@ -290,16 +294,28 @@ def _balanced_product(leaves):
 
 
 def test_a_short_text_asking_for_huge_factors_is_refused_before_any_is_built(capsys):
-    # 222 inverses of a 32×32 X fit in 2000 characters but would build 222 dense
-    # 1024×1024 factors (minutes, gigabytes): refused up front with the estimate.
-    text = _balanced_product(["inv(X)"] * 222)
-    assert len(text) < 2000
+    # 20 alternations of softplus and inv of a 32×32 X fit in 300 characters, but a
+    # Kronecker factor −X⁻ᵀ⊗X⁻¹ times a diagonal diag(σ(·)) has no structure left: every
+    # step of the derivation keeps a dense 1024×1024 Jacobian, some 40 million entries
+    # in all, above the calculator's bound, so it is refused up front.
+    text = "softplus(inv(" * 20 + "X" + "))" * 20
     code = main(["expr", text, "--wrt", "X", "--shape", "X=32x32"])
     err = capsys.readouterr().err
     assert code == 2
-    assert "too large for the calculator" in err and "696,254,464 entries" in err
-    # the bound counts the factors on paths to X: 222 × 1024² inverses + 221 products × 2 × 1024²
-    assert 222 * 1024**2 + 221 * 2 * 1024**2 == 696_254_464
+    assert "work limit of 32,000,000 entries" in err and "nothing was built" in err
+    estimate = int(re.search(r"keep ([\d,]+) entries", err).group(1).replace(",", ""))
+    assert estimate >= 39 * 1024**2  # at least the dense products, one per inv
+
+
+def test_the_inverses_that_once_built_gigabytes_now_stay_kronecker_products(capsys):
+    # 222 inverses of a 32×32 X in under 2000 characters: each factor −X⁻ᵀ⊗X⁻¹ is kept as
+    # its two 32×32 factors, and the products of Kronecker factors compose by the mixed
+    # product rule, so the whole derivation stays small and verifies.
+    text = _balanced_product(["inv(X)"] * 222)
+    assert len(text) < 2000
+    assert main(["expr", text, "--wrt", "X", "--shape", "X=32x32"]) == 0
+    out = capsys.readouterr().out
+    assert "222 paths lead from X" in out and out.rstrip().endswith(": ok")
 
 
 def test_an_overflowing_factor_is_a_domain_error_not_a_mismatch(capsys):

@@ -134,7 +134,13 @@ def test_cross_referenced_api_names_resolve(page: str):
 
 
 def test_api_page_documents_every_public_name():
-    text = (DOCS / "api.md").read_text(encoding="utf-8")
+    from jacobian_calc.render.catalog import functions_page
+
+    # the functions of the operations table are documented by the generated list, which
+    # the page includes (docs/conf.py writes it from the table at every build)
+    page = (DOCS / "api.md").read_text(encoding="utf-8")
+    assert "{include} _generated/functions.md" in page
+    text = page + functions_page().replace("```{eval-rst}\n", "")
     documented = {name.split(".", 1)[1] for name in _documented(text)
                   if name.count(".") == 1 and name.startswith("jacobian_calc.")}
     missing = set(jacobian_calc.__all__) - documented

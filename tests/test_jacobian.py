@@ -120,7 +120,7 @@ def test_toarray_refuses_results_above_the_limit():
 def test_printing_shows_symbol_shape_storage_label_and_entries():
     K = J(jc.linear_weight_jacobian([1.0, 2.0], 2), "h", "W", (2,), (2, 2), label="(x₁I₂, x₂I₂)")
     text = str(K)
-    assert text.splitlines()[0] == "∂h/∂vec(W) = (x₁I₂, x₂I₂)  (2×4, sparse kron, 4 stored entries)"
+    assert text.splitlines()[0] == "∂h/∂vec(W) = (x₁I₂, x₂I₂)  (2×4, sparse csr, 4 stored entries)"
     assert "[[1. 0. 2. 0.]" in text
     assert repr(K).startswith("<Jacobian ∂h/∂vec(W)")
     assert np.asarray(K).shape == (2, 4)
@@ -131,11 +131,11 @@ def test_printing_shows_symbol_shape_storage_label_and_entries():
        st.floats(0.0, 1.0), st.integers(0, 2**32 - 1))
 def test_a_row_times_a_small_sparse_factor_equals_the_dense_product(k, n, fmt, density, seed):
     # the small-size product path (numpy instead of scipy's matmul) against dense numpy
-    from jacobian_calc.core.jacobian import _product
+    from jacobian_calc.core.structure import product
 
     rng = np.random.default_rng(seed)
     b = sp.random_array((k, n), density=density, format=fmt, random_state=rng)
     a = rng.normal(size=(1, k))
-    out = _product(a, b)
+    out = product(a, b)
     assert isinstance(out, np.ndarray) and out.shape == (1, n)
     np.testing.assert_allclose(out, a @ b.toarray(), rtol=1e-13, atol=1e-15)

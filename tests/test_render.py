@@ -169,7 +169,7 @@ def test_unstructured_big_matrices_show_their_corners(rng):
 # ---------------------------------------------------------------- Jacobian reprs
 def every_factor(net, x, y):
     graph = net.compose(x, y)
-    for node in graph.nodes.values():
+    for node in graph.nodes:
         for position in range(len(node.args)):
             yield graph.factor(node, position)
 
@@ -207,7 +207,7 @@ def test_the_lectures_symbols_and_block_forms(lecture):
     kron = graph.factor("h1", 0)
     tex = kron.to_latex()
     assert tex.startswith(r"\frac{\partial h_{1}}{\partial \operatorname{vec}(W_{1})} = "
-                          r"\left(x_{1} I_{5}, \dots, x_{4} I_{5}\right) = ")
+                          r"\left(x_{1}\:I_{5}, \dots, x_{4}\:I_{5}\right) = ")
     # 5×20 = 100 entries: block form with the numbers of x, not 100 entries
     expected = " & ".join(rf"{latex_number(v)}\, I_{{5}}" for v in x)
     assert rf"\begin{{bmatrix}} {expected} \end{{bmatrix}}" in tex
@@ -227,7 +227,8 @@ def test_jacobian_markdown_names_shape_storage_and_equation(lecture):
     J = jc.MLP(weights).compose(x, y).factor("h2", 0)
     md = J._repr_markdown_()
     head = md.splitlines()[0]
-    assert head == "**∂h2/∂vec(W2)** = (z1₁I₃, …, z1₅I₃) — 3×15, sparse kron, 15 stored, eq (22)"
+    assert head == ("**∂h2/∂vec(W2)** = (z1₁I₃, …, z1₅I₃) — 3×15, sparse Kronecker product, "
+                    "15 entries kept as its factors (40 bytes), eq (22)")
     assert display_math(md) == [J.to_latex()]
 
 
@@ -346,9 +347,9 @@ def test_derivation_json_round_trip_equals_the_library_numbers(lecture):
 
 
 def test_json_of_a_vector_gradient_and_non_finite_values():
-    from jacobian_calc.render.latex import _values
-    assert _values(np.array([1.0, np.nan, np.inf])) == [1.0, None, None]
-    assert json.loads(json.dumps(_values(np.array([[np.nan]])), allow_nan=False)) == [[None]]
+    from jacobian_calc.render.data import json_values
+    assert json_values(np.array([1.0, np.nan, np.inf])) == [1.0, None, None]
+    assert json.loads(json.dumps(json_values(np.array([[np.nan]])), allow_nan=False)) == [[None]]
     net, x, y = mlp((3, 4, 2))
     data = json.loads(json.dumps(net.derivation(x, y, wrt="h1").to_dict()))
     np.testing.assert_allclose(data["gradient"],
@@ -395,8 +396,8 @@ def test_any_composition_renders_valid_latex_and_exact_json(names, m, k, activat
     A, b, h, z, f, t = names
     WA = leaf(A, rng.normal(size=(m, k)), "weight")
     hb = apply("matmul", WA, leaf(b, rng.normal(size=k), "input"), name=h)
-    hz = apply("elementwise", hb, name=z, fn=activation)
-    graph = Graph(apply("loss", hz, leaf(t, np.eye(m)[0], "target"), name=f, loss=loss))
+    hz = apply(activation, hb, name=z)
+    graph = Graph(apply(loss, hz, leaf(t, np.eye(m)[0], "target"), name=f))
     d = derive(graph, f, (A, b, h)[wrt])
     check_latex(d.to_latex())
     for block in display_math(d.to_markdown()):
@@ -422,7 +423,7 @@ def test_identity_zero_and_matrix_product_factors_render():
     A, B = leaf("A", np.arange(6.0).reshape(3, 2)), leaf("B", np.ones((2, 40)))
     g = Graph(apply("matmul", A, B, name="C"))
     left, right = g.factor("C", 0), g.factor("C", 1)
-    assert left.latex == r"B^\top \otimes I_{3}" and right.latex == r"I_{40} \otimes A"
+    assert left.latex == r"B^\top\otimes I_{3}" and right.latex == r"I_{40}\otimes A"
     for J in (left, right):
         check_latex(J.to_latex())
     # ∂vec(C)/∂vec(A) = Bᵀ ⊗ I_3 is 120×6: shown as blocks of I_3, all ones here

@@ -12,8 +12,7 @@ import jacobian_calc as jc
 from jacobian_calc.testing import real_arrays
 from jacobian_calc.core.errors import WorkLimitError
 from jacobian_calc.core.limits import work_limit
-from jacobian_calc.core.vec import (block_diagonal, eye_kron, kron_dense, ones_kron_eye,
-                                    transpose_kron_eye)
+from jacobian_calc.core.vec import block_diagonal, eye_kron, kron_dense, ones_kron_eye
 
 sizes = st.integers(1, 12)
 matrices = st.tuples(sizes, sizes).flatmap(real_arrays)
@@ -76,7 +75,8 @@ def test_commutation_matrix_is_a_sparse_permutation(m, n):
 def test_kron_factors_match_numpy_kron(m, k, n):
     rng = np.random.default_rng(m * 1000 + k * 10 + n)
     B, A = rng.normal(size=(k, n)), rng.normal(size=(m, k))
-    np.testing.assert_array_equal(transpose_kron_eye(B, m).toarray(), np.kron(B.T, np.eye(m)))
+    np.testing.assert_array_equal(jc.linear_weight_jacobian(B, m).toarray(),
+                                  np.kron(B.T, np.eye(m)))
     np.testing.assert_array_equal(eye_kron(n, A).toarray(), np.kron(np.eye(n), A))
 
 
@@ -84,7 +84,7 @@ def test_kron_factors_match_numpy_kron(m, k, n):
 def test_vec_of_a_product_is_the_kronecker_factor_times_vec(args):
     # vec(A B) = (Bᵀ ⊗ I) vec(A): the identity behind eq (22)
     A, b = args
-    np.testing.assert_allclose(transpose_kron_eye(b, A.shape[0]) @ jc.vec(A), jc.vec(A @ b),
+    np.testing.assert_allclose(jc.linear_weight_jacobian(b, A.shape[0]) @ jc.vec(A), jc.vec(A @ b),
                                atol=1e-12)
 
 

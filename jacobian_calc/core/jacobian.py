@@ -1,14 +1,16 @@
 r"""The Jacobian value: a literal 2-D matrix that knows what it differentiates.
 
 A :class:`Jacobian` ∂a/∂b is a matrix of shape (size(a), size(b)) (eq 3), with a matrix
-variable flattened by column-stacking vec (eq 16). It is dense (:class:`numpy.ndarray`)
-where the matrix really is dense, such as ∂(Wx)/∂x = W (eq 11), and a scipy sparse array
-where it has structure, such as :math:`(x_1 I_p, \dots, x_d I_p)` (eq 22) or
-:math:`\operatorname{diag}(\phi'(h))` (eq 29). It is never a 4-D tensor.
+variable flattened by column-stacking vec (eq 16). It is stored dense
+(:class:`numpy.ndarray`) where the matrix really is dense, such as ∂(Wx)/∂x = W (eq 11),
+and by its structure where it has one — :math:`(x_1 I_p, \dots, x_d I_p)` (eq 22) as a
+Kronecker product, :math:`\operatorname{diag}(\phi'(h))` (eq 29) as its diagonal (see
+:mod:`jacobian_calc.core.structure`) — or as a scipy sparse array. :attr:`Jacobian.matrix`
+always hands out the numpy or scipy form. It is never a 4-D tensor.
 
 ``A @ B`` is the chain rule (eq 4): it multiplies ∂a/∂b by ∂b/∂c only when the names and
-sizes meet, and otherwise raises :class:`~jacobian_calc.errors.ChainError` with the whole
-chain written as the lecture's eq (33) dimension check.
+sizes meet, and otherwise raises :class:`~jacobian_calc.ChainError` with the whole chain
+written as the lecture's eq (33) dimension check.
 """
 
 from __future__ import annotations
@@ -19,47 +21,74 @@ from math import prod
 import numpy as np
 import scipy.sparse as sp
 
-from .errors import ChainError, DenseLimitError, JacobianCalcError, ShapeError
-from .notation import chain_dims, derivative_symbol, dims, flat_name, pretty, subscript
+from . import display
+from .errors import ChainError, JacobianCalcError, ShapeError
+from .limits import check_dense
+from .notation import chain_dims, derivative_symbol, dims, flat_name, latex_name, pretty
+from .structure import Identity, Structured, add, product
 
-__all__ = ["Jacobian", "chain", "set_dense_limit", "get_dense_limit"]
+__all__ = ["Jacobian", "check_chain", "tensor_axes"]
 
 Shape = tuple[int, ...]
 
-_dense_limit: int | None = 1 << 30  # bytes; 1 GiB
+
+def _shape(value: object, name: str) -> Shape:
+    """A shape of at most two positive sizes, or ShapeError."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, np.ndarray)):
+        raise ShapeError(f"{name} must be a tuple of at most two positive ints, got {value!r}")
+    out = []
+    for n in value:
+        if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ShapeError(f"{name} must be a tuple of at most two positive ints, got "
+                             f"{tuple(value)!r}")
+        out.append(int(n))
+    if len(out) > 2:
+        raise ShapeError(f"{name} must be () for a scalar, (n,) for a vector or (m, n) for a "
+                         f"matrix, got {tuple(out)}")
+    return tuple(out)
 
 
-def set_dense_limit(max_bytes: int | None) -> int | None:
-    """Set the largest dense array :meth:`Jacobian.toarray` may create; return the old limit.
-
-    Parameters
-    ----------
-    max_bytes : int or None
-        A limit in bytes (default 1 GiB); ``None`` removes the limit.
-    """
-    global _dense_limit
-    if max_bytes is not None and (not isinstance(max_bytes, (int, np.integer)) or max_bytes < 0):
-        raise JacobianCalcError(f"max_bytes must be a non-negative int or None, got {max_bytes!r}")
-    old, _dense_limit = _dense_limit, (None if max_bytes is None else int(max_bytes))
-    return old
+def _name(value: object, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise JacobianCalcError(f"{what} must be a non-empty str, got {value!r}")
+    return value
 
 
-def get_dense_limit() -> int | None:
-    """The current limit of :meth:`Jacobian.toarray`, in bytes (``None``: no limit)."""
-    return _dense_limit
+def _storage(matrix: object) -> np.ndarray | sp.sparray | Structured:
+    if isinstance(matrix, Structured):
+        return matrix
+    if sp.issparse(matrix):
+        if matrix.dtype.kind == "c":
+            raise JacobianCalcError(f"a Jacobian must be real, got a complex sparse matrix "
+                                    f"({matrix.dtype})")
+        if not isinstance(matrix, sp.sparray):  # keep array semantics: * is elementwise
+            matrix = sp.csr_array(matrix)
+        return matrix if matrix.dtype == np.float64 else matrix.astype(np.float64)
+    arr = np.asarray(matrix)
+    if arr.dtype.kind == "c":
+        raise JacobianCalcError(f"a Jacobian must be real, got a complex array ({arr.dtype}); "
+                                "the imaginary part would be lost")
+    if arr.dtype.kind not in "biuf":
+        raise JacobianCalcError(f"a Jacobian's matrix must hold real numbers, got dtype "
+                                f"{arr.dtype}")
+    return arr.astype(np.float64, copy=False)
 
 
-def _gib(nbytes: float) -> str:
-    return f"{nbytes / (1 << 30):.3g} GiB"
+def _dense_copy(value: object) -> np.ndarray:
+    stored = _storage(value)
+    if isinstance(stored, Structured) or sp.issparse(stored):
+        return stored.toarray()
+    return np.array(stored, dtype=np.float64)
 
 
 class Jacobian:
-    r"""∂``of``/∂``wrt`` as a literal 2-D matrix with names and original shapes.
+    r"""∂(of)/∂(wrt) as a literal 2-D matrix with names and original shapes.
 
     Parameters
     ----------
-    matrix : numpy.ndarray or scipy sparse array, shape (size(of), size(wrt))
-        The entries; row i is output entry i of vec(of), column j is entry j of vec(wrt).
+    matrix : numpy.ndarray, scipy sparse array or structured matrix, shape (size(of), size(wrt))
+        The entries; row i is entry i of vec(of), column j is entry j of vec(wrt). A
+        structured matrix (:mod:`jacobian_calc.core.structure`) is kept as it is.
     of, wrt : str
         Names of the differentiated quantity and of the variable.
     of_shape, wrt_shape : tuple of int
@@ -71,6 +100,12 @@ class Jacobian:
         The label in LaTeX.
     equation : str, optional
         The lecture equation this factor reproduces, e.g. ``"22"``.
+    symmetric : bool, optional
+        The matrix equals its transpose (a diagonal, an identity); read off a structured
+        matrix when not given.
+    of_latex, wrt_latex : str, optional
+        How ``of`` and ``wrt`` are written in LaTeX (by default from the names:
+        ``W1`` → ``W_{1}``); an expression passes its own form.
 
     Examples
     --------
@@ -89,11 +124,12 @@ class Jacobian:
       (1×2)·(1×2) → ✗ 2 ≠ 1
     """
 
-    __slots__ = ("_matrix", "of", "wrt", "of_shape", "wrt_shape", "label", "latex", "equation")
+    __slots__ = ("_storage", "_materialized", "of", "wrt", "of_shape", "wrt_shape", "label",
+                 "latex", "equation", "symmetric", "of_latex", "wrt_latex")
 
     def __init__(
         self,
-        matrix: np.ndarray | sp.sparray,
+        matrix: np.ndarray | sp.sparray | Structured,
         *,
         of: str,
         wrt: str,
@@ -102,54 +138,61 @@ class Jacobian:
         label: str | None = None,
         latex: str | None = None,
         equation: str | None = None,
+        symmetric: bool | None = None,
+        of_latex: str | None = None,
+        wrt_latex: str | None = None,
     ) -> None:
-        of_shape, wrt_shape = tuple(int(n) for n in of_shape), tuple(int(n) for n in wrt_shape)
-        if sp.issparse(matrix):
-            if not isinstance(matrix, sp.sparray):  # keep array semantics: * is elementwise
-                matrix = sp.csr_array(matrix)
-        else:
-            matrix = np.asarray(matrix, dtype=np.float64)
+        of, wrt = _name(of, "of"), _name(wrt, "wrt")
+        of_shape, wrt_shape = _shape(of_shape, "of_shape"), _shape(wrt_shape, "wrt_shape")
+        storage = _storage(matrix)
         expected = (prod(of_shape), prod(wrt_shape))
-        if matrix.ndim != 2 or matrix.shape != expected:
+        if storage.ndim != 2 or tuple(storage.shape) != expected:
             raise ShapeError(
                 f"the matrix of {derivative_symbol(of, wrt, of_shape, wrt_shape)} must be "
                 f"{dims(expected)} (size of {pretty(of)} × size of {flat_name(wrt, wrt_shape)}), "
-                f"got shape {matrix.shape}"
+                f"got shape {tuple(storage.shape)}"
             )
-        self._matrix = matrix
+        self._storage = storage
+        self._materialized: np.ndarray | sp.sparray | None = None
         self.of, self.wrt = of, wrt
         self.of_shape, self.wrt_shape = of_shape, wrt_shape
         self.label, self.latex, self.equation = label, latex, equation
+        if symmetric is None:
+            symmetric = isinstance(storage, Structured) and storage.symmetric
+        self.symmetric = bool(symmetric)
+        self.of_latex = of_latex if of_latex is not None else latex_name(of)
+        self.wrt_latex = wrt_latex if wrt_latex is not None else latex_name(wrt)
 
     # ----------------------------------------------------------------- construction
     @classmethod
     def identity(cls, name: str, shape: Shape) -> Jacobian:
-        """∂a/∂a = I, sparse."""
-        n = prod(shape)
-        return cls(sp.eye_array(n, format="csr"), of=name, wrt=name, of_shape=shape,
-                   wrt_shape=shape, label=f"I{subscript(n)}", latex=rf"I_{{{n}}}")
+        """∂a/∂a = I (kept as the identity, no entries stored)."""
+        n = prod(_shape(shape, "shape"))
+        return cls(Identity(n), of=name, wrt=name, of_shape=shape, wrt_shape=shape,
+                   label=f"I{_sub(n)}", latex=rf"I_{{{n}}}")
 
     @classmethod
     def zeros(cls, of: str, wrt: str, of_shape: Shape, wrt_shape: Shape) -> Jacobian:
         """∂a/∂b when a does not depend on b: a sparse zero matrix with no stored entries."""
-        return cls(sp.csr_array((prod(of_shape), prod(wrt_shape))), of=of, wrt=wrt,
+        return cls(sp.csr_array((prod(_shape(of_shape, "of_shape")),
+                                 prod(_shape(wrt_shape, "wrt_shape")))), of=of, wrt=wrt,
                    of_shape=of_shape, wrt_shape=wrt_shape, label="0", latex="0")
 
     @classmethod
     def from_row_gradient(cls, row: object, *, of: str, wrt: str,
                           wrt_shape: Shape | None = None, label: str | None = None) -> Jacobian:
         """Wrap a row gradient ∂f/∂b, shape (1, n), of a scalar ``of`` (eq 1)."""
-        arr = np.array(row, dtype=np.float64)
+        arr = _dense_copy(row)
         if arr.ndim != 2 or arr.shape[0] != 1:
             raise ShapeError(f"a row gradient must have shape (1, n), got {arr.shape}")
-        shape = (arr.shape[1],) if wrt_shape is None else tuple(wrt_shape)
+        shape = (arr.shape[1],) if wrt_shape is None else wrt_shape
         return cls(arr, of=of, wrt=wrt, of_shape=(), wrt_shape=shape, label=label)
 
     @classmethod
     def from_column_gradient(cls, column: object, *, of: str, wrt: str,
                              wrt_shape: Shape | None = None) -> Jacobian:
         """Wrap a column gradient ∇f, shape (n, 1), the ML convention (eq 6)."""
-        arr = np.array(column, dtype=np.float64)
+        arr = _dense_copy(column)
         if arr.ndim != 2 or arr.shape[1] != 1:
             raise ShapeError(f"a column gradient must have shape (n, 1), got {arr.shape}")
         return cls.from_row_gradient(arr.T, of=of, wrt=wrt, wrt_shape=wrt_shape)
@@ -157,49 +200,68 @@ class Jacobian:
     @classmethod
     def from_matrix_gradient(cls, gradient: object, *, of: str, wrt: str) -> Jacobian:
         """Wrap a gradient shaped like its variable (eq 12): the row is vec(G)ᵀ (eq 24–25)."""
-        arr = np.array(gradient, dtype=np.float64)
+        arr = _dense_copy(gradient)
         return cls(arr.reshape(1, -1, order="F"), of=of, wrt=wrt, of_shape=(),
                    wrt_shape=arr.shape)
 
     # ------------------------------------------------------------------ properties
     @property
     def matrix(self) -> np.ndarray | sp.sparray:
-        """The stored matrix itself (not a copy; do not modify it)."""
-        return self._matrix
+        """The matrix in numpy or scipy form (not a copy; do not modify it).
+
+        A structured storage is written out on first access — dense when it has no
+        zeros, else as a scipy sparse array built from its index pattern — and kept.
+        """
+        if isinstance(self._storage, Structured):
+            if self._materialized is None:
+                self._materialized = self._storage.materialize()
+            return self._materialized
+        return self._storage
+
+    @property
+    def storage(self) -> np.ndarray | sp.sparray | Structured:
+        """What is held: the dense or scipy array, or the structured matrix itself."""
+        return self._storage
 
     @property
     def shape(self) -> tuple[int, int]:
         """(size(of), size(wrt))."""
-        return self._matrix.shape
+        return tuple(self._storage.shape)  # type: ignore[return-value]
 
     @property
     def issparse(self) -> bool:
-        """True when the matrix is a scipy sparse array."""
-        return sp.issparse(self._matrix)
+        """True when the matrix has structural zeros: scipy sparse or structured sparse."""
+        s = self._storage
+        return sp.issparse(s) or (isinstance(s, Structured) and not s.dense)
 
     @property
     def nnz(self) -> int:
-        """Stored entries: ``nnz`` of a sparse matrix, every entry of a dense one."""
-        return int(self._matrix.nnz if self.issparse else self._matrix.size)
+        """Stored entries: ``nnz`` of a sparse or structured matrix, every entry of a dense one."""
+        s = self._storage
+        if isinstance(s, np.ndarray):
+            return int(s.size)
+        return int(s.nnz)
 
     @property
     def symbol(self) -> str:
-        """``'∂ŷ/∂vec(W1)'``."""
+        """``'∂ŷ/∂vec(W1)'``; an expression is bracketed, ``'∂(A x)/∂x'``."""
         return derivative_symbol(self.of, self.wrt, self.of_shape, self.wrt_shape)
 
     @property
     def latex_symbol(self) -> str:
         r"""The symbol in LaTeX, ``\frac{\partial \hat{y}}{\partial \operatorname{vec}(W_{1})}``."""
-        return derivative_symbol(self.of, self.wrt, self.of_shape, self.wrt_shape, latex=True)
+        return derivative_symbol(self.of_latex, self.wrt_latex, self.of_shape, self.wrt_shape,
+                                 latex=True, formed=True)
 
     @property
     def nbytes(self) -> int:
-        """Bytes held by the stored matrix (data and, when sparse, its index arrays)."""
-        m = self._matrix
-        if not self.issparse:
-            return int(m.nbytes)
-        return int(sum(getattr(m, a).nbytes for a in ("data", "indices", "indptr", "coords",
-                                                       "offsets") if _has_array(m, a)))
+        """Bytes held by the storage (data and, when sparse, its index arrays)."""
+        s = self._storage
+        if isinstance(s, (np.ndarray, Structured)):
+            return int(s.nbytes)
+        return int(sum(a.nbytes for a in (getattr(s, n, None) for n in
+                                          ("data", "indices", "indptr", "coords", "offsets"))
+                       if isinstance(a, np.ndarray)))
 
     # ----------------------------------------------------------------- conversions
     def toarray(self, max_bytes: int | None = None) -> np.ndarray:
@@ -209,25 +271,20 @@ class Jacobian:
         ----------
         max_bytes : int, optional
             Refuse results larger than this; by default the limit set by
-            :func:`set_dense_limit` (1 GiB unless changed).
+            :func:`~jacobian_calc.set_dense_limit` (1 GiB unless changed).
 
         Raises
         ------
         DenseLimitError
             The dense array would be larger than the limit.
         """
-        limit = _dense_limit if max_bytes is None else max_bytes
-        need = prod(self.shape) * 8
-        if limit is not None and need > limit:
-            raise DenseLimitError(
-                f"a dense {self.symbol} ({dims(self.shape)}) needs {_gib(need)}, above the "
-                f"limit of {_gib(limit)}; pass toarray(max_bytes=...) or call "
-                f"jacobian_calc.set_dense_limit(...) to allow it, or keep it sparse "
-                f"({self.nnz} stored entries)"
-            )
-        if self.issparse:
-            return self._matrix.toarray()
-        return np.array(self._matrix)
+        s = self._storage
+        if isinstance(s, Structured):
+            return s.toarray(max_bytes, what=self.symbol)
+        check_dense(self.shape, self.symbol, max_bytes)
+        if sp.issparse(s):
+            return s.toarray()
+        return np.array(s)
 
     def __array__(self, dtype: object = None, copy: object = None) -> np.ndarray:
         arr = self.toarray()
@@ -250,8 +307,8 @@ class Jacobian:
             owns this Jacobian and discards it, so a large gradient is not copied twice).
         """
         self._scalar_of("a row gradient")
-        if not copy and not self.issparse:
-            return self._matrix
+        if not copy and isinstance(self._storage, np.ndarray):
+            return self._storage
         return self.toarray()
 
     def column_gradient(self) -> np.ndarray:
@@ -268,20 +325,21 @@ class Jacobian:
     def to_tensor(self) -> np.ndarray:
         """The tensor layout of JAX/PyTorch: shape ``of_shape + wrt_shape``, row-major.
 
-        See :func:`jacobian_calc.to_tensor_jacobian`; the inverse is
-        :func:`jacobian_calc.from_tensor_jacobian`.
+        The inverse is :func:`jacobian_calc.from_tensor_jacobian`.
         """
-        from .layout import to_tensor_jacobian  # layout imports this module
-
-        return to_tensor_jacobian(self)
+        k = len(self.of_shape)
+        dense = self.toarray().reshape(self.of_shape[::-1] + self.wrt_shape[::-1])
+        # Reversed axes within each group are their own inverse permutation.
+        return np.array(dense.transpose(tensor_axes(k, len(self.wrt_shape))), order="C")
 
     # --------------------------------------------------------------------- algebra
     def __matmul__(self, other: Jacobian) -> Jacobian:
         if not isinstance(other, Jacobian):
             return NotImplemented
         check_chain([self, other])
-        return Jacobian(_product(self._matrix, other._matrix), of=self.of, wrt=other.wrt,
-                        of_shape=self.of_shape, wrt_shape=other.wrt_shape)
+        return Jacobian(product(self._storage, other._storage), of=self.of, wrt=other.wrt,
+                        of_shape=self.of_shape, wrt_shape=other.wrt_shape,
+                        of_latex=self.of_latex, wrt_latex=other.wrt_latex)
 
     def __add__(self, other: Jacobian) -> Jacobian:
         if not isinstance(other, Jacobian):
@@ -292,88 +350,64 @@ class Jacobian:
                 f"cannot add {self.symbol} ({dims(self.shape)}) and {other.symbol} "
                 f"({dims(other.shape)}): a sum over paths needs the same derivative"
             )
-        total = self._matrix + other._matrix
-        if sp.issparse(total) and not isinstance(total, sp.sparray):
-            total = sp.csr_array(total)
-        return Jacobian(np.asarray(total) if not sp.issparse(total) else total, of=self.of,
-                        wrt=self.wrt, of_shape=self.of_shape, wrt_shape=self.wrt_shape)
+        return Jacobian(add(self._storage, other._storage), of=self.of, wrt=self.wrt,
+                        of_shape=self.of_shape, wrt_shape=self.wrt_shape,
+                        of_latex=self.of_latex, wrt_latex=self.wrt_latex)
 
     # -------------------------------------------------------------------- printing
     def describe(self) -> str:
-        """One line: symbol, shape, storage, label."""
-        if self.issparse:
-            storage = f"sparse {self._matrix.format}, {self.nnz} stored entries"
-        else:
-            storage = "dense"
-        label = f" = {self.label}" if self.label else ""
-        return f"{self.symbol}{label}  ({dims(self.shape)}, {storage})"
+        """One line: symbol, label, shape and storage."""
+        return str(display.show(self, "summary"))
 
     def __repr__(self) -> str:
         return f"<Jacobian {self.describe()}>"
 
-    def to_latex(self) -> str:
-        r"""LaTeX body (no ``$$``): symbol = label = entries or block form, shape, equation.
+    def __str__(self) -> str:
+        return str(display.show(self, "text"))
 
-        Small Jacobians are written entry by entry, big structured ones in block form;
-        see :mod:`jacobian_calc.render`.
-        """
-        from ..render.latex import jacobian_latex
-        return jacobian_latex(self)
+    def to_latex(self) -> str:
+        r"""LaTeX body (no ``$$``): symbol = label = entries or block form, shape, equation."""
+        return str(display.show(self, "latex"))
+
+    def to_markdown(self) -> str:
+        """Markdown: the symbol and storage, then the LaTeX formula as a display."""
+        return str(display.show(self, "markdown"))
 
     def to_dict(self) -> dict:
         """JSON-serialisable data: names, shapes, label, storage and entries."""
-        from ..render.latex import jacobian_to_dict
-        return jacobian_to_dict(self)
+        return display.show(self, "dict")  # type: ignore[return-value]
 
     def _repr_latex_(self) -> str:
         return f"$${self.to_latex()}$$"
 
     def _repr_markdown_(self) -> str:
-        from ..render.latex import jacobian_markdown
-        return jacobian_markdown(self)
+        return self.to_markdown()
 
-    def __str__(self) -> str:
-        if prod(self.shape) <= 400:
-            body = np.array2string(self.toarray(), precision=4, suppress_small=True,
-                                   max_line_width=120)
-            return f"{self.describe()}\n{body}"
-        return self.describe()
+
+def tensor_axes(k_out: int, k_in: int) -> list[int]:
+    """The axis permutation between the vec layout and the tensor layout (its own inverse)."""
+    return list(range(k_out - 1, -1, -1)) + list(range(k_out + k_in - 1, k_out - 1, -1))
+
+
+def _sub(n: int) -> str:
+    return str(n).translate(str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉"))
 
 
 def _entries(n: int) -> str:
     return f"{n} entry" if n == 1 else f"{n} entries"
 
 
-def _has_array(m: object, name: str) -> bool:
-    return isinstance(getattr(m, name, None), np.ndarray)
-
-
-#: Below this many stored entries, a row times a compressed sparse factor is computed with
-#: three numpy calls instead of scipy's matmul, whose fixed cost per call (≈ 40 µs: it
-#: builds the transposed array) dominates a lecture-sized chain.
-_SMALL_SPARSE = 4096
-
-
-def _row_times_compressed(row: np.ndarray, b: sp.sparray) -> np.ndarray:
-    """(1×k) dense row · (k×n) CSR/CSC: each stored b_ij adds row_i·b_ij to column j."""
-    major = np.repeat(np.arange(b.indptr.size - 1), np.diff(b.indptr))
-    rows, cols = (major, b.indices) if b.format == "csr" else (b.indices, major)
-    return np.bincount(cols, weights=row[0, rows] * b.data, minlength=b.shape[1])[None, :]
-
-
-def _product(a: np.ndarray | sp.sparray, b: np.ndarray | sp.sparray) -> np.ndarray | sp.sparray:
-    """a @ b, keeping the result dense whenever one side is dense."""
-    if (isinstance(a, np.ndarray) and a.shape[0] == 1 and sp.issparse(b)
-            and b.format in ("csr", "csc") and b.nnz <= _SMALL_SPARSE):
-        return _row_times_compressed(a, b)
-    out = a @ b
-    if sp.issparse(out):
-        return out
-    return np.asarray(out)
-
-
 def check_chain(factors: Sequence[Jacobian]) -> None:
-    """Raise :class:`ChainError` unless consecutive factors meet by name and by size."""
+    """Raise :class:`~jacobian_calc.ChainError` unless consecutive factors meet by name and size.
+
+    Also refuses anything that is not a :class:`Jacobian`, naming its position and type.
+    """
+    for i, f in enumerate(factors, 1):
+        if not isinstance(f, Jacobian):
+            raise JacobianCalcError(
+                f"a chain multiplies Jacobian objects, but factor {i} is of type "
+                f"{type(f).__name__}; wrap a matrix with jacobian_calc.Jacobian(matrix, of=..., "
+                f"wrt=..., of_shape=..., wrt_shape=...) so its names and shapes can be checked")
     for left, right in zip(factors, factors[1:]):
         if left.wrt == right.of and left.wrt_shape == right.of_shape:
             continue
@@ -389,24 +423,3 @@ def check_chain(factors: Sequence[Jacobian]) -> None:
             f"  {' · '.join(f.symbol for f in factors)}\n"
             f"  {chain_dims([f.shape for f in factors])}"
         )
-
-
-def chain(*factors: Jacobian) -> Jacobian:
-    """The chain-rule product of several Jacobians, ∂a/∂b · ∂b/∂c · … (eq 4, eq 28).
-
-    The whole chain is checked before anything is multiplied, so a mismatch anywhere is
-    reported with every factor and its shape. The product is then evaluated in the
-    cheapest order under the cost model of :mod:`jacobian_calc.cost` (the matrix-chain
-    dynamic programme over shapes and stored entries): tail to head for a row gradient,
-    head to tail for a narrow variable, a mixed order when that is cheaper. Every order
-    gives the same matrix up to rounding.
-    """
-    if not factors:
-        raise JacobianCalcError("chain() needs at least one Jacobian")
-    check_chain(factors)
-    if len(factors) <= 2:
-        return factors[0] if len(factors) == 1 else factors[0] @ factors[1]
-    from ..engine.cost import MatrixInfo, evaluate, optimal_order  # cost imports nothing of ours
-
-    plan = optimal_order([MatrixInfo.of(f._matrix) for f in factors])
-    return evaluate(factors, plan.tree)

@@ -22,10 +22,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import NamedTuple
 
-from .errors import JacobianCalcError, WorkLimitError
+from math import prod
+
+from .errors import DenseLimitError, JacobianCalcError, WorkLimitError
 
 __all__ = ["WorkLimit", "set_work_limit", "get_work_limit", "work_limit", "check_work",
-           "DEFAULT_ENTRIES", "DEFAULT_OPERATIONS"]
+           "DEFAULT_ENTRIES", "DEFAULT_OPERATIONS", "set_dense_limit", "get_dense_limit",
+           "check_dense"]
 
 #: Entries built and kept by one call: 2**28 float64 numbers are 2 GiB.
 DEFAULT_ENTRIES = 1 << 28
@@ -110,3 +113,44 @@ def check_work(entries: int, operations: int, what: str) -> None:
         raise WorkLimitError(
             f"{what} would {' and '.join(over)}; nothing was built. Use smaller sizes, or "
             f"raise the bound with jacobian_calc.set_work_limit(entries=..., operations=...)")
+
+
+# ------------------------------------------------------------------ the dense limit
+_dense_limit: int | None = 1 << 30  # bytes; 1 GiB
+
+
+def set_dense_limit(max_bytes: int | None) -> int | None:
+    """Set the largest dense array a Jacobian's ``toarray`` may create; return the old limit.
+
+    Parameters
+    ----------
+    max_bytes : int or None
+        A limit in bytes (default 1 GiB); ``None`` removes the limit.
+    """
+    global _dense_limit
+    old, _dense_limit = _dense_limit, _checked(max_bytes, "max_bytes")
+    return old
+
+
+def get_dense_limit() -> int | None:
+    """The current limit of ``toarray``, in bytes (``None``: no limit)."""
+    return _dense_limit
+
+
+def _gib(nbytes: float) -> str:
+    return f"{nbytes / (1 << 30):.3g} GiB"
+
+
+def check_dense(shape: tuple[int, ...], what: str, max_bytes: int | None = None) -> None:
+    """Raise :class:`~jacobian_calc.DenseLimitError` when a dense ``shape`` is over the limit.
+
+    ``max_bytes`` overrides the limit set by :func:`set_dense_limit` for this check.
+    """
+    limit = _dense_limit if max_bytes is None else max_bytes
+    need = prod(shape) * 8
+    if limit is not None and need > limit:
+        dims = "×".join(str(n) for n in shape)
+        raise DenseLimitError(
+            f"a dense {what} ({dims}) needs {_gib(need)}, above the limit of {_gib(limit)}; "
+            f"pass toarray(max_bytes=...) or call jacobian_calc.set_dense_limit(...) to "
+            f"allow it, or keep it sparse")

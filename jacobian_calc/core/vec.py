@@ -4,8 +4,8 @@ r"""The vec algebra: flattening, its inverse, and the structured Kronecker facto
 structured matrices of matrix calculus — the commutation matrix and the Kronecker
 products of the classic identities — are built here directly from their index patterns
 as scipy sparse arrays, never through a dense matrix or ``scipy.sparse.kron``. The weight
-factor :math:`x^\top \otimes I_p` (eq 22) lives in :mod:`jacobian_calc.core.kron` and is
-re-exported here.
+factor :math:`x^\top \otimes I_p` (eq 22) is :func:`jacobian_calc.linear_weight_jacobian`; inside
+a chain the engine keeps such factors by their structure (:mod:`jacobian_calc.core.structure`).
 """
 
 from __future__ import annotations
@@ -17,19 +17,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from .errors import ChoiceError, ShapeError
-from .kron import (
-    KronEyeArray,
-    clear_kron_pattern_cache,
-    kron_pattern_cache_info,
-    transpose_kron_eye,
-)
 from .limits import check_work
 from .notation import dims
 from .validation import as_real_array, index_dtype, positive_int, shape_tuple
 
-__all__ = ["vec", "unvec", "commutation_matrix", "transpose_kron_eye", "KronEyeArray", "eye_kron",
-           "kron_dense", "ones_kron_eye", "block_diagonal", "kron_pattern_cache_info",
-           "clear_kron_pattern_cache"]
+__all__ = ["vec", "unvec", "commutation_matrix", "eye_kron", "kron_dense", "ones_kron_eye",
+           "block_diagonal"]
 
 Order = Literal["col", "row"]
 _ORDERS = {"col": "F", "row": "C"}

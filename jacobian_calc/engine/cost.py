@@ -57,10 +57,11 @@ from functools import lru_cache
 from typing import Any, Union
 
 import numpy as np
-import scipy.sparse as sp
 
 from ..core.errors import JacobianCalcError, ShapeError
 from ..core.notation import dims
+from ..core.jacobian import Jacobian, check_chain
+from ..core.structure import MatrixInfo, product_cost, product_info
 
 __all__ = [
     "MatrixInfo",
@@ -74,64 +75,16 @@ __all__ = [
     "all_orders",
     "evaluate",
     "cost_report",
+    "chain",
+    "MAX_SEARCHED_FACTORS",
 ]
+
+#: Chains of more factors than this are not searched by the O(k³) dynamic programme:
+#: the cheaper of the two directions is taken instead (the search is work too).
+MAX_SEARCHED_FACTORS = 48
 
 #: A parenthesisation: a factor's index, or a pair of sub-trees (left, right).
 Tree = Union[int, tuple["Tree", "Tree"]]
-
-
-@dataclass(frozen=True)
-class MatrixInfo:
-    """What the cost model knows of one factor: shape, stored entries, storage.
-
-    Attributes
-    ----------
-    rows, cols : int
-    nnz : int
-        Stored entries (``rows·cols`` for a dense matrix).
-    sparse : bool
-    """
-
-    rows: int
-    cols: int
-    nnz: int
-    sparse: bool
-
-    @classmethod
-    def of(cls, matrix: Any) -> MatrixInfo:
-        """Describe an ndarray, a scipy sparse array or a :class:`~jacobian_calc.jacobian.Jacobian`."""
-        m = getattr(matrix, "matrix", matrix)  # a Jacobian exposes its matrix
-        if sp.issparse(m):
-            return cls(int(m.shape[0]), int(m.shape[1]), int(m.nnz), True)
-        arr = np.asarray(m)
-        if arr.ndim != 2:
-            raise ShapeError(f"a chain factor must be a 2-D matrix, got shape {arr.shape}")
-        return cls(int(arr.shape[0]), int(arr.shape[1]), int(arr.size), False)
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return (self.rows, self.cols)
-
-
-def product_cost(a: MatrixInfo, b: MatrixInfo) -> int:
-    """Multiply-adds of ``a @ b`` under the cost model (see the module notes)."""
-    _check_meet(a, b)
-    if a.sparse and b.sparse:
-        return -(-a.nnz * b.nnz // max(a.cols, 1))  # ceil(nnz(A)·nnz(B)/k)
-    if a.sparse:
-        return a.nnz * b.cols
-    if b.sparse:
-        return a.rows * b.nnz
-    return a.rows * a.cols * b.cols
-
-
-def product_info(a: MatrixInfo, b: MatrixInfo) -> MatrixInfo:
-    """The estimated description of ``a @ b``: sparse only if both are."""
-    _check_meet(a, b)
-    full = a.rows * b.cols
-    if a.sparse and b.sparse:
-        return MatrixInfo(a.rows, b.cols, min(full, -(-a.nnz * b.nnz // max(a.cols, 1))), True)
-    return MatrixInfo(a.rows, b.cols, full, False)
 
 
 def _check_meet(a: MatrixInfo, b: MatrixInfo) -> None:
@@ -173,11 +126,14 @@ class ChainPlan:
         Multiply-adds under the cost model.
     n : int
         Number of factors.
+    searched : bool
+        False when the chain was too long to search and the cheaper direction was taken.
     """
 
     tree: Tree
     cost: int
     n: int
+    searched: bool = True
 
     def describe(self, names: Sequence[str] | None = None) -> str:
         """The order as text, ``((J1·J2)·J3)``; ``names`` replaces ``J1, J2, …``."""
@@ -250,7 +206,10 @@ def forward_cost(chain: Sequence[MatrixInfo | Any]) -> int:
 def optimal_order(chain: Sequence[MatrixInfo | Any]) -> ChainPlan:
     """The cheapest parenthesisation of ``chain``, by the matrix-chain dynamic programme.
 
-    Ties go to the tail-to-head (left-to-right) order, the one back-propagation uses.
+    Ties go to the tail-to-head (left-to-right) order, the one back-propagation uses. A
+    chain of more than :data:`MAX_SEARCHED_FACTORS` factors is not searched (the
+    programme costs O(k³)): the cheaper of the two directions is returned, and the plan
+    says so (``searched`` is False).
 
     Parameters
     ----------
@@ -262,6 +221,11 @@ def optimal_order(chain: Sequence[MatrixInfo | Any]) -> ChainPlan:
     ChainPlan
     """
     infos = _infos(chain)
+    if len(infos) > MAX_SEARCHED_FACTORS:
+        n = len(infos)
+        rev, fwd = _left_tree(0, n - 1), _right_tree(0, n - 1)
+        rc, fc = tree_cost(infos, rev), tree_cost(infos, fwd)
+        return ChainPlan(rev, rc, n, False) if rc <= fc else ChainPlan(fwd, fc, n, False)
     return _optimal(infos)
 
 
@@ -358,9 +322,13 @@ class CostReport:
     def lines(self) -> list[str]:
         """The report as text lines."""
         out = [f"tail-to-head (reverse, back-propagation): {self.reverse:,} multiply-adds",
-               f"head-to-tail (forward accumulation):      {self.forward:,} multiply-adds",
-               f"cheapest order (matrix-chain DP):         {self.optimal.cost:,} multiply-adds, "
-               f"{self.optimal.describe(self.names)}"]
+               f"head-to-tail (forward accumulation):      {self.forward:,} multiply-adds"]
+        if self.optimal.searched:
+            out.append(f"cheapest order (matrix-chain DP):         {self.optimal.cost:,} "
+                       f"multiply-adds, {self.optimal.describe(self.names)}")
+        else:
+            out.append(f"cheapest order: not searched ({len(self.shapes)} factors, more than "
+                       f"{MAX_SEARCHED_FACTORS}); the cheaper direction is used")
         first, last = self.shapes[0], self.shapes[-1]
         if self.winner == "reverse" and self.reverse < self.forward:
             why = (f"the chain starts with {first[0]} row{'s' if first[0] != 1 else ''}: "
@@ -395,3 +363,33 @@ def cost_report(factors: Sequence[Any], names: Sequence[str] | None = None) -> C
         raise JacobianCalcError(f"{len(labels)} names for {len(infos)} factors")
     return CostReport(tuple(i.shape for i in infos), reverse_cost(infos), forward_cost(infos),
                       optimal_order(infos), labels)
+
+
+def chain(*factors: Jacobian) -> Jacobian:
+    """The chain-rule product of several Jacobians, ∂a/∂b · ∂b/∂c · … (eq 4, eq 28).
+
+    The whole chain is checked before anything is multiplied, so a mismatch anywhere is
+    reported with every factor and its shape. The product is then evaluated in the
+    cheapest order under the cost model (:func:`optimal_order`): tail to head for a row
+    gradient, head to tail for a narrow variable, a mixed order when that is cheaper.
+    Every order gives the same matrix up to rounding.
+
+    Examples
+    --------
+    >>> import jacobian_calc as jc
+    >>> g = jc.Jacobian([[1.0, 2.0]], of="f", wrt="y", of_shape=(), wrt_shape=(2,))
+    >>> W = jc.Jacobian(np.eye(2), of="y", wrt="x", of_shape=(2,), wrt_shape=(2,))
+    >>> jc.chain(g, W).toarray()
+    array([[1., 2.]])
+    >>> jc.chain(np.ones((2, 2)), np.ones((2, 2)))
+    Traceback (most recent call last):
+    ...
+    jacobian_calc.JacobianCalcError: a chain multiplies Jacobian objects, but factor 1 is of type ndarray; ...
+    """
+    if not factors:
+        raise JacobianCalcError("chain() needs at least one Jacobian")
+    check_chain(factors)
+    if len(factors) <= 2:
+        return factors[0] if len(factors) == 1 else factors[0] @ factors[1]
+    plan = optimal_order([MatrixInfo.of(f) for f in factors])
+    return evaluate(factors, plan.tree)

@@ -1,37 +1,53 @@
-"""The step-by-step record of a chain-rule computation, written the way the lecture writes it.
+"""The step-by-step record of a chain-rule computation, as the lecture writes it.
 
-:func:`derive` runs the tail-to-head accumulation of :mod:`jacobian_calc.graph` with
-recording on and keeps, for every step, which quantity it produces, the literal factor it
-multiplies by (its label such as ``W3`` or ``diag(φ′(h2))``, its shape and the lecture
-equation it reproduces), the dimension check in the form of eq (33), and the numbers.
-When the variable is the weight of a product ``W b`` with a vector ``b``, the record also
-gives the matrix form of Lemma 2.6 (eq 17, 25): the chain transposed and closed by
-``bᵀ``, with its own eq (33) dimension check.
+:func:`derive` runs the tail-to-head accumulation of :class:`~jacobian_calc.engine.graph.Graph`
+with recording on and keeps, for every step, which quantity it produces, the literal
+factor it multiplies by (its label such as ``W3`` or ``diag(φ′(h2))``, its shape, the
+lecture equation it reproduces), the dimension check in the form of eq (33), and the
+numbers. When the variable is the weight of a product ``W b`` with a vector ``b``, the
+record also gives the matrix form of Lemma 2.6 (eq 17, 25): the chain transposed and
+closed by ``bᵀ``, with its own eq (33) dimension check.
 
-A :class:`Derivation` prints as plain text (``str(d)``); :mod:`jacobian_calc.render` writes
-it as Markdown (``d.to_markdown()``, shown by Jupyter), LaTeX (``d.to_latex()``) and
-JSON-ready data (``d.to_dict()``).
+Each factor is built once for the whole record. The number of paths can grow
+exponentially with depth, so they are counted, and listed (with their dimension checks
+and evaluation-order reports) only up to a bound; the record says how many there are.
+
+A :class:`Derivation` is data. Printing it (``str(d)``, ``d.to_markdown()``,
+``d.to_latex()``, ``d.to_dict()``) is the render layer's work (:mod:`jacobian_calc.render`).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .cost import CostReport, MatrixInfo, cost_report
-from .graph import ROLES, Graph, Node, Step
+from ..core import display
 from ..core.jacobian import Jacobian
-from ..core.notation import chain_dims, derivative_symbol, dims, flat_name, latex_name, pretty
+from ..core.limits import check_work
+from ..core.notation import chain_dims, derivative_symbol, dims, flat_name
+from .cost import MAX_SEARCHED_FACTORS, CostReport, MatrixInfo, cost_report, reverse_cost
+from .graph import ROLES, Graph, Node, Step
 
-__all__ = ["Derivation", "DerivationStep", "FactorInfo", "MatrixForm", "derive"]
+__all__ = ["Derivation", "DerivationStep", "FactorInfo", "MatrixForm", "derive",
+           "MAX_LISTED_PATHS", "MAX_PATH_VALUES", "MAX_COST_REPORTS"]
+
+#: Paths listed with their factors and dimension checks; beyond that they are counted.
+MAX_LISTED_PATHS = 32
+#: Each path's own product is shown when there are between 2 and this many paths.
+MAX_PATH_VALUES = 16
+#: Paths that get an evaluation-order report (the report searches orders: work too).
+MAX_COST_REPORTS = 4
 
 
 @dataclass(frozen=True)
 class FactorInfo:
-    """One literal factor of a chain: what it is, how it is written, and its size."""
+    """One literal factor of a chain: what it is, how it is written, and its size.
+
+    ``gradient_symbol`` and ``gradient_latex`` are set for the row gradient of a scalar
+    (∂f/∂ŷ, whose row is written (∂f/∂ŷ)ᵀ): the column it stands for in a transposed chain.
+    """
 
     symbol: str
     label: str
@@ -41,11 +57,17 @@ class FactorInfo:
     equation: str | None
     sparse: bool
     nnz: int
+    symmetric: bool = False
+    gradient_symbol: str | None = None
+    gradient_latex: str | None = None
 
     @classmethod
     def of(cls, J: Jacobian) -> FactorInfo:
-        return cls(_row_symbol(J), J.label or J.symbol, _row_symbol(J, latex=True),
-                   J.latex or J.latex_symbol, J.shape, J.equation, J.issparse, J.nnz)
+        scalar = J.of_shape == ()
+        return cls(row_symbol(J), J.label or J.symbol, row_symbol(J, latex=True),
+                   J.latex or J.latex_symbol, J.shape, J.equation, J.issparse, J.nnz,
+                   J.symmetric, J.symbol if scalar else None,
+                   J.latex_symbol if scalar else None)
 
 
 @dataclass(frozen=True)
@@ -71,20 +93,24 @@ class MatrixForm:
 
 @dataclass
 class Derivation:
-    """The record of ∂(of)/∂(wrt), printable as text.
+    """The record of ∂(of)/∂(wrt).
 
     Attributes
     ----------
     of, wrt : str
+        How the two are written (a name, or an expression's text).
+    of_latex, wrt_latex : str
     title : str
     setting : list of str
-        The forward pass, one formula per computed node, and the sizes.
+        The known quantities, the forward pass and the sizes.
     steps : list of DerivationStep
         Tail to head, as computed.
     paths : list of list of FactorInfo
-        The factors of every path from ``wrt`` to ``of``, head first.
+        The factors of each listed path from ``wrt`` to ``of``, head first.
+    path_count : int
+        How many paths there are (only the first :data:`MAX_LISTED_PATHS` are listed).
     path_checks : list of str
-        One eq (33)-style dimension check per path.
+        One eq (33)-style dimension check per listed path.
     matrix_form : MatrixForm or None
         Present when Lemma 2.6 applies (a weight times a vector, a single path).
     result : Jacobian
@@ -92,14 +118,16 @@ class Derivation:
     gradient : ndarray or None
         For a scalar ``of``: the gradient shaped like ``wrt`` (eq 12, 25).
     equations : dict of str to str
-        Lecture equations cited for the parts, written as they are printed
-        (``"(27)–(33)"``): keys ``"title"``, ``"chain"``, ``"matrix"``, ``"check"``.
+        Lecture equations cited for the parts (``"(27)–(33)"``): keys ``"title"``,
+        ``"chain"``, ``"matrix"``, ``"check"``.
     notes : list of str
     setting_latex : list of str
-        The known quantities and the forward pass in LaTeX (for the LaTeX renderer).
+        The known quantities and the forward pass in LaTeX.
+    path_values : list of Jacobian
+        Each path's own product, when there are a few paths.
     costs : list of CostReport
-        One per path: multiply-adds of tail-to-head (reverse) and head-to-tail (forward)
-        accumulation and the cheapest order (:mod:`jacobian_calc.cost`).
+        Multiply-adds of reverse and forward accumulation and the cheapest order, for the
+        first :data:`MAX_COST_REPORTS` paths (:mod:`jacobian_calc.engine.cost`).
     """
 
     of: str
@@ -117,25 +145,26 @@ class Derivation:
     setting_latex: list[str] = field(default_factory=list)
     path_values: list[Jacobian] = field(default_factory=list)
     costs: list[CostReport] = field(default_factory=list)
+    path_count: int = 0
+    of_latex: str = ""
+    wrt_latex: str = ""
+    max_values: int | None = None
 
     def to_text(self) -> str:
         """The derivation as plain text, one block per step."""
-        return _render_text(self)
+        return str(display.show(self, "text"))
 
     def to_markdown(self) -> str:
         """Markdown: heading, setting, table of steps, chains, dimension checks, value."""
-        from ..render.latex import derivation_markdown
-        return derivation_markdown(self)
+        return str(display.show(self, "markdown"))
 
     def to_latex(self) -> str:
-        r"""LaTeX: one amsmath ``aligned`` block, without ``$$`` (see :mod:`jacobian_calc.render`)."""
-        from ..render.latex import derivation_latex
-        return derivation_latex(self)
+        r"""LaTeX: one amsmath ``aligned`` block, without ``$$``."""
+        return str(display.show(self, "latex"))
 
     def to_dict(self) -> dict:
         """JSON-serialisable data: every step, factor, check and value."""
-        from ..render.latex import derivation_to_dict
-        return derivation_to_dict(self)
+        return display.show(self, "dict")  # type: ignore[return-value]
 
     def _repr_markdown_(self) -> str:
         return self.to_markdown()
@@ -147,29 +176,22 @@ class Derivation:
         return f"<Derivation {self.title}: {len(self.steps)} steps>"
 
 
-_IDENTITY = re.compile(r"I[₀-₉]+")
-
-#: Derivations show each path's product when there are at most this many paths.
-MAX_PATH_VALUES = 16
-
-
-def _row_symbol(J: Jacobian, latex: bool = False) -> str:
+def row_symbol(J: Jacobian, latex: bool = False) -> str:
     """A scalar's gradient is a row; written (∂f/∂h2)ᵀ as in eq (18), (28)."""
     if latex:
         return rf"\left({J.latex_symbol}\right)^\top" if J.of_shape == () else J.latex_symbol
     return f"({J.symbol})ᵀ" if J.of_shape == () else J.symbol
 
 
-def _transposed_label(J: Jacobian) -> tuple[str, str]:
+def _transposed_label(f: FactorInfo) -> tuple[str, str]:
     """How a factor appears in the transposed (ML, column) form of the chain."""
-    label, latex = J.label or J.symbol, J.latex or J.latex_symbol
-    if J.of_shape == ():  # the loss row (∂f/∂ŷ)ᵀ becomes the column ∂f/∂ŷ
-        return J.symbol, J.latex_symbol
-    if label.startswith("diag(") or _IDENTITY.fullmatch(label):  # symmetric: its own transpose
-        return label, latex
-    if label.isidentifier():
-        return f"{label}ᵀ", rf"{latex}^\top"
-    return f"({label})ᵀ", rf"\left({latex}\right)^\top"
+    if f.gradient_symbol is not None:  # the loss row (∂f/∂ŷ)ᵀ becomes the column ∂f/∂ŷ
+        return f.gradient_symbol, f.gradient_latex or f.gradient_symbol
+    if f.symmetric:  # its own transpose
+        return f.label, f.latex
+    if f.label.isidentifier():
+        return f"{f.label}ᵀ", rf"{f.latex}^\top"
+    return f"({f.label})ᵀ", rf"\left({f.latex}\right)^\top"
 
 
 def derive(
@@ -181,6 +203,7 @@ def derive(
     reuse: str | None = None,
     context: Sequence[str] = (),
     notes: Sequence[str] = (),
+    max_values: int | None = None,
 ) -> Derivation:
     """Record the computation of ∂(of)/∂(wrt) step by step.
 
@@ -197,34 +220,62 @@ def derive(
         Extra lines for the setting (e.g. which activation φ is).
     notes : sequence of str
         Extra lines printed at the end.
+    max_values : int, optional
+        The most values a printed step shows (``None``: the renderers' default).
+
+    Raises
+    ------
+    WorkLimitError
+        The recorded sweep, the listed paths and their order searches together would
+        exceed the work bound; nothing is built.
     """
     head, var = graph.node(of), graph.node(wrt)
+    count = graph.count_paths(head, var)
+    edge_paths = [p for p in graph.edge_paths(head, var, limit=MAX_LISTED_PATHS) if p]
+    _check_listing(graph, head, var, edge_paths, count)
     acc = graph.backward(head, [var], record=True)
-    result = acc.jacobians[var.name]
+    result = acc.jacobians[var.label]
     steps = [_step(s) for s in acc.steps]
-    # The variable itself is reached along one path with no factors; its Jacobian is the
-    # identity the accumulation starts from, so there is no product to show.
-    edge_paths = [p for p in graph.edge_paths(head, var) if p]
-    paths = [_edge_path_factors(graph, p) for p in edge_paths]
-    # Each path's own product is shown when there are a few; their number can grow
-    # exponentially with depth (residual stacks), so beyond that only the sum is kept.
+    paths = [[FactorInfo.of(graph.factor(n, i)) for n, i in p][::-1] for p in edge_paths]
     path_values = ([_path_value(graph, p) for p in edge_paths]
-                   if 1 < len(edge_paths) <= MAX_PATH_VALUES else [])
+                   if 1 < count <= MAX_PATH_VALUES else [])
     checks = [chain_dims([f.shape for f in p]) for p in paths]
-    gradient = None
-    if head.shape == ():
-        gradient = result.matrix_gradient()
+    gradient = result.matrix_gradient() if head.shape == () else None
     eqs = dict(equations or {})
-    matrix_form = _matrix_form(graph, head, var, reuse, eqs) if len(paths) == 1 else None
+    matrix_form = _matrix_form(graph, head, var, reuse, eqs) if count == 1 else None
     setting = _setting(graph, head, var) + list(context)
+    notes = list(notes)
     if head is var:
-        notes = [*notes, f"∂{pretty(head.name)}/∂{pretty(var.name)} is the identity "
-                         f"I_{head.size}: the variable differentiated by itself"]
-    title = f"{'∂' + pretty(head.name)}/∂{pretty(var.name)}"
-    costs = [_cost(p) for p in paths if p]
-    return Derivation(head.name, var.name, title, setting, steps, paths, checks, matrix_form,
-                      result, gradient, eqs, list(notes), _setting_latex(graph, head),
-                      path_values, costs)
+        notes.append(f"∂{head.form.text}/∂{var.form.text} is the identity I_{head.size}: the "
+                     f"variable differentiated by itself")
+    if count > len(paths) and paths:
+        notes.append(f"{count:,} paths lead from {var.form.text} to {head.form.text}; the first "
+                     f"{len(paths)} are listed, the steps above sum all of them")
+    costs = [_cost(p) for p in paths[:MAX_COST_REPORTS]]
+    title = f"∂{_bracket(head)}/∂{_bracket(var)}"
+    return Derivation(head.label, var.label, title, setting, steps, paths, checks, matrix_form,
+                      result, gradient, eqs, notes, _setting_latex(graph, head), path_values,
+                      costs, count, head.form.latex, var.form.latex, max_values)
+
+
+def _bracket(node: Node) -> str:
+    text = node.form.text
+    return text if node.precedence >= 5 else f"({text})"
+
+
+def _check_listing(graph: Graph, head: Node, var: Node, edge_paths: list, count: int) -> None:
+    """The work of listing paths beyond the sweep: their products and order searches."""
+    entries = operations = 0
+    for k, p in enumerate(edge_paths):
+        infos = [graph.factor_info(n, i) for n, i in reversed(p)]
+        operations += len(infos)
+        if k < MAX_COST_REPORTS:
+            n = min(len(infos), MAX_SEARCHED_FACTORS)
+            operations += n ** 3 // 6 + len(infos) ** 2
+        if 1 < count <= MAX_PATH_VALUES and len(infos) > 1:
+            operations += reverse_cost(infos)
+            entries += infos[0].rows * infos[-1].cols
+    check_work(entries, operations, f"listing the paths of ∂{head.form.text}/∂{var.form.text}")
 
 
 def _cost(path: list[FactorInfo]) -> CostReport:
@@ -242,20 +293,15 @@ def _step(step: Step) -> DerivationStep:
             terms.append((None, None, info))
             checks.append(dims(info.shape))
         else:
-            terms.append((_row_symbol(term.previous), _row_symbol(term.previous, latex=True), info))
+            terms.append((row_symbol(term.previous), row_symbol(term.previous, latex=True), info))
             checks.append(chain_dims([term.previous.shape, info.shape]))
-    return DerivationStep(_row_symbol(step.result), _row_symbol(step.result, latex=True),
+    return DerivationStep(row_symbol(step.result), row_symbol(step.result, latex=True),
                           tuple(terms), tuple(checks), step.result)
 
 
-def _edge_path_factors(graph: Graph, edges: list[tuple[str, int]]) -> list[FactorInfo]:
-    """Factors along one path given as edges (tail first), returned head first."""
-    return [FactorInfo.of(graph.factor(name, position)) for name, position in edges][::-1]
-
-
-def _path_value(graph: Graph, edges: list[tuple[str, int]]) -> Jacobian:
+def _path_value(graph: Graph, edges: list[tuple[Node, int]]) -> Jacobian:
     """The product of one path's literal factors: that path's share of ∂(of)/∂(wrt)."""
-    factors = [graph.factor(name, position) for name, position in edges][::-1]
+    factors = [graph.factor(n, i) for n, i in edges][::-1]
     out = factors[0]
     for f in factors[1:]:
         out = out @ f
@@ -271,27 +317,30 @@ def _matrix_form(graph: Graph, head: Node, var: Node, reuse: str | None,
     if len(consumers) != 1:
         return None
     product, position = consumers[0]
-    if product.primitive is None or product.primitive.name != "matmul" or position != 0:
+    if product.op is None or product.op.name != "matmul" or position != 0:
         return None
     b = product.args[1]
     if b.value.ndim != 1:
         return None
-    path = graph.paths(head, product)[0]  # product … head
-    if reuse is not None and reuse in path:
-        path = path[: path.index(reuse) + 1]
+    path = [n for n, _ in graph.edge_paths(head, product, limit=1)[0]]  # above the product
+    chain_nodes = [product] + path
+    if reuse is not None:
+        names = [n.name for n in chain_nodes]
+        if reuse in names:
+            chain_nodes = chain_nodes[: names.index(reuse) + 1]
     factors: list[tuple[str, str, tuple[int, int]]] = []
-    for lower, upper in zip(path, path[1:]):
-        node = graph.node(upper)
-        position_ = next(i for i, a in enumerate(node.args) if a.name == lower)
-        J = graph.factor(node, position_)
-        text, tex = _transposed_label(J)
-        factors.append((text, tex, (J.shape[1], J.shape[0])))
-    if reuse is not None and reuse in path and reuse != head.name:
-        top = graph.node(reuse)
-        sym = f"∂{pretty(head.name)}/∂{flat_name(top.name, top.shape)}"
-        tex = derivative_symbol(head.name, top.name, head.shape, top.shape, latex=True)
+    for lower, upper in zip(chain_nodes, chain_nodes[1:]):
+        position_ = next(i for i, a in enumerate(upper.args) if a is lower)
+        info = FactorInfo.of(graph.factor(upper, position_))
+        text, tex = _transposed_label(info)
+        factors.append((text, tex, (info.shape[1], info.shape[0])))
+    top = chain_nodes[-1]
+    if top is not head:
+        sym = f"∂{head.form.text}/∂{flat_name(top.form.text, top.shape, formed=True)}"
+        tex = derivative_symbol(head.form.latex, top.form.latex, head.shape, top.shape,
+                                latex=True, formed=True)
         factors.append((sym, tex, (top.size, 1)))
-    closing = (f"{pretty(b.name)}ᵀ", rf"{latex_name(b.name)}^\top", (1, b.size))
+    closing = (f"{b.form.text}ᵀ", rf"{b.form.latex}^\top", (1, b.size))
     ordered = factors + [closing]
     return MatrixForm(tuple(f[0] for f in ordered), tuple(f[1] for f in ordered),
                       chain_dims([f[2] for f in ordered]), eqs.get("check"))
@@ -301,15 +350,29 @@ def _size(node: Node) -> str:
     return dims(node.shape) if node.shape else "scalar"
 
 
+def _known(graph: Graph) -> list[Node]:
+    return sorted((n for n in graph.nodes if n.is_leaf),
+                  key=lambda n: (ROLES.index(n.role), n.form.text))
+
+
+#: The setting lists at most this many known and computed quantities each.
+MAX_SETTING = 24
+
+
+def _listed(items: list[str]) -> str:
+    if len(items) <= MAX_SETTING:
+        return ", ".join(items)
+    return ", ".join(items[:MAX_SETTING]) + f", … and {len(items) - MAX_SETTING:,} more"
+
+
 def _setting(graph: Graph, head: Node, var: Node) -> list[str]:
-    known = sorted((n for n in graph.nodes.values() if n.is_leaf),
-                   key=lambda n: (ROLES.index(n.role), n.name))
-    computed = [n for n in graph.nodes.values() if not n.is_leaf]
-    lines = ["known: " + ", ".join(f"{pretty(n.name)} ({_size(n)})" for n in known),
-             "forward: " + ", ".join(f"{n.formula()} ({_size(n)})" for n in computed)]
+    computed = [n for n in graph.nodes if not n.is_leaf]
+    lines = ["known: " + _listed([f"{n.form.text} ({_size(n)})" for n in _known(graph)]),
+             "forward: " + _listed([f"{n.formula()} ({_size(n)})" for n in computed])]
     if head.shape == ():
-        lines.append(f"gradients of {pretty(head.name)} are rows (eq 1), chained left to right "
-                     f"(eq 4, 18); {flat_name(var.name, var.shape)} flattens by columns (eq 16)")
+        lines.append(f"gradients of {head.form.text} are rows (eq 1), chained left to right "
+                     f"(eq 4, 18); {flat_name(var.form.text, var.shape, formed=True)} flattens "
+                     f"by columns (eq 16)")
     return lines
 
 
@@ -322,73 +385,21 @@ def _size_latex(node: Node) -> str:
 
 def _setting_latex(graph: Graph, head: Node) -> list[str]:
     """The known quantities and the forward pass in LaTeX, as in §3.1."""
-    known = sorted((n for n in graph.nodes.values() if n.is_leaf),
-                   key=lambda n: (ROLES.index(n.role), n.name))
-    computed = [n for n in graph.nodes.values() if not n.is_leaf]
+    computed = [n for n in graph.nodes if not n.is_leaf]
+
+    def formula(n: Node) -> str:
+        if n.name is None:
+            return n.form.latex
+        return f"{n.form.latex} = {n.expression().latex}"
+
+    def listed(items: list[str]) -> str:
+        shown = r",\ ".join(items[:MAX_SETTING])
+        more = len(items) - MAX_SETTING
+        return shown + (rf",\ \dots\ \text{{and {more:,} more}}" if more > 0 else "")
+
     return [
-        r"\text{known: } " + r",\ ".join(f"{latex_name(n.name)} \\in {_size_latex(n)}"
-                                          for n in known),
-        r"\text{forward: } " + r",\ ".join(
-            f"{latex_name(n.name)} = {n.primitive.latex(n)} \\in {_size_latex(n)}"
-            for n in computed),
+        r"\text{known: } " + listed([f"{n.form.latex} \\in {_size_latex(n)}"
+                                      for n in _known(graph)]),
+        r"\text{forward: } " + listed([f"{formula(n)} \\in {_size_latex(n)}"
+                                        for n in computed]),
     ]
-
-
-def _eq(eqs: Mapping[str, str], key: str) -> str:
-    return f", eq {eqs[key]}" if key in eqs else ""
-
-
-def _value_text(arr: np.ndarray, indent: str) -> str:
-    if arr.size > 60:
-        return f"{indent}= ({dims(arr.shape)} values; too many to print)"
-    body = np.array2string(arr[0] if arr.ndim and arr.shape[0] == 1 else arr, precision=4,
-                           suppress_small=True, max_line_width=100)
-    return "\n".join(f"{indent}{'= ' if i == 0 else '  '}{line}"
-                     for i, line in enumerate(body.splitlines()))
-
-
-def _render_text(d: Derivation) -> str:
-    eqs = d.equations
-    out = [f"Derivation of {d.title}{_eq(eqs, 'title')}"]
-    out += [f"  {line}" for line in d.setting]
-    out.append("")
-    for k, step in enumerate(d.steps, 1):
-        for j, ((prev, _, f), check) in enumerate(zip(step.terms, step.checks)):
-            lead = f"Step {k}  {step.target} = " if j == 0 else " " * (len(f"Step {k}  {step.target}") + 1) + "+ "
-            product = f.label if prev is None else f"{prev} · {f.symbol}"
-            where = "" if prev is None else f"    where {f.symbol} = {f.label}"
-            eq = f", eq ({f.equation})" if f.equation else ""
-            store = f", sparse, {f.nnz} stored" if f.sparse else ""
-            out.append(f"{lead}{product}{where}{eq}{store}")
-            out.append(f"        dimensions: {check}")
-        out.append(_value_text(step.result.toarray(), "        "))
-    out.append("")
-    for i, (p, check) in enumerate(zip(d.paths, d.path_checks)):
-        which = f", path {i + 1} of {len(d.paths)}" if len(d.paths) > 1 else ""
-        out.append(f"Chain rule{_eq(eqs, 'chain')}{which}:")
-        lhs = _row_symbol(d.result)
-        out.append(f"  {lhs} = " + " · ".join(f.symbol for f in p))
-        out.append(f"  {' ' * len(lhs)} = " + " · ".join(f.label for f in p))
-        out.append(f"  dimension check: {check}")
-        if i < len(d.path_values):
-            out.append(_value_text(d.path_values[i].toarray(), "  "))
-    if len(d.paths) > 1:
-        out.append(f"  {d.result.symbol} is the sum of these {len(d.paths)} paths")
-    if d.gradient is not None:
-        out.append("")
-        name = flat_name(d.wrt, d.gradient.shape)
-        out.append(f"Reshape {name} back to the shape of {pretty(d.wrt)} (unvec, eq 23–25): "
-                   f"∂{pretty(d.of)}/∂{pretty(d.wrt)} is {dims(d.gradient.shape) or 'a scalar'}")
-    if d.matrix_form is not None:
-        mf = d.matrix_form
-        out.append(f"Lemma 2.6 in matrix form{_eq(eqs, 'matrix')}:")
-        out.append(f"  ∂{pretty(d.of)}/∂{pretty(d.wrt)} = " + " · ".join(mf.factors))
-        out.append(f"  dimension check{_eq(eqs, 'check')}: {mf.check}")
-    if d.gradient is not None:
-        out.append(_value_text(d.gradient, "  "))
-    for k, report in enumerate(d.costs, 1):
-        which = f" of path {k}" if len(d.costs) > 1 else ""
-        out.append(f"Evaluation order{which}, multiply-adds (cost model of jacobian_calc.cost):")
-        out += [f"  {line}" for line in report.lines()]
-    out += [f"Note: {n}" for n in d.notes]
-    return "\n".join(out)

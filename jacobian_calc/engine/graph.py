@@ -1,17 +1,22 @@
-"""Compositions of primitives, and their Jacobians accumulated tail-to-head.
+"""Compositions of operations, and their Jacobians accumulated through the graph.
 
 A composition is a directed acyclic graph of :class:`Node` objects: leaves hold known
-values (inputs, weights, targets); every other node is one primitive of
-:data:`~jacobian_calc.primitives.PRIMITIVES` applied to earlier nodes, computed when it is
-created (the forward pass).
+values (inputs, weights, targets); every other node is one entry of the operations table
+(:data:`jacobian_calc.ops.TABLE`) applied to earlier nodes, computed when it is created
+(the forward pass). A node may carry a name (``h1``, ``W2``); a node without one is
+written as its expression (``A X``, ``tr(A X Xᵀ)``), so nothing is ever renamed behind
+the user's back.
 
 :meth:`Graph.backward` computes ∂(of)/∂(node) for every node between the requested
 variables and ``of`` by walking the graph from the tail to the head, multiplying the
 accumulated Jacobian by each node's literal factor (eq 4) and summing over the paths
-where a node feeds several others. Each intermediate product is computed once and reused
-by everything upstream of it, which is exactly the reuse the lecture points out for
-∂f/∂h2 (§3.4). Nothing here knows about networks: the lecture network
-(:mod:`jacobian_calc.mlp`) is just one composition.
+where a node feeds several others — the reuse the lecture points out for ∂f/∂h2 (§3.4).
+:meth:`Graph.forward` accumulates head to tail instead, which is cheaper for a variable
+with few entries; :meth:`Graph.jacobian` takes the cheaper of the two under the cost
+model. Each literal factor is built once per graph and kept. Before anything is built,
+the work of the chosen sweep — factors and products built and kept, multiply-adds — is
+estimated and checked against the work bound (:func:`jacobian_calc.set_work_limit`).
+Nothing here knows about networks: the lecture network is one composition.
 """
 
 from __future__ import annotations
@@ -21,48 +26,71 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..core.errors import ChoiceError, DomainError, JacobianCalcError, ShapeError
-from ..core.jacobian import Jacobian, chain
-from ..core.notation import pretty
-from ..ops.primitives import PRIMITIVES, Primitive
+from ..core.jacobian import Jacobian
+from ..core.limits import check_work
+from ..core.notation import Form, latex_name, pretty
+from ..core.structure import MatrixInfo, is_finite, product_cost, product_info, sum_info
 from ..core.validation import as_real_array
+from ..ops.base import ATOM, POSTFIX, PRODUCT, SUM, UNARY, TABLE, Operation
+from .cost import chain
 
-__all__ = ["Node", "leaf", "apply", "Graph", "Step", "Term", "Accumulation", "ROLES"]
+__all__ = ["Node", "leaf", "known_leaf", "apply", "Graph", "Step", "Term", "Accumulation",
+           "Work", "ROLES", "topological"]
 
 #: What a leaf stands for. Known quantities are drawn black in the lecture's Figure 1.
 ROLES = ("input", "weight", "target", "constant")
 
+#: Bumped by every rename; a cached written form of an older generation is stale.
+_generation = [0]
+#: An unnamed intermediate result longer than this is written with its deepest parts as …
+MAX_TEXT = 60
+_ELLIPSIS = Form("…", r"\cdots")
+
 
 class Node:
-    """One quantity of a composition: a known value, or a primitive applied to earlier nodes.
+    """One quantity of a composition: a known value, or an operation applied to earlier nodes.
 
     Attributes
     ----------
-    name : str
-        Unique within a composition (``"h1"``, ``"W2"``, ``"yhat"``).
+    name : str or None
+        The name it is shown by (``"h1"``, ``"W2"``, ``"yhat"``); ``None`` for an
+        intermediate result, which is then written as its expression.
     value : numpy.ndarray
-        Shape ``()``, ``(n,)`` or ``(m, n)``; float64.
-    primitive : Primitive or None
+        Shape ``()``, ``(n,)`` or ``(m, n)``; float64, read-only.
+    op : Operation or None
         ``None`` for a leaf.
     args : tuple of Node
-        The nodes the primitive was applied to.
     params : dict
-        Parameters of the primitive (``{"fn": "tanh"}``).
+        Parameters of the operation (``{"p": 2.0}`` for a power).
     role : str
         A leaf's role (one of :data:`ROLES`) or ``"computed"``.
     """
 
-    __slots__ = ("name", "value", "primitive", "args", "params", "role")
+    __slots__ = ("_name", "value", "op", "args", "params", "role", "_form", "__weakref__")
 
-    def __init__(self, name: str, value: np.ndarray, primitive: Primitive | None,
+    def __init__(self, name: str | None, value: np.ndarray, op: Operation | None,
                  args: tuple[Node, ...], params: Mapping[str, Any], role: str) -> None:
-        self.name = name
+        self._name = name
         self.value = value
-        self.primitive = primitive
+        self.op = op
         self.args = args
         self.params = dict(params)
         self.role = role
+        self._form: tuple[int, Form] | None = None
+
+    @property
+    def name(self) -> str | None:
+        return self._name
+
+    @name.setter
+    def name(self, value: str | None) -> None:
+        # Every written form that contains this node's is out of date: forms are cached
+        # per generation, and a rename starts a new one.
+        _generation[0] += 1
+        self._name = value
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -74,26 +102,102 @@ class Node:
 
     @property
     def is_leaf(self) -> bool:
-        return self.primitive is None
+        return self.op is None
+
+    @property
+    def form(self) -> Form:
+        """How the node is written: its name, or else its expression, in text and LaTeX."""
+        cached = self._form
+        if cached is not None and cached[0] == _generation[0]:
+            return cached[1]
+        if self._name is not None:
+            written = Form(pretty(self._name), latex_name(self._name))
+        else:
+            written = self._abridged()
+        self._form = (_generation[0], written)
+        return written
+
+    def _abridged(self) -> Form:
+        """The expression, with its longest arguments written … while it is longer than MAX_TEXT.
+
+        Arguments are already abridged, so this costs a few template fills per node; a
+        2,000-character expression would otherwise be spelled out in every symbol of every
+        step. The text of a name or of a short expression is never cut.
+        """
+        forms = [a.form for a in self.args]
+        written = self.expression(forms)
+        for i in sorted(range(len(forms)), key=lambda i: -len(forms[i].text)):
+            if len(written.text) <= MAX_TEXT:
+                break
+            forms[i] = _ELLIPSIS
+            written = self.expression(forms)
+        return written
+
+    @property
+    def label(self) -> str:
+        """The name a Jacobian uses for this node: its name, or its expression's text."""
+        return self.name if self.name is not None else self.form.text
+
+    @property
+    def precedence(self) -> int:
+        return ATOM if self.name is not None or self.op is None else self.op.precedence
+
+    def expression(self, forms: Sequence[Form] | None = None) -> Form:
+        """The node's right-hand side written from its arguments (``W1 x``, ``σ(h1)``).
+
+        Each argument appears as its own written form (a name, or an abridged expression),
+        or as given in ``forms``.
+        """
+        if self.op is None:
+            return self.form
+        need = operand_precedence(self.op)
+        fields = self.op.notation_fields(self)
+        for i, arg in enumerate(self.args):
+            f = arg.form if forms is None else forms[i]
+            if arg.precedence < need[i] and f is not _ELLIPSIS:
+                f = Form(f"({f.text})", rf"\left({f.latex}\right)")
+            fields[str(i)] = f
+        return self.op.notation.form(**fields)
 
     def formula(self) -> str:
-        """``'h1 = W1 x'`` for a computed node, the name alone for a leaf."""
-        if self.primitive is None:
-            return pretty(self.name)
-        return f"{pretty(self.name)} = {self.primitive.formula(self)}"
+        """``'h1 = W1 x'`` for a named computed node; the expression or the name otherwise."""
+        if self.op is None or self.name is None:
+            return self.form.text
+        return f"{pretty(self.name)} = {self.expression().text}"
 
     def __repr__(self) -> str:
         return f"<Node {self.formula()} shape={self.shape}>"
 
 
-def _check_name(name: object) -> str:
+def operand_precedence(op: Operation) -> tuple[int, ...]:
+    """The precedence each operand needs to be written without parentheses."""
+    p = op.precedence
+    if op.name == "hadamard":  # ⊙ next to a product reads ambiguously: bracket products
+        return (PRODUCT + 1, PRODUCT + 1)
+    if p == ATOM:
+        return (0,) * op.arity
+    if p == POSTFIX:
+        return (ATOM,) * op.arity
+    if p == UNARY:
+        return (UNARY,) * op.arity
+    return (p,) + (p + 1,) * (op.arity - 1) if p in (PRODUCT, SUM) else (p,) * op.arity
+
+
+def _check_name(name: object) -> str | None:
+    if name is None:
+        return None
     if not isinstance(name, str) or not name:
-        raise JacobianCalcError(f"a node name must be a non-empty str, got {name!r}")
+        raise JacobianCalcError(f"a node name must be a non-empty str or None, got {name!r}")
     return name
 
 
+def _frozen(value: np.ndarray) -> np.ndarray:
+    value.flags.writeable = False
+    return value
+
+
 def leaf(name: str, value: object, role: str = "input") -> Node:
-    """A known quantity: validated and copied into float64.
+    """A known quantity: validated and copied into a read-only float64 array.
 
     Parameters
     ----------
@@ -104,15 +208,17 @@ def leaf(name: str, value: object, role: str = "input") -> Node:
     """
     if role not in ROLES:
         raise ChoiceError("role", role, ROLES)
+    if name is None:
+        raise JacobianCalcError("a leaf needs a name")
     name = _check_name(name)
-    return Node(name, as_real_array(value, name), None, (), {}, role)
+    return Node(name, _frozen(as_real_array(value, name)), None, (), {}, role)
 
 
-def _known_leaf(name: str, value: np.ndarray, role: str) -> Node:
+def known_leaf(name: str, value: np.ndarray, role: str) -> Node:
     """A leaf over an array its owner has already validated: no copy, no second scan.
 
-    Only a read-only float64 ndarray qualifies (an :class:`~jacobian_calc.mlp.MLP` keeps
-    its weights that way after checking them); anything else goes through :func:`leaf`.
+    Only a read-only float64 ndarray qualifies (an :class:`~jacobian_calc.MLP` keeps its
+    weights that way after checking them); anything else goes through :func:`leaf`.
     Copying and re-checking an n×n weight on every call would cost as much memory traffic
     as the forward pass itself.
     """
@@ -122,61 +228,70 @@ def _known_leaf(name: str, value: np.ndarray, role: str) -> Node:
     return leaf(name, value, role)
 
 
-def apply(op: str, *args: Node, name: str, **params: Any) -> Node:
-    """Apply the primitive ``op`` of the table to ``args`` and compute the value now.
+def apply(op: str | Operation, *args: Node, name: str | None = None, **params: Any) -> Node:
+    """Apply an operation of the table to ``args`` and compute the value now.
 
     Parameters
     ----------
-    op : str
-        A key of :data:`~jacobian_calc.primitives.PRIMITIVES`.
+    op : str or Operation
+        A name of :data:`jacobian_calc.ops.TABLE` (or an entry).
     *args : Node
-    name : str
-        The new node's name.
+    name : str, optional
+        The new node's name; without one it is written as its expression.
     **params
-        The primitive's parameters (e.g. ``fn="sigmoid"`` for ``"elementwise"``).
+        The operation's parameters (e.g. ``p=2`` for ``"power"``).
 
     Raises
     ------
     ChoiceError
-        Unknown primitive or parameter value.
-    ShapeError
-        The arguments do not fit together; the message names them and their shapes.
+        Unknown operation.
+    ShapeError, DomainError, SingularMatrixError
+        A domain rule of the operation fails; the message names the expression in the
+        user's notation, the argument and what was expected.
     """
-    try:
-        prim = PRIMITIVES[op]
-    except (KeyError, TypeError):
-        raise ChoiceError("primitive", op, PRIMITIVES) from None
-    name = _check_name(name)
-    if len(args) != prim.arity or not all(isinstance(a, Node) for a in args):
-        raise JacobianCalcError(f"{op} takes {prim.arity} Node argument(s), got {args!r}")
-    shape = prim.shape(args, params)
-    # Overflow and poles are reported below as one error naming the node, rather than as
-    # numpy warnings followed by inf/nan flowing on into the Jacobians.
-    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        value = np.asarray(prim.forward(*(a.value for a in args), **params), dtype=np.float64)
+    entry = op if isinstance(op, Operation) else TABLE.get_op(op)
+    if len(args) != entry.arity or not all(isinstance(a, Node) for a in args):
+        got = ", ".join(type(a).__name__ for a in args) or "nothing"
+        raise JacobianCalcError(f"{entry.name} takes {entry.arity} Node argument(s), got {got}")
+    node = Node(_check_name(name), None, entry, tuple(args), entry.check_params(params),
+                "computed")  # type: ignore[arg-type]
+    where = node.formula()
+    for rule in entry.domain:
+        if rule.applies(node.params):
+            rule.check(node.args, node.params, where)
+    shape = (entry.shape(tuple(a.shape for a in args), node.params) if entry.shape
+             else args[0].shape)
+    # Overflow and poles are reported below as one error naming the expression, rather
+    # than as numpy warnings followed by inf/nan flowing on into the Jacobians.
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore", under="ignore"):
+        value = np.array(entry.forward(*(a.value for a in args), **node.params),
+                         dtype=np.float64)
+    if value.shape != tuple(shape):
+        raise ShapeError(f"the operation {entry.name!r} produced shape {value.shape} but its "
+                         f"shape rule says {tuple(shape)} (for {where})")
     if not np.all(np.isfinite(value)):
-        inputs = ", ".join(a.name for a in args)
-        raise DomainError(f"{name} = {op}({inputs}) is not finite at this point "
-                          "(overflow or a singularity)")
-    if value.shape != shape:  # a primitive that disagrees with its own shape rule is a bug
-        raise ShapeError(f"{op} produced shape {value.shape} but its shape rule says {shape}")
-    return Node(name, value, prim, tuple(args), params, "computed")
+        raise DomainError(f"{where} is not finite at this point (overflow or a singularity)")
+    node.value = _frozen(value)
+    return node
 
 
 @dataclass(frozen=True)
 class Term:
-    """One path's contribution to a step: ``previous @ factor`` (or the factor alone at the head)."""
+    """One path's contribution to a step: ``previous @ factor`` (the factor alone at the head).
+
+    Only the factor's description is kept, not the product: a recorded sweep holds the
+    running sums, never every term.
+    """
 
     previous: Jacobian | None
     factor: Jacobian
-    product: Jacobian
 
 
 @dataclass(frozen=True)
 class Step:
     """∂(of)/∂(node) computed from the nodes it feeds: the sum of its terms."""
 
-    node: str
+    node: Node
     terms: tuple[Term, ...]
     result: Jacobian
 
@@ -187,16 +302,40 @@ class Accumulation:
 
     Attributes
     ----------
-    of : str
+    of : Node
     jacobians : dict of str to Jacobian
-        ∂(of)/∂(wrt) for each requested ``wrt``.
+        ∂(of)/∂(w) for each requested ``w``, keyed by its label.
     steps : tuple of Step
         In the order computed (tail to head); empty unless ``record=True``.
     """
 
-    of: str
+    of: Node
     jacobians: dict[str, Jacobian]
     steps: tuple[Step, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class Work:
+    """The estimated work of a sweep, before anything is built.
+
+    Attributes
+    ----------
+    entries : int
+        Matrix entries built and kept: factors, accumulated Jacobians (and, when
+        recording, every step's value).
+    operations : int
+        Multiply-adds of the products and sums, plus the entries written.
+    """
+
+    entries: int
+    operations: int
+
+
+def _finite_factor(J: Jacobian, node: Node, position: int) -> Jacobian:
+    if not is_finite(J.storage):
+        raise DomainError(f"the factor ∂({node.form.text})/∂({node.args[position].form.text}) "
+                          f"is not finite at this point: it overflows (the function is too steep here)")
+    return J
 
 
 class Graph:
@@ -214,93 +353,197 @@ class Graph:
     """
 
     def __init__(self, *outputs: Node) -> None:
-        self._nodes: dict[str, Node] = {}
-        self._children: dict[str, list[tuple[Node, int]]] = {}
-        for node in _topological(outputs):
-            other = self._nodes.get(node.name)
-            if other is not None:
-                raise JacobianCalcError(
-                    f"two different nodes are named {node.name!r} ({other.formula()} and "
-                    f"{node.formula()}); names must be unique within a composition"
-                )
-            self._nodes[node.name] = node
-            self._children[node.name] = []
+        self._order = topological(outputs)
+        self._named: dict[str, Node] = {}
+        self._children: dict[int, list[tuple[Node, int]]] = {id(n): [] for n in self._order}
+        self._factors: dict[tuple[int, int], Jacobian] = {}
+        for node in self._order:
+            if node.name is not None:
+                other = self._named.get(node.name)
+                if other is not None:
+                    raise JacobianCalcError(
+                        f"two different nodes are named {node.name!r} ({other.formula()} and "
+                        f"{node.formula()}); names must be unique within a composition")
+                self._named[node.name] = node
             for i, arg in enumerate(node.args):
-                self._children[arg.name].append((node, i))
+                self._children[id(arg)].append((node, i))
 
     # --------------------------------------------------------------------- lookup
     @property
-    def nodes(self) -> Mapping[str, Node]:
-        """Every node by name, in topological order (leaves and causes first)."""
-        return self._nodes
+    def nodes(self) -> tuple[Node, ...]:
+        """Every node in topological order (leaves and causes first)."""
+        return tuple(self._order)
 
-    def node(self, name: str | Node) -> Node:
-        """The node called ``name`` (a :class:`Node` of this graph is returned as is)."""
-        key = name.name if isinstance(name, Node) else name
+    @property
+    def named(self) -> Mapping[str, Node]:
+        """The named nodes by name, in topological order."""
+        return dict(self._named)
+
+    def node(self, ref: str | Node) -> Node:
+        """The node called ``ref`` (a :class:`Node` of this graph is returned as it is)."""
+        if isinstance(ref, Node):
+            if id(ref) not in self._children:
+                raise JacobianCalcError(f"{ref.form.text} is not part of this composition")
+            return ref
         try:
-            found = self._nodes[key]
+            return self._named[ref]
         except (KeyError, TypeError):
-            raise ChoiceError("node", key, self._nodes) from None
-        if isinstance(name, Node) and found is not name:
-            raise JacobianCalcError(f"node {key!r} is not part of this composition")
-        return found
+            raise ChoiceError("node", ref, self._named) from None
 
-    def consumers(self, name: str | Node) -> tuple[tuple[Node, int], ...]:
-        """The nodes that take ``name`` as an argument, with the argument's position."""
-        return tuple(self._children[self.node(name).name])
+    def consumers(self, ref: str | Node) -> tuple[tuple[Node, int], ...]:
+        """The nodes that take ``ref`` as an argument, with the argument's position."""
+        return tuple(self._children[id(self.node(ref))])
 
-    def factor(self, node: str | Node, position: int) -> Jacobian:
-        """The literal factor ∂(node)/∂(its argument at ``position``) from the primitive table."""
-        node = self.node(node)
-        if node.primitive is None:
-            raise JacobianCalcError(f"{pretty(node.name)} is a leaf; it has no factors")
-        partial = node.primitive.partials[position]
-        arg = node.args[position]
-        return Jacobian(
-            partial.build(node), of=node.name, wrt=arg.name, of_shape=node.shape,
-            wrt_shape=arg.shape, label=partial.label(node), latex=partial.latex(node),
-            equation=partial.equation(node),
-        )
+    def factor(self, ref: str | Node, position: int) -> Jacobian:
+        """The literal factor ∂(node)/∂(its argument at ``position``), built once and kept."""
+        node = self.node(ref)
+        if node.op is None:
+            raise JacobianCalcError(f"{node.form.text} is a leaf; it has no factors")
+        key = (id(node), position)
+        found = self._factors.get(key)
+        if found is not None:
+            return found
+        op, arg = node.op, node.args[position]
+        label = op.label(node, position)
+        partial = op.partials[position]
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore", under="ignore"):
+            matrix = partial.build(node)
+        J = _finite_factor(Jacobian(matrix, of=node.label, wrt=arg.label, of_shape=node.shape,
+                                    wrt_shape=arg.shape, label=label.text, latex=label.latex,
+                                    equation=partial.equation_of(node),
+                                    symmetric=partial.symmetric or None,
+                                    of_latex=node.form.latex, wrt_latex=arg.form.latex),
+                           node, position)
+        self._factors[key] = J
+        return J
+
+    def factor_info(self, ref: str | Node, position: int) -> MatrixInfo:
+        """What :meth:`factor` will build, known before building it."""
+        node = self.node(ref)
+        key = (id(node), position)
+        if key in self._factors:
+            return MatrixInfo.of(self._factors[key])
+        return node.op.factor_info(node, position)  # type: ignore[union-attr]
 
     def depends_on(self, of: str | Node, wrt: str | Node) -> bool:
         """True when ``of`` is ``wrt`` or is computed from it."""
-        return self.node(wrt).name in self._ancestors(self.node(of))
+        return id(self.node(wrt)) in self._ancestors(self.node(of))
 
-    def paths(self, of: str | Node, wrt: str | Node) -> list[list[str]]:
-        """Every path from ``wrt`` to ``of`` as a list of node names, head first."""
-        target, start = self.node(of), self.node(wrt)
-        found: list[list[str]] = []
+    def count_paths(self, of: str | Node, wrt: str | Node) -> int:
+        """How many paths lead from ``wrt`` to ``of`` (through distinct arguments), without listing them."""
+        head, start = self.node(of), self.node(wrt)
+        counts: dict[int, int] = {id(start): 1}
+        for node in self._order:
+            if node is start:
+                continue
+            total = sum(counts.get(id(a), 0) for a in node.args)
+            if total:
+                counts[id(node)] = total
+        return counts.get(id(head), 0)
 
-        def walk(node: Node, trail: list[str]) -> None:
-            if node is target:
-                found.append(trail)
-                return
-            for child, _ in self._children[node.name]:
-                walk(child, trail + [child.name])
+    def edge_paths(self, of: str | Node, wrt: str | Node, limit: int | None = None
+                   ) -> list[list[tuple[Node, int]]]:
+        """Paths from ``wrt`` to ``of`` as their edges ``(node, argument position)``, tail first.
 
-        if self.depends_on(target, start):
-            walk(start, [start.name])
-        return found
-
-    def edge_paths(self, of: str | Node, wrt: str | Node) -> list[list[tuple[str, int]]]:
-        """Every path from ``wrt`` to ``of`` as its edges ``(node, argument position)``, tail first.
-
-        Unlike :meth:`paths`, two paths that pass through the same nodes but enter a node
-        through different arguments (``X @ X``, ``X ⊙ X``) are told apart.
+        Two paths that pass through the same nodes but enter a node through different
+        arguments (``X @ X``, ``X ⊙ X``) are told apart. At most ``limit`` paths are
+        listed (their number can grow exponentially; :meth:`count_paths` counts them).
         """
         target, start = self.node(of), self.node(wrt)
-        found: list[list[tuple[str, int]]] = []
-
-        def walk(node: Node, trail: list[tuple[str, int]]) -> None:
+        live = self._ancestors(target)
+        found: list[list[tuple[Node, int]]] = []
+        stack: list[tuple[Node, list[tuple[Node, int]]]] = [(start, [])]
+        if id(start) not in live:
+            return found
+        while stack and (limit is None or len(found) < limit):
+            node, trail = stack.pop()
             if node is target:
                 found.append(trail)
-                return
-            for child, position in self._children[node.name]:
-                walk(child, trail + [(child.name, position)])
-
-        if self.depends_on(target, start):
-            walk(start, [])
+                continue
+            for child, position in reversed(self._children[id(node)]):
+                if id(child) in live:
+                    stack.append((child, trail + [(child, position)]))
         return found
+
+    # ------------------------------------------------------------------ estimates
+    def _live(self, head: Node, targets: Sequence[Node]) -> list[Node]:
+        ancestors = self._ancestors(head)
+        marked = {id(t) for t in targets}
+        live = []
+        for node in self._order:
+            if id(node) in marked or any(id(a) in marked for a in node.args):
+                marked.add(id(node))
+                if id(node) in ancestors:
+                    live.append(node)
+        return live
+
+    def estimate(self, of: str | Node, wrt: Iterable[str | Node], mode: str = "reverse",
+                 record: bool = False) -> Work:
+        """The work of a sweep from ``wrt`` to ``of``, from the factors' descriptions only.
+
+        ``mode`` is ``"reverse"`` (tail to head, :meth:`backward`) or ``"forward"``
+        (:meth:`forward`); ``record`` also keeps every step's value (derivations).
+        """
+        head = self.node(of)
+        targets = [self.node(w) for w in wrt]
+        live = self._live(head, targets)
+        live_ids = {id(n) for n in live}
+        entries = operations = 0
+        acc: dict[int, MatrixInfo] = {}
+        if mode == "reverse":
+            for node in reversed(live):
+                if node is head:
+                    continue
+                total: MatrixInfo | None = None
+                for child, position in self._children[id(node)]:
+                    if id(child) not in live_ids:
+                        continue
+                    f = self.factor_info(child, position)
+                    entries += f.held
+                    if child is head:
+                        term = f
+                    else:
+                        term = product_info(acc[id(child)], f)
+                        operations += product_cost(acc[id(child)], f) + \
+                            (0 if term.sparse else term.nnz)
+                    if total is not None:
+                        operations += term.nnz
+                    total = term if total is None else sum_info(total, term)
+                if total is None:
+                    continue
+                acc[id(node)] = total
+                entries += total.held
+        else:
+            start = {id(t) for t in targets}
+            for node in live:
+                if id(node) in start:
+                    acc[id(node)] = MatrixInfo(node.size, node.size, node.size, True,
+                                               node.size, 1, "identity")
+                    continue
+                total = None
+                for position, arg in enumerate(node.args):
+                    if id(arg) not in acc:
+                        continue
+                    f = self.factor_info(node, position)
+                    entries += f.held
+                    term = product_info(f, acc[id(arg)])
+                    operations += product_cost(f, acc[id(arg)]) + (0 if term.sparse else term.nnz)
+                    if total is not None:
+                        operations += term.nnz
+                    total = term if total is None else sum_info(total, term)
+                if total is not None:
+                    acc[id(node)] = total
+                    entries += total.held
+        if record:
+            entries *= 2  # each step keeps its value beside the running sums
+        return Work(entries, operations)
+
+    def check(self, of: str | Node, wrt: Iterable[str | Node], what: str,
+              mode: str = "reverse", record: bool = False) -> Work:
+        """:meth:`estimate`, then refuse with :class:`~jacobian_calc.WorkLimitError` if over the bound."""
+        work = self.estimate(of, wrt, mode, record)
+        check_work(work.entries, work.operations, what)
+        return work
 
     # -------------------------------------------------------------- accumulation
     def backward(self, of: str | Node, wrt: Iterable[str | Node], *,
@@ -310,15 +553,14 @@ class Graph:
         Starting from ``of``, each node's Jacobian is the sum over the nodes it feeds of
         (their accumulated Jacobian) · (their literal factor) — row-gradient products when
         ``of`` is a scalar (eq 18, 28, 35). Only nodes on a path from some ``w`` to ``of``
-        are visited.
+        are visited. The work is checked against the bound before anything is built.
 
         Parameters
         ----------
         of : str or Node
         wrt : iterable of str or Node
         record : bool
-            Keep every factor and product as :class:`Step` records (for derivations).
-            Off by default so large factors are freed as soon as they are used.
+            Keep every step with its factors (for derivations).
 
         Returns
         -------
@@ -328,98 +570,128 @@ class Graph:
         """
         head = self.node(of)
         targets = [self.node(w) for w in wrt]
-        ancestors = self._ancestors(head)
-        live = self._descendants(targets) & ancestors
-        adjoint: dict[str, Jacobian] = {}
+        names = ", ".join(t.form.text for t in targets)
+        self.check(head, targets, f"∂{head.form.text}/∂{names if len(targets) == 1 else f'({names})'}",
+                   "reverse", record)
+        live = self._live(head, targets)
+        live_ids = {id(n) for n in live}
+        adjoint: dict[int, Jacobian] = {}
         steps: list[Step] = []
-        for node in reversed(self._nodes.values()):
-            if node.name not in live or node is head:
+        for node in reversed(live):
+            if node is head:
                 continue
             total: Jacobian | None = None
             terms: list[Term] = []
-            for child, position in self._children[node.name]:
-                if child.name not in live:
+            for child, position in self._children[id(node)]:
+                if id(child) not in live_ids:
                     continue
                 factor = self.factor(child, position)
-                previous = adjoint.get(child.name)  # None: child is the head itself
+                previous = adjoint.get(id(child))  # None: child is the head itself
                 product = factor if previous is None else previous @ factor
                 if record:
-                    terms.append(Term(previous, factor, product))
+                    terms.append(Term(previous, factor))
                 total = product if total is None else total + product
-                # Drop the factor now, before the next one is built: a large Kronecker
-                # factor's memory is then free (and its buffer recyclable) at once.
-                factor = product = None  # type: ignore[assignment]
-            assert total is not None  # a live node other than the head feeds a live node
-            adjoint[node.name] = total
+            if total is None:
+                continue
+            adjoint[id(node)] = total
             if record:
-                steps.append(Step(node.name, tuple(terms), total))
+                steps.append(Step(node, tuple(terms), total))
         result = {}
         for t in targets:
             if t is head:
-                result[t.name] = Jacobian.identity(t.name, t.shape)
-            elif t.name in adjoint:
-                result[t.name] = adjoint[t.name]
+                result[t.label] = _identity(t)
+            elif id(t) in adjoint:
+                result[t.label] = adjoint[id(t)]
             else:
-                result[t.name] = Jacobian.zeros(head.name, t.name, head.shape, t.shape)
-        return Accumulation(head.name, result, tuple(steps))
+                result[t.label] = _zeros(head, t)
+        return Accumulation(head, result, tuple(steps))
+
+    def forward(self, of: str | Node, wrt: str | Node) -> Jacobian:
+        """∂(of)/∂(wrt) by one head-to-tail sweep (forward accumulation).
+
+        Each node's Jacobian with respect to ``wrt`` is the sum over its arguments of
+        (its literal factor) · (the argument's Jacobian), starting from the identity at
+        ``wrt``: the intermediates keep as many columns as ``wrt`` has entries.
+        """
+        head, start = self.node(of), self.node(wrt)
+        self.check(head, [start], f"∂{head.form.text}/∂{start.form.text}", "forward")
+        if head is start:
+            return _identity(start)
+        tangent: dict[int, Jacobian] = {id(start): _identity(start)}
+        for node in self._live(head, [start]):
+            if node is start:
+                continue
+            total: Jacobian | None = None
+            for position, arg in enumerate(node.args):
+                if id(arg) in tangent:
+                    term = self.factor(node, position) @ tangent[id(arg)]
+                    total = term if total is None else total + term
+            if total is not None:
+                tangent[id(node)] = total
+        return tangent.get(id(head)) or _zeros(head, start)
 
     def jacobian(self, of: str | Node, wrt: str | Node) -> Jacobian:
-        """∂(of)/∂(wrt) as a literal :class:`~jacobian_calc.jacobian.Jacobian`.
+        """∂(of)/∂(wrt) as a literal :class:`~jacobian_calc.Jacobian`, in the cheapest order.
 
-        When a single path leads from ``wrt`` to ``of``, its factors are multiplied by
-        :func:`~jacobian_calc.chain` in the cheapest order of the cost model
-        (:mod:`jacobian_calc.cost`); with several paths, by the tail-to-head sweep of
-        :meth:`backward`, which sums over them.
+        A single path is multiplied by :func:`~jacobian_calc.chain` in the order of the
+        cost model; several paths by the cheaper of the tail-to-head sweep
+        (:meth:`backward`) and the head-to-tail sweep (:meth:`forward`), which sum over
+        them. Either way the work is checked against the bound first.
         """
         head, var = self.node(of), self.node(wrt)
-        path = self._single_path(head, var)
-        if path is not None and len(path) > 1:
-            return chain(*(self.factor(node, position) for node, position in reversed(path)))
-        return self.backward(head, [var.name]).jacobians[var.name]
+        if head is var:
+            return _identity(var)
+        if not self.depends_on(head, var):
+            return _zeros(head, var)
+        if self.count_paths(head, var) == 1:
+            path = self.edge_paths(head, var, limit=1)[0]
+            if len(path) > 1:
+                self.check(head, [var], f"∂{head.form.text}/∂{var.form.text}",
+                           self.cheaper_mode(head, var))
+                return chain(*(self.factor(node, position) for node, position in reversed(path)))
+        mode = self.cheaper_mode(head, var)
+        if mode == "forward":
+            return self.forward(head, var)
+        return self.backward(head, [var]).jacobians[var.label]
 
-    def _single_path(self, head: Node, var: Node) -> list[tuple[Node, int]] | None:
-        """The ``(node, argument position)`` steps from ``var`` up to ``head`` if unique."""
-        if var is head:
-            return None
-        ancestors = self._ancestors(head)
-        if var.name not in ancestors:
-            return None
-        steps: list[tuple[Node, int]] = []
-        node = var
-        while node is not head:
-            live = [(c, i) for c, i in self._children[node.name] if c.name in ancestors]
-            if len(live) != 1:
-                return None
-            steps.append(live[0])
-            node = live[0][0]
-        return steps
+    def cheaper_mode(self, of: str | Node, wrt: str | Node) -> str:
+        """``"reverse"`` or ``"forward"``: the sweep the cost model says is cheaper (ties: reverse)."""
+        head, var = self.node(of), self.node(wrt)
+        rev = self.estimate(head, [var], "reverse")
+        fwd = self.estimate(head, [var], "forward")
+        return "forward" if fwd.operations < rev.operations else "reverse"
 
     # ------------------------------------------------------------------- helpers
-    def _ancestors(self, node: Node) -> set[str]:
-        seen = {node.name}
+    def _ancestors(self, node: Node) -> set[int]:
+        seen = {id(node)}
         stack = [node]
         while stack:
             for arg in stack.pop().args:
-                if arg.name not in seen:
-                    seen.add(arg.name)
+                if id(arg) not in seen:
+                    seen.add(id(arg))
                     stack.append(arg)
         return seen
 
-    def _descendants(self, nodes: Sequence[Node]) -> set[str]:
-        marked = {n.name for n in nodes}
-        for node in self._nodes.values():
-            if any(a.name in marked for a in node.args):
-                marked.add(node.name)
-        return marked
+
+def _identity(node: Node) -> Jacobian:
+    J = Jacobian.identity(node.label, node.shape)
+    J.of_latex = J.wrt_latex = node.form.latex
+    return J
 
 
-def _topological(outputs: Iterable[Node]) -> list[Node]:
+def _zeros(head: Node, var: Node) -> Jacobian:
+    J = Jacobian.zeros(head.label, var.label, head.shape, var.shape)
+    J.of_latex, J.wrt_latex = head.form.latex, var.form.latex
+    return J
+
+
+def topological(outputs: Iterable[Node]) -> list[Node]:
     """Nodes in dependency order (arguments before the nodes computed from them)."""
     order: list[Node] = []
     done: set[int] = set()
     for out in outputs:
         if not isinstance(out, Node):
-            raise JacobianCalcError(f"a Graph is built from Node objects, got {out!r}")
+            raise JacobianCalcError(f"a Graph is built from Node objects, got {out!r}"[:200])
         stack: list[tuple[Node, bool]] = [(out, False)]
         while stack:
             node, expanded = stack.pop()

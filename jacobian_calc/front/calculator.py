@@ -2,14 +2,22 @@ r"""The expression calculator behind ``jacobian-calc expr``: text in, a proved J
 
 :func:`calculate` takes an expression text such as ``"trace(A @ X @ B)"``, the shapes of
 its variables and the variable to differentiate by; it parses the text with the safe
-parser (:mod:`jacobian_calc.parse`), builds it with the expression API on seeded random
-data, computes the literal Jacobian and the derivation, and verifies the Jacobian against
-central finite differences of the expression's value (re-evaluated from the text at
-perturbed points, so the check uses nothing of the literal machinery).
+parser (:mod:`jacobian_calc.front.parse`), builds it with the expression API on seeded
+random data, computes the literal Jacobian and the derivation, and verifies the Jacobian
+(:mod:`jacobian_calc.verify.compare`) against central differences of the expression's
+value, evaluated straight from the parsed text with the operations' forward functions —
+nothing of the literal machinery takes part in the check.
 
-Random data is chosen so the expression is defined: square matrices that appear inside
-inv, det or logdet are I + E with ‖E‖₂ = ½ (condition number ≤ 3, determinant > 0), and
-variables under log or a non-integer power get positive entries.
+Random data is drawn so the expression is defined, following the domain rules of the
+operations the text uses (:mod:`jacobian_calc.ops.domain`): a square matrix inside an
+operation that needs it invertible (inv, logdet) or square (det) is I + E with
+‖E‖₂ = ½ (condition number ≤ 3, determinant > 0); a variable under an operation that needs
+positive entries (log, a fractional or negative power) has entries in [0.5, 2].
+
+The work of a calculation is bounded: every dimension at most :data:`MAX_SIDE`, every
+variable at most :data:`MAX_ENTRIES` entries, and the derivation's literal factors,
+products and order searches at most :data:`WORK_ENTRIES` entries and
+:data:`WORK_OPERATIONS` multiply-adds, checked before anything is built.
 
 Examples
 --------
@@ -17,50 +25,60 @@ Examples
 >>> calc.jacobian.shape, calc.ok
 ((1, 6), True)
 >>> import json
->>> json.loads(render(calc, "json"))["verification"]["ok"]
+>>> json.loads(render_calculation(calc, "json"))["verification"]["ok"]
 True
 """
 
 from __future__ import annotations
 
 import ast
-import json
 import keyword
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from math import prod
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
-from ..verify.check import finite_difference_jacobian, max_relative_error
-from ..engine.derivation import Derivation
-from ..core.errors import JacobianCalcError, ShapeError
+from ..core.errors import ChoiceError, DomainError, JacobianCalcError, ShapeError
 from ..core.jacobian import Jacobian
+from ..core.limits import work_limit
 from ..core.notation import dims
-from .parse import MATRIX_FUNCTIONS, parse_expression, validate
+from ..engine.derivation import Derivation
+from ..ops import TABLE
+from ..render import FORMATS, render
+from ..render.data import json_values
+from ..render.report import Heading, Lines, Report
+from ..verify.compare import ATOL, ENTRY_LIMIT, RTOL, Comparison, verify_jacobian
+from .expr import Expr, derivation, jacobian, var
+from .parse import parse_expression, validate
 
 __all__ = [
     "Calculation",
-    "FORMATS",
     "MAX_SIDE",
     "MAX_ENTRIES",
+    "WORK_ENTRIES",
+    "WORK_OPERATIONS",
     "parse_shape",
     "random_values",
     "data_notes",
     "calculate",
-    "render",
+    "calculation_report",
+    "render_calculation",
 ]
 
-FORMATS = ("text", "markdown", "latex", "json")
 MAX_SIDE = 64  # a teaching calculator: every dimension at most this
 MAX_ENTRIES = 1024  # and every variable at most this many entries
-FD_COLUMNS = 256  # beyond this many entries of the variable, check in random directions
+WORK_ENTRIES = 32_000_000  # entries built and kept (≈ 256 MB of float64)
+WORK_OPERATIONS = 2_000_000_000  # multiply-adds and entries written (a few seconds)
+#: Entry-by-entry finite differences evaluate the expression 2·size(X) times: they are
+#: taken while size(X) × (operations in the text) stays below this.
+ENTRY_CHECK_BUDGET = 50_000
 SMALL = 400  # print the entries of a Jacobian with at most this many
-MAX_WORK = 32_000_000  # entries of all literal factors together (≈ 256 MB if all dense)
 
-_SHAPE = re.compile(r"\s*(\d+)\s*(?:[x×X*]\s*(\d+)\s*)?\Z")
+_SHAPE = re.compile(r"\s*(\d{1,6})\s*(?:[x×X*]\s*(\d{1,6})\s*)?\Z")
 _EXPECTED = ("expected NAME=MxN for a matrix (e.g. A=3x4), NAME=N for a vector (e.g. x=5) "
              "or NAME=scalar")
 
@@ -77,85 +95,113 @@ def parse_shape(spec: str) -> tuple[str, tuple[int, ...]]:
     ...
     jacobian_calc.ShapeError: malformed --shape 'A=3by4': expected NAME=MxN for a matrix (e.g. A=3x4), NAME=N for a vector (e.g. x=5) or NAME=scalar
     """
-    name, sep, size = str(spec).partition("=")
+    text = str(spec)
+    shown = text if len(text) <= 40 else text[:37] + "..."
+    name, sep, size = text.partition("=")
     name = name.strip()
     if not sep:
-        raise ShapeError(f"malformed --shape {spec!r}: no '='; {_EXPECTED}")
+        raise ShapeError(f"malformed --shape {shown!r}: no '='; {_EXPECTED}")
     if not name.isidentifier() or keyword.iskeyword(name) or name.startswith("__") \
             or name.endswith("__"):
-        raise ShapeError(f"malformed --shape {spec!r}: {name!r} is not a valid variable name "
-                         f"(letters, digits and _, not a Python keyword, no dunder); {_EXPECTED}")
+        raise ShapeError(f"malformed --shape {shown!r}: {name[:30]!r} is not a valid variable "
+                         f"name (letters, digits and _, not a Python keyword, no leading or "
+                         f"trailing __); {_EXPECTED}")
     if size.strip().lower() == "scalar":
         return name, ()
+    digits = re.fullmatch(r"\s*(\d+)\s*(?:[x×X*]\s*(\d+)\s*)?", size)
+    if digits and any(g is not None and len(g) > 6 for g in digits.groups()):
+        raise ShapeError(f"--shape {shown!r}: every dimension must be between 1 and {MAX_SIDE}")
     m = _SHAPE.match(size)
     if not m:
-        raise ShapeError(f"malformed --shape {spec!r}: {_EXPECTED}")
+        raise ShapeError(f"malformed --shape {shown!r}: {_EXPECTED}")
     shape = tuple(int(g) for g in m.groups() if g is not None)
     if any(not 1 <= n <= MAX_SIDE for n in shape):
-        raise ShapeError(f"--shape {spec!r}: every dimension must be between 1 and {MAX_SIDE}")
+        raise ShapeError(f"--shape {shown!r}: every dimension must be between 1 and {MAX_SIDE}")
     if prod(shape) > MAX_ENTRIES:
-        raise ShapeError(f"--shape {spec!r}: {prod(shape)} entries; at most {MAX_ENTRIES} "
+        raise ShapeError(f"--shape {shown!r}: {prod(shape)} entries; at most {MAX_ENTRIES} "
                          f"per variable")
     return name, shape
 
 
-def _special_variables(tree: ast.Expression) -> tuple[set[str], set[str]]:
-    """(variables inside inv/det/logdet, variables that must be positive)."""
-    positive: set[str] = set()
+def check_declared(shapes: Mapping[str, tuple[int, ...]]) -> None:
+    """Refuse two declared names that Python reads as the same identifier (``X`` and ``𝐗``).
+
+    Python folds identifiers to NFKC, so ``𝐗`` in an expression *is* ``X``; declaring both
+    would silently make one of them unreachable.
+    """
+    folded: dict[str, str] = {}
+    for name in shapes:
+        key = unicodedata.normalize("NFKC", name)
+        if key in folded:
+            raise JacobianCalcError(
+                f"--shape {name!r} and --shape {folded[key]!r} are the same variable to the "
+                f"parser (Python reads both as {key!r}); declare one of them")
+        folded[key] = name
+
+
+# --------------------------------------------------------------- domain-driven data
+def _special_variables(tree: ast.Expression) -> dict[str, set[str]]:
+    """Which variables need special data: ``{"positive": {...}, "invertible": {...}}``.
+
+    Read from the domain rules of the operations the text uses: a call of a function,
+    or ``**`` with its constant exponent.
+    """
+    functions = TABLE.functions()
+    wanted: dict[str, set[str]] = {"positive": set(), "invertible": set()}
     for node in ast.walk(tree):
-        under = None
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
-                and node.func.id == "log":
-            under = node.args
+                and node.func.id in functions:
+            op, args, params = functions[node.func.id], node.args, {}
         elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
-            k = node.right
-            sign = 1
-            while isinstance(k, ast.UnaryOp):
-                sign, k = (-sign if isinstance(k.op, ast.USub) else sign), k.operand
-            if isinstance(k, ast.Constant) and float(k.value) != int(k.value):
-                under = [node.left]
-            elif isinstance(k, ast.Constant) and sign < 0:
-                under = [node.left]  # negative powers: keep entries away from 0
-        for arg in under or ():
-            positive.update(n.id for n in ast.walk(arg) if isinstance(n, ast.Name))
-    invertible: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
-                and node.func.id in MATRIX_FUNCTIONS:
-            for arg in node.args:
-                invertible.update(n.id for n in ast.walk(arg) if isinstance(n, ast.Name))
-    return invertible, positive
+            exponent = _constant(node.right)
+            if exponent is None:
+                continue
+            op, args, params = TABLE["power"], [node.left], {"p": exponent}
+        else:
+            continue
+        for rule in op.domain:
+            if rule.sample in wanted and rule.applies(params):
+                for i in rule.on:
+                    if i < len(args):
+                        wanted[rule.sample].update(
+                            n.id for n in ast.walk(args[i]) if isinstance(n, ast.Name))
+    return wanted
+
+
+def _constant(node: ast.AST) -> float | None:
+    sign = 1.0
+    while isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        sign = -sign if isinstance(node.op, ast.USub) else sign
+        node = node.operand
+    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        return sign * float(node.value)
+    return None
 
 
 def data_notes(shapes: Mapping[str, tuple[int, ...]], tree: ast.Expression) -> list[str]:
     """How :func:`random_values` chose each variable that is not plain standard normal."""
-    invertible, positive = _special_variables(tree)
+    special = _special_variables(tree)
     notes = []
     for name, shape in shapes.items():
-        if name in positive:
-            notes.append(f"{name}: entries uniform in [0.5, 2] (under log or a fractional or "
-                         f"negative power)")
-        elif name in invertible and len(shape) == 2 and shape[0] == shape[1]:
-            notes.append(f"{name}: I + E with ‖E‖₂ = ½ (under inv/det/logdet: condition "
+        if name in special["positive"]:
+            notes.append(f"{name}: entries uniform in [0.5, 2] (an operation needs them "
+                         f"positive: log, a fractional or a negative power)")
+        elif name in special["invertible"] and len(shape) == 2 and shape[0] == shape[1]:
+            notes.append(f"{name}: I + E with ‖E‖₂ = ½ (inside inv/det/logdet: condition "
                          f"number ≤ 3, det > 0)")
     return notes
 
 
 def random_values(shapes: Mapping[str, tuple[int, ...]], tree: ast.Expression, seed: int
                   ) -> dict[str, np.ndarray]:
-    """Seeded random values, in the order the variables are declared.
-
-    Standard normal entries, except: a square matrix inside inv/det/logdet is I + E with
-    ‖E‖₂ = ½ (det > 0, condition number ≤ 3); a variable under log, a non-integer or a
-    negative power has entries in [0.5, 2].
-    """
+    """Seeded random values, in the order the variables are declared (see the module notes)."""
     rng = np.random.default_rng(seed)
-    invertible, positive = _special_variables(tree)
+    special = _special_variables(tree)
     values = {}
     for name, shape in shapes.items():
-        if name in positive:
+        if name in special["positive"]:
             value = rng.uniform(0.5, 2.0, size=shape)
-        elif name in invertible and len(shape) == 2 and shape[0] == shape[1]:
+        elif name in special["invertible"] and len(shape) == 2 and shape[0] == shape[1]:
             E = rng.standard_normal(shape)
             norm = np.linalg.norm(E, 2)
             value = np.eye(shape[0]) + (0.5 / norm) * E if norm > 0 else np.eye(shape[0])
@@ -165,13 +211,55 @@ def random_values(shapes: Mapping[str, tuple[int, ...]], tree: ast.Expression, s
     return values
 
 
-def _build(source: str, values: Mapping[str, np.ndarray]):  # -> Expr
-    from .expr import var
+# -------------------------------------------------------------- numeric evaluation
+def _column_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if a.ndim == 1 and b.ndim == 2 and b.shape[0] == 1:
+        a = a.reshape(-1, 1)  # a vector is a column: x @ yᵀ is the outer product
+    return a @ b
 
-    env = {name: var(name, value) for name, value in values.items()}
-    return parse_expression(source, env), env
+
+def _transpose(a: np.ndarray) -> np.ndarray:
+    return a[None, :] if a.ndim == 1 else a.T
 
 
+_NUMERIC_BINOPS: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b, ast.Div: lambda a, b: a / b,
+    ast.MatMult: _column_matmul, ast.Pow: np.power,
+}
+
+
+def evaluate(tree: ast.Expression, values: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The value of a validated expression from the operations' forward functions alone.
+
+    No graph, no factor: this is what the finite differences differentiate.
+    """
+    functions = TABLE.functions()
+
+    def ev(node: ast.AST) -> Any:
+        if isinstance(node, ast.Constant):
+            return float(node.value)
+        if isinstance(node, ast.Name):
+            return values[node.id]
+        if isinstance(node, ast.Attribute):
+            return _transpose(ev(node.value))
+        if isinstance(node, ast.UnaryOp):
+            value = ev(node.operand)
+            return -value if isinstance(node.op, ast.USub) else value
+        if isinstance(node, ast.BinOp):
+            return _NUMERIC_BINOPS[type(node.op)](ev(node.left), ev(node.right))
+        if isinstance(node, ast.Call):
+            op = functions[node.func.id]  # type: ignore[attr-defined]
+            params = {p.name: p.default for p in op.params if p.default is not None}
+            return op.forward(*(np.asarray(ev(a), dtype=np.float64) for a in node.args),
+                              **params)
+        raise JacobianCalcError(f"cannot evaluate {type(node).__name__}")
+
+    with np.errstate(all="ignore"):
+        return np.asarray(ev(tree.body), dtype=np.float64)
+
+
+# ----------------------------------------------------------------------- the record
 @dataclass
 class Calculation:
     """Everything ``jacobian-calc expr`` prints: inputs, Jacobian, derivation, verification."""
@@ -181,103 +269,95 @@ class Calculation:
     seed: int
     shapes: dict[str, tuple[int, ...]]
     values: dict[str, np.ndarray]
-    text: str  # the expression as the expression API writes it
+    text: str  # the expression as the expression layer writes it
     value: np.ndarray
     jacobian: Jacobian
     derivation: Derivation | None  # None when the expression is the variable itself
-    method: str
-    max_relative_error: float
-    tolerance: float
+    checks: tuple[Comparison, ...]
     notes: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
-        return bool(self.max_relative_error <= self.tolerance)
+        return all(c.ok for c in self.checks)
+
+    @property
+    def max_relative_error(self) -> float:
+        return max((c.relative for c in self.checks), default=0.0)
 
 
 def calculate(source: str, shapes: Mapping[str, tuple[int, ...]], wrt: str, *,
-              seed: int = 0, tolerance: float = 1e-6) -> Calculation:
+              seed: int = 0, rtol: float = RTOL, atol: float = ATOL, directions: int = 8,
+              max_values: int | None = None) -> Calculation:
     """Parse, build on random data, differentiate by ``wrt`` and verify.
+
+    Parameters
+    ----------
+    source : str
+    shapes : mapping of str to tuple
+        The declared variables and their shapes.
+    wrt : str
+    seed : int
+    rtol, atol : float
+        The verdict's tolerances (:mod:`jacobian_calc.verify.compare`).
+    directions : int
+        Random directions of the Gâteaux check.
+    max_values : int, optional
+        The most values a printed step shows.
 
     Raises
     ------
     ExpressionSyntaxError
         Malformed text or a construct outside the whitelist (with position and reason).
+    WorkLimitError
+        The derivation would build more than the calculator's bound.
     JacobianCalcError
         ``wrt`` not declared, shapes that do not fit (from the expression layer), …
     """
-    from .expr import derivation, jacobian
-
     shapes = {str(k): tuple(v) for k, v in shapes.items()}
+    check_declared(shapes)
     declared = ", ".join(shapes) or "(none)"
     if wrt not in shapes:
-        raise JacobianCalcError(f"--wrt {wrt!r} is not a declared variable; declared with "
-                                f"--shape: {declared}")
+        folded = {unicodedata.normalize("NFKC", n): n for n in shapes}
+        hint = (f" (did you mean {folded[unicodedata.normalize('NFKC', wrt)]!r}?)"
+                if unicodedata.normalize("NFKC", wrt) in folded else "")
+        raise JacobianCalcError(f"--wrt {wrt!r} is not a declared variable{hint}; declared "
+                                f"with --shape: {declared}")
     tree = validate(source, list(shapes))
     values = random_values(shapes, tree, seed)
-    F, env = _build(source, values)
-    if not hasattr(F, "node"):
-        raise JacobianCalcError(f"the expression {source!r} is a constant ({F!r}); it must use "
-                                f"at least one declared variable")
-    _check_work(F, env[wrt], source)
-    # The expression that is just the variable has no chain to derive: ∂vec(X)/∂vec(X) = I.
-    # Otherwise the derivation's accumulated result is the Jacobian: computed once.
-    d = None if F.node is env[wrt].node else derivation(F, env[wrt])
-    J = jacobian(F, env[wrt]) if d is None else d.result
-    method, err = _verify(source, values, wrt, J)
+    with work_limit(WORK_ENTRIES, WORK_OPERATIONS):
+        env = {name: var(name, value) for name, value in values.items()}
+        F = parse_expression(source, env)
+        if not isinstance(F, Expr):
+            raise JacobianCalcError(f"the expression {source!r} is a constant ({F!r}); it must "
+                                    f"use at least one declared variable")
+        X = env[wrt]
+        # The expression that is just the variable has no chain to derive:
+        # ∂vec(X)/∂vec(X) = I. Otherwise the derivation's result is the Jacobian.
+        d = None if F.node is X.node else derivation(F, X, max_values=max_values)
+        J = jacobian(F, X) if d is None else d.result
+    checks = _verify(tree, values, wrt, J, len(list(ast.walk(tree))), rtol, atol, directions,
+                     seed)
     return Calculation(source, wrt, seed, shapes, values, F.text, np.array(F.value), J, d,
-                       method, err, tolerance, tuple(data_notes(shapes, tree)))
+                       tuple(checks), tuple(data_notes(shapes, tree)))
 
 
-def _check_work(F: Any, X: Any, source: str) -> None:
-    """Refuse an expression whose literal factors would be too large to build in time.
-
-    Every factor on a path from X to F is at most (size of the node) × (size of the
-    argument) entries; their sum bounds the work of the tail-to-head accumulation. A short
-    text can still ask for a lot (each ``inv(X)`` of a 32×32 X is a dense 1024×1024
-    factor), so the bound is checked before any factor is built.
-    """
-    from ..engine.graph import Graph
-
-    graph = Graph(F.node, X.node)
-    work = 0
-    for node in graph.nodes.values():
-        for arg in node.args:
-            if graph.depends_on(arg, X.node):
-                work += node.size * arg.size
-    if work > MAX_WORK:
-        raise JacobianCalcError(
-            f"the expression {_abridged(source)!r} is too large for the calculator: its literal factors "
-            f"would hold up to {work:,} entries (limit {MAX_WORK:,}); use smaller shapes or "
-            f"fewer operations")
-
-
-def _abridged(source: str, width: int = 60) -> str:
-    return source if len(source) <= width else f"{source[:width - 1]}…"
-
-
-def _verify(source: str, values: Mapping[str, np.ndarray], wrt: str, J: Jacobian
-            ) -> tuple[str, float]:
-    """The literal Jacobian against central differences of the value (re-built from text)."""
+def _verify(tree: ast.Expression, values: Mapping[str, np.ndarray], wrt: str, J: Jacobian,
+            size: int, rtol: float, atol: float, directions: int, seed: int
+            ) -> list[Comparison]:
+    """The literal Jacobian against central differences of the value, from the text alone."""
     def f(point: np.ndarray) -> np.ndarray:
         trial = dict(values)
         trial[wrt] = point
-        return np.array(_build(source, trial)[0].value)
+        out = evaluate(tree, trial)
+        if not np.all(np.isfinite(out)):
+            raise DomainError("the expression is not finite near the random point; the finite "
+                              "differences cannot be taken (try another --seed)")
+        return out
 
     x = values[wrt]
-    if x.size <= FD_COLUMNS:
-        fd = finite_difference_jacobian(f, x)
-        return (f"central finite differences, all {x.size} column{'s' if x.size > 1 else ''}",
-                max_relative_error(J.toarray(), fd))
-    rng = np.random.default_rng(0)
-    worst = 0.0
-    for _ in range(16):
-        v = rng.standard_normal(x.shape)
-        t = 1e-5 * max(1.0, float(np.linalg.norm(x))) / float(np.linalg.norm(v))
-        numeric = (f(x + t * v) - f(x - t * v)).reshape(-1, order="F") / (2 * t)
-        analytic = np.asarray(J.matrix @ v.reshape(-1, order="F")).ravel()
-        worst = max(worst, max_relative_error(analytic, numeric))
-    return "central differences in 16 random directions", worst
+    entries = x.size <= ENTRY_LIMIT and x.size * size <= ENTRY_CHECK_BUDGET
+    return verify_jacobian(f, x, J, directions=directions, entries=entries, seed=seed,
+                           rtol=rtol, atol=atol)
 
 
 # ---------------------------------------------------------------------- rendering
@@ -285,35 +365,28 @@ def _shapes_text(shapes: Mapping[str, tuple[int, ...]]) -> str:
     return ", ".join(f"{n} {dims(s) if s else 'scalar'}" for n, s in shapes.items())
 
 
-def _verdict(calc: Calculation) -> str:
-    return (f"Verification ({calc.method}): max relative error {calc.max_relative_error:.2e}, "
-            f"tolerance {calc.tolerance:g}: {'ok' if calc.ok else 'MISMATCH'}")
+def _verdicts(calc: Calculation) -> list[str]:
+    return [f"Verification, {c.describe()}" for c in calc.checks]
 
 
-def _render_text(calc: Calculation, body: str) -> str:
-    J = calc.jacobian
-    lines = [
+def calculation_report(calc: Calculation) -> Report:
+    """The calculation as a :class:`~jacobian_calc.render.report.Report`, for every format."""
+    J, d = calc.jacobian, calc.derivation
+    head = Lines.of(
         f"Expression: {calc.source}",
         f"  read as {calc.text}, value {dims(calc.value.shape) if calc.value.shape else 'scalar'}",
         f"Variables (random, seed {calc.seed}): {_shapes_text(calc.shapes)}",
         *(f"  {note}" for note in calc.notes),
-        "",
-        f"Literal Jacobian {J.describe()}",
-    ]
-    if np.prod(J.shape) <= SMALL:
-        lines.append(np.array2string(J.toarray(), precision=4, suppress_small=True,
-                                     max_line_width=120))
+        "", "Literal Jacobian:")
+    blocks: list[Any] = [head, J, ""]
+    if d is None:
+        blocks.append(Lines.of(f"No chain to derive: the expression is {calc.wrt} itself, so "
+                               f"∂vec({calc.wrt})/∂vec({calc.wrt}) is the identity."))
     else:
-        lines.append(f"  ({np.prod(J.shape)} entries; not printed)")
-    lines += ["", body, "", _verdict(calc)]
-    return "\n".join(lines)
-
-
-def _json(calc: Calculation) -> str:
-    J = calc.jacobian
-    d = calc.derivation
-    small = int(np.prod(J.shape)) <= SMALL
-    doc = {
+        blocks.append(d)
+    blocks += ["", Lines(tuple(_verdicts(calc)))]
+    small = prod(J.shape) <= SMALL
+    data = {
         "expression": calc.source,
         "wrt": calc.wrt,
         "seed": calc.seed,
@@ -325,59 +398,32 @@ def _json(calc: Calculation) -> str:
         "jacobian": {
             "symbol": J.symbol,
             "shape": list(J.shape),
-            "storage": f"sparse {J.matrix.format}" if J.issparse else "dense",
+            "storage": "sparse" if J.issparse else "dense",
             "stored_entries": J.nnz,
-            "entries": J.toarray().tolist() if small else None,
+            "entries": json_values(J.toarray()) if small else None,
         },
-        "gradient": (None if d is None or d.gradient is None
-                     else np.asarray(d.gradient).tolist()),
+        "gradient": None if d is None or d.gradient is None else json_values(d.gradient),
         "derivation": None if d is None else {
             "title": d.title,
+            "path_count": d.path_count,
             "paths": [[{"symbol": f.symbol, "label": f.label, "shape": list(f.shape),
                         "sparse": f.sparse} for f in path] for path in d.paths],
             "dimension_checks": list(d.path_checks),
             "text": d.to_text(),
         },
         "verification": {
-            "method": calc.method,
+            "checks": [{"method": c.method, "error": c.error, "scale": c.scale,
+                        "relative_error": c.relative, "rtol": c.rtol, "atol": c.atol,
+                        "ok": c.ok} for c in calc.checks],
             "max_relative_error": calc.max_relative_error,
-            "tolerance": calc.tolerance,
             "ok": calc.ok,
         },
     }
-    return json.dumps(doc, indent=2, ensure_ascii=False)
+    return Report(blocks, data, d.max_values if d is not None else None)
 
 
-def render(calc: Calculation, fmt: str = "text") -> str:
-    """The calculation as ``text``, ``markdown``, ``latex`` or ``json``.
-
-    ``latex`` is a fragment for an amsmath document: the Jacobian and the derivation as
-    displays, everything else as ``%`` comments, so it compiles as it is.
-    """
+def render_calculation(calc: Calculation, fmt: str = "text") -> str:
+    """The calculation as ``text``, ``markdown``, ``latex`` or ``json`` (the render layer's formats)."""
     if fmt not in FORMATS:
-        from ..core.errors import ChoiceError
-
         raise ChoiceError("format", fmt, FORMATS)
-    if fmt == "json":
-        return _json(calc)
-    if calc.derivation is None:
-        body = (f"No chain to derive: the expression is {calc.wrt} itself, so "
-                f"∂vec({calc.wrt})/∂vec({calc.wrt}) is the identity.")
-    elif fmt == "markdown":
-        body = calc.derivation.to_markdown()
-    elif fmt == "latex":
-        body = f"\\[\n{calc.derivation.to_latex()}\n\\]"
-    else:
-        body = calc.derivation.to_text()
-    text = _render_text(calc, body)
-    if fmt != "latex":
-        return text
-    # Comment out the plain-text header and verdict; keep the displays; add the Jacobian.
-    header, _, rest = text.partition("\n\n" + body)
-    lines = [f"% {line}" if line else "%" for line in header.splitlines()]
-    if calc.derivation is None:
-        lines.append(f"% {body}")
-        body = ""
-    lines += [f"\\[\n{calc.jacobian.to_latex()}\n\\]", body]
-    lines += [f"% {line}" for line in rest.strip().splitlines()]
-    return "\n".join(line for line in lines if line)
+    return str(render(calculation_report(calc), fmt))

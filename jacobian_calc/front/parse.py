@@ -38,10 +38,12 @@ import math
 import operator
 import re
 import warnings
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Any
 
 from ..core.errors import ExpressionSyntaxError, JacobianCalcError
+from ..ops import TABLE
+from .expr import FUNCTIONS
 
 __all__ = [
     "ALLOWED_FUNCTIONS",
@@ -61,28 +63,25 @@ MAX_DEPTH = 64
 #: The largest absolute value of a constant exponent in ``**``.
 MAX_EXPONENT = 64
 
-#: The callable names and how many positional arguments each takes.
-ALLOWED_FUNCTIONS: Mapping[str, tuple[int, int]] = {
-    "sigmoid": (1, 1),
-    "tanh": (1, 1),
-    "relu": (1, 1),
-    "softplus": (1, 1),
-    "exp": (1, 1),
-    "log": (1, 1),
-    "sum": (1, 1),
-    "trace": (1, 1),
-    "tr": (1, 1),
-    "inv": (1, 1),
-    "det": (1, 1),
-    "logdet": (1, 1),
-    "softmax": (1, 1),
-    "squared_error": (2, 2),
-    "softmax_cross_entropy": (2, 2),
-    "bias_add": (2, 2),
-}
+class _AllowedFunctions(Mapping[str, tuple[int, int]]):
+    """The callable names and how many positional arguments each takes, read live from the
+    operations table (the entries that allow the parser)."""
 
-#: Functions whose argument must be a square, invertible matrix.
-MATRIX_FUNCTIONS = ("inv", "det", "logdet")
+    def __getitem__(self, name: str) -> tuple[int, int]:
+        return TABLE.parser_functions()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(TABLE.parser_functions())
+
+    def __len__(self) -> int:
+        return len(TABLE.parser_functions())
+
+    def __repr__(self) -> str:
+        return f"<allowed functions: {', '.join(self)}>"
+
+
+#: The callable names and their (min, max) argument counts, generated from the table.
+ALLOWED_FUNCTIONS: Mapping[str, tuple[int, int]] = _AllowedFunctions()
 
 _BINOPS: Mapping[type, tuple[str, Callable[[Any, Any], Any]]] = {
     ast.Add: ("+", operator.add),
@@ -392,7 +391,7 @@ def validate(source: str, variables: Collection[str],
     ExpressionSyntaxError
         With ``.position`` = (line, column), 1-based, and ``.reason``.
     """
-    functions = ALLOWED_FUNCTIONS if functions is None else functions
+    functions = dict(ALLOWED_FUNCTIONS) if functions is None else functions
     for name in variables:
         if not isinstance(name, str) or not name.isidentifier() or _is_dunder(name):
             raise JacobianCalcError(f"variable names must be identifiers without leading or "
@@ -499,6 +498,4 @@ def parse_expression(source: str, env: Mapping[str, Any],
 
 
 def _default_functions() -> dict[str, Callable[..., Any]]:
-    from .expr import FUNCTIONS  # imported late: validation alone needs no expression layer
-
-    return {name: FUNCTIONS[name] for name in ALLOWED_FUNCTIONS if name in FUNCTIONS}
+    return {name: FUNCTIONS[name] for name in ALLOWED_FUNCTIONS}

@@ -2,8 +2,9 @@ r"""The lecture's compact back-propagation formulas (26), (32) and (38), for any
 
 This module is the independent side of every check: it shares no code with the literal
 machinery (no Jacobian objects, no Kronecker factors, no diagonal matrices, no graph).
-It uses only numpy, the pointwise derivatives φ′ and ∂f/∂ŷ, and the formulas as the
-lecture writes them for a network with
+It uses only numpy, the pointwise quantities that Figure 1 takes as given (φ, φ′ and
+∂f/∂ŷ, read from the activation's and the loss's entries of the operations table), and the
+formulas as the lecture writes them for a network with
 
 .. math::
 
@@ -28,15 +29,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..ops.activations import Activation, get_activation
 from ..core.errors import DomainError
-from ..ops.losses import Loss, get_loss
+from ..ops import ACTIVATIONS, LOSSES
+from ..ops.base import Operation
 
 __all__ = ["mlp_forward", "mlp_gradients"]
 
 
 def mlp_forward(
-    weights: Sequence[np.ndarray], x: np.ndarray, activation: str | Activation = "sigmoid",
+    weights: Sequence[np.ndarray], x: np.ndarray, activation: str | Operation = "sigmoid",
     biases: Sequence[np.ndarray] | None = None,
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """The forward pass: pre-activations ``h_1 … h_{L−1}, ŷ`` and values ``z_0 = x … z_{L−1}``.
@@ -51,7 +52,7 @@ def mlp_forward(
     zs : list of ndarray
         ``zs[k]`` is z_k, starting with ``zs[0] = x``.
     """
-    phi = get_activation(activation)
+    phi = _lookup(ACTIVATIONS, activation).pointwise
     zs = [x]
     hs = []
     for k, W in enumerate(weights):
@@ -69,8 +70,8 @@ def mlp_gradients(
     weights: Sequence[np.ndarray],
     x: np.ndarray,
     y: np.ndarray,
-    activation: str | Activation = "sigmoid",
-    loss: str | Loss = "squared_error",
+    activation: str | Operation = "sigmoid",
+    loss: str | Operation = "squared_error",
     biases: Sequence[np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """∂f/∂W_k for every layer by the compact formulas (26), (32), (38); with biases also ∂f/∂b_k.
@@ -93,12 +94,12 @@ def mlp_gradients(
     dict
         ``{"W1": array shaped like W1, …}``; with biases also ``{"b1": shaped like b1, …}``.
     """
-    phi = get_activation(activation)
-    fn = get_loss(loss)
+    phi = _lookup(ACTIVATIONS, activation).pointwise
+    gradient = _lookup(LOSSES, loss).gradients[0]
     # Overflow surfaces as the one error below rather than as warnings and NaNs.
     with np.errstate(over="ignore", invalid="ignore"):
-        hs, zs = mlp_forward(weights, x, phi, biases)
-        delta = fn.gradient(hs[-1], y)  # ∂f/∂ŷ, a column (eq 6 layout)
+        hs, zs = mlp_forward(weights, x, activation, biases)
+        delta = gradient(hs[-1], y)  # ∂f/∂ŷ, a column (eq 6 layout)
         grads: dict[str, np.ndarray] = {}
         for k in range(len(weights), 0, -1):
             # eq (26) for the last layer; eq (32)/(38) once delta has been carried back.
@@ -116,6 +117,10 @@ def mlp_gradients(
         raise DomainError(f"the compact gradients {', '.join(bad)} are not finite at this "
                           "point (overflow in the forward or backward pass)")
     return {name: grads[name] for name in names}
+
+
+def _lookup(role: object, entry: str | Operation) -> Operation:
+    return entry if isinstance(entry, Operation) else role.lookup(entry)  # type: ignore[attr-defined]
 
 
 def _outer(delta: np.ndarray, z: np.ndarray) -> np.ndarray:

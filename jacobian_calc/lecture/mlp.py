@@ -24,17 +24,19 @@ from typing import Literal
 
 import numpy as np
 
-from . import backprop
-from ..ops.activations import get_activation
-from ..engine.derivation import Derivation, derive
 from ..core.errors import ChoiceError, JacobianCalcError, ShapeError
-from ..engine.graph import Graph, Node, _known_leaf, apply, leaf
 from ..core.jacobian import Jacobian
-from ..ops.losses import get_loss
-from ..core.notation import chain_dims, dims
+from ..core.notation import Form, chain_dims, dims
 from ..core.validation import as_real_array
+from ..engine.derivation import Derivation, derive
+from ..engine.graph import Graph, Node, apply, known_leaf, leaf
+from ..ops import ACTIVATIONS, LOSSES
+from . import backprop
 
 __all__ = ["MLP"]
+
+#: Every activation of the lecture network is written φ, whichever function it is.
+_PHI = Form("φ", r"\phi")
 
 Method = Literal["explicit", "backprop"]
 METHODS = ("explicit", "backprop")
@@ -49,9 +51,12 @@ class MLP:
         ``[W1, …, WL]``; ``W_k`` has shape (n_k, n_{k−1}), so consecutive weights must
         chain: ``W_{k+1}.shape[1] == W_k.shape[0]``.
     activation : str
-        One of ``"identity"``, ``"sigmoid"``, ``"tanh"``, ``"relu"``, ``"softplus"``.
+        One of ``sorted(jacobian_calc.ACTIVATIONS)``: ``"identity"``, ``"sigmoid"``,
+        ``"tanh"``, ``"relu"``, ``"softplus"`` (or one added with
+        :mod:`jacobian_calc.extend`).
     loss : str
-        ``"squared_error"`` or ``"softmax_cross_entropy"``.
+        One of ``sorted(jacobian_calc.LOSSES)``: ``"squared_error"``,
+        ``"softmax_cross_entropy"``.
     biases : sequence of array_like, optional
         ``[b1, …, bL]``, ``b_k`` of shape (n_k,) or (n_k, 1): h_k = W_k z_{k−1} + b_k.
         Gradients are then returned for ``"b1"``, … too, shaped as given.
@@ -105,8 +110,8 @@ class MLP:
         self._bias_shapes: tuple[tuple[int, ...], ...] = ()
         if biases is not None:
             self._biases, self._bias_shapes = self._check_biases(biases, mats)
-        self.activation = get_activation(activation).name
-        self.loss = get_loss(loss).name
+        self.activation = ACTIVATIONS.lookup(activation).name
+        self.loss = LOSSES.lookup(loss).name
 
     @staticmethod
     def _check_biases(biases: Sequence[object], mats: Sequence[np.ndarray]
@@ -191,15 +196,32 @@ class MLP:
         return f"MLP({arrows}, activation={self.activation!r}, loss={self.loss!r}{bias})"
 
     # ------------------------------------------------------------------- inputs
+    def data(self, x: object, y: object | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """``x`` and ``y`` checked against the network and read as float64 arrays.
+
+        A column ``x`` (d, 1) is the vector x; ``y`` must be shaped like ŷ (a (s, 1)
+        column is accepted for a vector x).
+
+        Raises
+        ------
+        ShapeError
+            The message says which shape was expected and which arrived.
+        """
+        xv = self._input(x)
+        return xv, (None if y is None else self._target(y, xv))
+
     def _input(self, x: object) -> np.ndarray:
         arr = as_real_array(x, "x", ndim=(1, 2))
         if arr.ndim == 2 and arr.shape[1] == 1:
             arr = arr[:, 0]  # a column is the vector x
         d = self.sizes[0]
         if arr.shape[0] != d:
+            hint = ""
+            if arr.ndim == 2 and arr.shape[1] == d:
+                hint = "; it looks like a row or a batch of rows: examples are columns, pass x.T"
             raise ShapeError(
-                f"x must have {d} entries to match W1 ({dims(self._weights[0].shape)}), "
-                f"got shape {arr.shape}"
+                f"x must be a vector of length {d} or a {d}×n batch whose columns are examples, "
+                f"to match W1 ({dims(self._weights[0].shape)}); got shape {arr.shape}{hint}"
             )
         return arr
 
@@ -228,7 +250,7 @@ class MLP:
         xv = self._input(x)
         z: Node = leaf("x", xv, "input")
         for k, W in enumerate(self._weights, 1):
-            w = _known_leaf(f"W{k}", W, "weight")  # checked and made read-only in __init__
+            w = known_leaf(f"W{k}", W, "weight")  # checked and made read-only in __init__
             out = f"h{k}" if k < self.depth else "yhat"
             if self._biases is None:
                 h = apply("matmul", w, z, name=out)
@@ -237,13 +259,13 @@ class MLP:
                 h = apply("bias_add", apply("matmul", w, z, name=self._product_name(k)), b,
                           name=out)
             if k < self.depth:
-                z = apply("elementwise", h, name=f"z{k}", fn=self.activation, symbol="φ")
+                z = apply(self.activation, h, name=f"z{k}", symbol=_PHI)
             else:
                 z = h
         if y is None:
             return Graph(z)
         target = leaf("y", self._target(y, xv), "target")
-        return Graph(apply("loss", z, target, name="f", loss=self.loss))
+        return Graph(apply(self.loss, z, target, name="f"))
 
     def predict(self, x: object) -> np.ndarray:
         """ŷ for the input ``x``."""
@@ -322,18 +344,26 @@ class MLP:
         self._check_names(of, wrt, y)
         return self.compose(x, y).jacobian(of, wrt)
 
-    def derivation(self, x: object, y: object, wrt: str = "W1") -> Derivation:
+    def derivation(self, x: object, y: object, wrt: str = "W1", *,
+                   max_values: int | None = None) -> Derivation:
         """The step-by-step record of ∂f/∂(wrt), with the lecture's equation numbers.
 
         ``print(net.derivation(x, y, wrt="W2"))`` shows every factor with its label and
         shape, the chain's dimension check and, for a weight, the matrix form with the
         check of eq (33), e.g. ``(3×3)·(3×2)·(2×1)·(1×5) → 3×5`` for the lecture's sizes.
+
+        Parameters
+        ----------
+        x, y : array_like
+        wrt : str
+        max_values : int, optional
+            Print a step's value when it has at most this many entries (default 60).
         """
         self._check_names("f", wrt, y)
         graph = self.compose(x, y)
         equations, reuse, notes = self._lecture_notes(wrt)
         return derive(graph, "f", wrt, equations=equations, reuse=reuse,
-                      context=self._context(), notes=notes)
+                      context=self._context(), notes=notes, max_values=max_values)
 
     def _lecture_notes(self, wrt: str) -> tuple[dict[str, str], str | None, list[str]]:
         """Which lecture equations a weight's derivation reproduces (by its position)."""
@@ -359,7 +389,16 @@ class MLP:
         )
 
     def _context(self) -> list[str]:
-        phi, loss = get_activation(self.activation), get_loss(self.loss)
-        return [f"φ = {phi.name}: {phi.formula}, {phi.derivative_formula}",
-                f"loss = {loss.name}: f = {loss.formula.format(yhat='ŷ', y='y')}, "
-                f"∂f/∂ŷ = {loss.gradient_formula.format(yhat='ŷ', y='y')}"]
+        """The activation and the loss, as the derivation's setting lists them.
+
+        A network of one layer applies no activation, so it gets no φ line.
+        """
+        phi, loss = ACTIVATIONS[self.activation], LOSSES[self.loss]
+        symbol = phi.params[0].default
+        own = {"fn": symbol, "0": "h"}
+        definition = phi.pointwise.definition.text(**own)
+        derivative = phi.pointwise.derivative_definition.text(**own)
+        args = {"0": "yhat", "1": "y"}
+        lines = [f"φ = {phi.name}: {definition}, {derivative}"] if self.depth > 1 else []
+        return lines + [f"loss = {loss.name}: f = {loss.notation.text(**args)}, "
+                        f"(∂f/∂ŷ)ᵀ = {loss.partials[0].label.text(**args)}"]

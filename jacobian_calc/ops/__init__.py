@@ -1,0 +1,29 @@
+"""The one table of operations, one family per module.
+
+:data:`TABLE` maps each operation's name to its :class:`~jacobian_calc.ops.base.Operation`
+entry. The families — :mod:`~jacobian_calc.ops.elementwise` (activations, exp, log,
+powers, the Hadamard product), :mod:`~jacobian_calc.ops.linear` (products, sums,
+transposes, biases), :mod:`~jacobian_calc.ops.matrix` (inverse, determinant, trace),
+:mod:`~jacobian_calc.ops.reductions` (sum, softmax) and :mod:`~jacobian_calc.ops.losses` —
+each list their entries, and they are added here in that order. Users add entries with
+:mod:`jacobian_calc.extend`, through the same :meth:`~jacobian_calc.ops.base.Table.add`.
+
+>>> from jacobian_calc.ops import TABLE
+>>> TABLE["inv"].notation.text(**{"0": "X"})
+'X⁻¹'
+"""
+
+from . import elementwise, linear, losses, matrix, reductions
+from .base import TABLE, RoleView
+
+__all__ = ["TABLE", "ACTIVATIONS", "LOSSES"]
+
+for _family in (elementwise, linear, matrix, reductions, losses):
+    for _op in _family.OPERATIONS:
+        TABLE.add(_op)
+del _family, _op
+
+#: The activations φ the lecture network accepts, by name (a live view of the table).
+ACTIVATIONS = RoleView(TABLE, "activation")
+#: The losses L the lecture network accepts, by name (a live view of the table).
+LOSSES = RoleView(TABLE, "loss")

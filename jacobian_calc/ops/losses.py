@@ -1,7 +1,7 @@
-r"""Losses f = L(y, ŷ) and their gradients ∂f/∂ŷ, evaluated directly at the forward value.
+r"""Losses f = L(ŷ, y): a scalar, and its gradient ∂f/∂ŷ evaluated directly at the forward value.
 
-Both losses accept a single sample (vectors of length s) or a batch stored as columns
-(s × n matrices), in which case the loss is the sum over the columns.
+Both accept a single sample (vectors of length s) or a batch stored as columns (s × n
+matrices), in which case the loss is the sum over the columns.
 
 * ``squared_error``: :math:`f = \tfrac12\lVert \hat y - y\rVert^2`, gradient
   :math:`\hat y - y`.
@@ -9,97 +9,95 @@ Both losses accept a single sample (vectors of length s) or a batch stored as co
   gradient :math:`\operatorname{softmax}(\hat y)\sum_i y_i - y` (which is
   :math:`\operatorname{softmax}(\hat y) - y` when y sums to 1). Computed through
   log-sum-exp, so large logits neither overflow nor lose the small probabilities.
+
+The row gradient (∂f/∂ŷ)ᵀ is the first factor of every chain of the lecture (eq 18, 28).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from scipy.special import log_softmax, softmax
 
-from ..core.errors import ChoiceError
+from ..core.errors import ChoiceError, ShapeError
+from ..core.notation import Template
+from ..core.validation import as_real_array
+from . import domain
+from .base import ATOM, TABLE, NodeLike, Operation, Rule, gradient_partial
 
-__all__ = ["Loss", "LOSSES", "get_loss"]
-
-Array = np.ndarray
-
-
-@dataclass(frozen=True)
-class Loss:
-    """A scalar loss of the prediction ŷ and the target y.
-
-    Attributes
-    ----------
-    name : str
-    value : callable
-        ``(yhat, y) -> float``.
-    gradient : callable
-        ``(yhat, y) -> ndarray`` shaped like ``yhat``: ∂f/∂ŷ in the ML layout (eq 6).
-    target_gradient : callable
-        ``(yhat, y) -> ndarray`` shaped like ``y``: ∂f/∂y.
-    formula, gradient_formula : str
-        Plain-text templates with ``{yhat}`` and ``{y}`` standing for the argument names.
-    latex, gradient_latex : str
-        The same in LaTeX.
-    """
-
-    name: str
-    value: Callable[[Array, Array], float]
-    gradient: Callable[[Array, Array], Array]
-    target_gradient: Callable[[Array, Array], Array]
-    formula: str
-    gradient_formula: str
-    latex: str
-    gradient_latex: str
+__all__ = ["OPERATIONS", "loss_gradient"]
 
 
-def _squared_error(yhat: Array, y: Array) -> float:
+def _check(args: Sequence[NodeLike], params: Mapping[str, Any], where: str) -> None:
+    yhat, y = args
+    if yhat.value.ndim == 0 or yhat.value.shape != y.value.shape:
+        raise ShapeError(f"{where}: {yhat.form.text} is {domain.size_text(yhat.value.shape)} but "
+                         f"{y.form.text} is {domain.size_text(y.value.shape)}; they must be "
+                         f"vectors or matrices of the same shape")
+
+
+def loss(name: str, value: Callable[[np.ndarray, np.ndarray], float],
+         gradient: Callable[[np.ndarray, np.ndarray], np.ndarray],
+         target_gradient: Callable[[np.ndarray, np.ndarray], np.ndarray],
+         notation: str, gradient_label: str, target_label: str, summary: str) -> Operation:
+    """An entry for a loss L(ŷ, y): its value, the row gradients (∂f/∂ŷ)ᵀ and (∂f/∂y)ᵀ."""
+    return Operation(
+        name=name, family="losses", arity=2,
+        forward=lambda yhat, y: np.asarray(value(yhat, y)),
+        partials=(gradient_partial(gradient, gradient_label, position=0),
+                  gradient_partial(target_gradient, target_label, position=1)),
+        notation=Template(notation), precedence=ATOM, shape=lambda shapes, params: (),
+        domain=(Rule(_check),), gradients=(gradient, target_gradient),
+        roles=frozenset({"loss"}), summary=summary)
+
+
+def _squared_error(yhat: np.ndarray, y: np.ndarray) -> float:
     r = yhat - y
     return 0.5 * float(np.sum(r * r))
 
 
-def _cross_entropy(yhat: Array, y: Array) -> float:
+def _cross_entropy(yhat: np.ndarray, y: np.ndarray) -> float:
     return -float(np.sum(y * log_softmax(yhat, axis=0)))
 
 
-def _cross_entropy_gradient(yhat: Array, y: Array) -> Array:
+def _cross_entropy_gradient(yhat: np.ndarray, y: np.ndarray) -> np.ndarray:
     return softmax(yhat, axis=0) * np.sum(y, axis=0) - y
 
 
-LOSSES: dict[str, Loss] = {
-    loss.name: loss
-    for loss in (
-        Loss(
-            "squared_error", _squared_error, lambda yhat, y: yhat - y, lambda yhat, y: y - yhat,
-            "½‖{yhat} − {y}‖²", "{yhat} − {y}",
-            r"\tfrac{{1}}{{2}}\lVert {yhat} - {y} \rVert^2",
-            r"{yhat} - {y}",
-        ),
-        Loss(
-            "softmax_cross_entropy", _cross_entropy, _cross_entropy_gradient,
-            lambda yhat, y: -log_softmax(yhat, axis=0),
-            # the target is braced: a subscripted name (y_{0}) must not get a second "_i"
-            "−Σᵢ {y}ᵢ log softmax({yhat})ᵢ", "softmax({yhat})·Σᵢ{y}ᵢ − {y}",
-            r"-\sum_i {{{y}}}_i \log \operatorname{{softmax}}({yhat})_i",
-            r"\operatorname{{softmax}}({yhat}) \textstyle\sum_i {{{y}}}_i - {y}",
-        ),
-    )
-}
+SQUARED_ERROR = loss(
+    "squared_error", _squared_error, lambda yhat, y: yhat - y, lambda yhat, y: y - yhat,
+    r"\tfrac{1}{2}\lVert $0 - $1\rVert^2", r"\left($0 - $1\right)^\top",
+    r"\left($1 - $0\right)^\top",
+    "½‖ŷ − y‖², summed over the columns of a batch")
+SOFTMAX_CROSS_ENTROPY = loss(
+    "softmax_cross_entropy", _cross_entropy, _cross_entropy_gradient,
+    lambda yhat, y: -log_softmax(yhat, axis=0),
+    # the target is braced: a subscripted name (y_{0}) must not get a second "_i"
+    r"-\sum_i {$1}_i \log \operatorname{softmax}($0)_i",
+    r"\left(\operatorname{softmax}($0)\textstyle\sum_i {$1}_i - $1\right)^\top",
+    r"\left(-\log \operatorname{softmax}($0)\right)^\top",
+    "−Σᵢ yᵢ log softmax(ŷ)ᵢ column by column, summed; computed through log-sum-exp")
+
+#: The entries of this family, in the order they are listed.
+OPERATIONS = (SQUARED_ERROR, SOFTMAX_CROSS_ENTROPY)
 
 
-def get_loss(name: str | Loss) -> Loss:
-    """Look up a loss by name; a :class:`Loss` is returned unchanged.
+def loss_gradient(yhat: object, y: object, loss: str = "squared_error") -> np.ndarray:
+    """The row gradient (∂f/∂ŷ)ᵀ of a loss, shape (1, size(ŷ)) (eq 1 layout).
 
-    Raises
-    ------
-    ChoiceError
-        ``name`` is not in :data:`LOSSES`; the message lists the valid names.
+    Examples
+    --------
+    >>> loss_gradient([1.0, 2.0], [0.0, 2.0])
+    array([[1., 0.]])
     """
-    if isinstance(name, Loss):
-        return name
-    try:
-        return LOSSES[name]
-    except (KeyError, TypeError):
-        raise ChoiceError("loss", name, LOSSES) from None
+    choices = TABLE.with_role("loss")
+    op = choices.get(loss) if isinstance(loss, str) else None
+    if op is None:
+        raise ChoiceError("loss", loss, choices)
+    a = as_real_array(yhat, "yhat", ndim=(1, 2))
+    b = as_real_array(y, "y", ndim=(1, 2))
+    if a.shape != b.shape:
+        raise ShapeError(f"yhat and y must have the same shape, got {a.shape} and {b.shape}")
+    return np.asarray(op.gradients[0](a, b)).reshape(1, -1, order="F")

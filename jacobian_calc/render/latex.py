@@ -39,31 +39,29 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from math import prod
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
-from ..core.errors import JacobianCalcError, LatexError
-from ..core.notation import dims, latex_name, pretty
-
-if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
-    from ..engine.derivation import Derivation, FactorInfo
-    from ..core.jacobian import Jacobian
+from ..core.errors import JacobianCalcError, LatexError, MissingExtraError
+from ..core.jacobian import Jacobian
+from ..core.notation import dims, latex_name
+from ..engine.derivation import Derivation, FactorInfo
 
 __all__ = [
     "SMALL_ENTRIES",
-    "LatexError",
     "check_latex",
     "latex_number",
     "latex_dims",
+    "words_latex",
+    "equation_latex",
     "matrix_latex",
+    "scalar_blocks",
+    "block_size",
     "jacobian_latex",
-    "jacobian_markdown",
-    "jacobian_to_dict",
+    "derivation_title_latex",
     "derivation_latex",
-    "derivation_markdown",
-    "derivation_to_dict",
 ]
 
 #: Matrices with at most this many entries are written entry by entry.
@@ -71,8 +69,6 @@ SMALL_ENTRIES = 64
 #: Rows or columns (of entries or of blocks) shown before a big matrix is elided.
 _SHOWN = 3
 _CDOT = r" \cdot "
-#: Values in JSON output are given in full up to this many entries, else ``None``.
-_JSON_ENTRIES = 100_000
 
 
 # ----------------------------------------------------------------------- small pieces
@@ -126,7 +122,7 @@ _SUPERSCRIPTS = {"ᵀ": r"\top", "⁻": "-", "¹": "1", "²": "2", "³": "3"}
 _TEXT_CHARS = {"–": "--", "—": "---", "§": "Sec. ", "é": "e", "“": "``", "”": "''", "’": "'"}
 
 
-def _text(words: str) -> str:
+def words_latex(words: str) -> str:
     r"""Words as LaTeX: ASCII runs inside ``\text{…}``, the notation's symbols in math mode.
 
     Characters with a meaning in TeX are replaced inside the text runs; ∂, φ, ᵀ,
@@ -170,22 +166,11 @@ def _text(words: str) -> str:
     return "".join(out).strip() or r"\text{}"
 
 
-def _eq_text(eq: str | None) -> str:
+def _eqwords_latex(eq: str | None) -> str:
     r"""``"(27)–(33)"`` → ``\text{eq. (27)–(33)}``; a bare number gets parentheses."""
     if not eq:
         return ""
-    return _text(f"eq. {eq if eq.startswith('(') else f'({eq})'}")
-
-
-def _md_eq(eq: str | None) -> str:
-    if not eq:
-        return ""
-    return f"eq {eq if eq.startswith('(') else f'({eq})'}"
-
-
-def _md_escape(text: str) -> str:
-    """Plain text for Markdown: the characters that would start emphasis or a table cell."""
-    return re.sub(r"([\\*_|`$<>])", r"\\\1", text)
+    return words_latex(f"eq. {eq if eq.startswith('(') else f'({eq})'}")
 
 
 # --------------------------------------------------------------------------- matrices
@@ -338,7 +323,7 @@ def matrix_latex(matrix: Any, *, block: int | None = None) -> str:
 
 
 # -------------------------------------------------------------------------- Jacobians
-def _block_size(J: Jacobian) -> int | None:
+def block_size(J: Jacobian) -> int | None:
     """The m of ∂(…)/∂vec(W) for W with m rows: the size of a C ⊗ I_m block, if any."""
     return J.wrt_shape[0] if len(J.wrt_shape) == 2 else None
 
@@ -360,99 +345,27 @@ def jacobian_latex(J: Jacobian) -> str:
     """
     parts = [J.latex_symbol]
     # A label given only as text is typeset as words rather than guessed at as LaTeX.
-    label = J.latex or (_text(J.label) if J.label else None)
+    label = J.latex or (words_latex(J.label) if J.label else None)
     if label and label != J.latex_symbol:
         parts.append(label)
-    parts.append(matrix_latex(J.matrix, block=_block_size(J)))
+    parts.append(matrix_latex(J.matrix, block=block_size(J)))
     tail = rf" \qquad ({latex_dims(dims(J.shape))})"
     if J.equation:
-        tail += rf" \quad {_eq_text(J.equation)}"
+        tail += rf" \quad {_eqwords_latex(J.equation)}"
     return " = ".join(parts) + tail
 
 
-def _storage(J: Jacobian) -> str:
-    if J.issparse:
-        return f"sparse {J.matrix.format}, {J.nnz} stored"
-    return "dense"
-
-
-def jacobian_markdown(J: Jacobian) -> str:
-    """A Markdown paragraph naming the Jacobian, then its LaTeX formula in ``$$ … $$``.
-
-    Examples
-    --------
-    >>> from jacobian_calc import Jacobian
-    >>> J = Jacobian(np.eye(2), of="y", wrt="x", of_shape=(2,), wrt_shape=(2,), label="I")
-    >>> print(J._repr_markdown_().splitlines()[0])
-    **∂y/∂x** = I — 2×2, dense
-    """
-    label = f" = {_md_escape(J.label)}" if J.label else ""
-    eq = f", {_md_eq(J.equation)}" if J.equation else ""
-    head = f"**{_md_escape(J.symbol)}**{label} — {dims(J.shape)}, {_storage(J)}{eq}"
-    return f"{head}\n\n$$\n{jacobian_latex(J)}\n$$\n"
-
-
-def _values(arr: Any) -> Any:
-    """Nested lists of floats (non-finite → None), or None when too big to list."""
-    arr = np.asarray(arr, dtype=np.float64)
-    if arr.size > _JSON_ENTRIES:
-        return None
-    if np.all(np.isfinite(arr)):
-        return arr.tolist()
-    out = arr.astype(object)
-    out[~np.isfinite(arr)] = None
-    return out.tolist()
-
-
-def jacobian_to_dict(J: Jacobian) -> dict[str, Any]:
-    """The Jacobian as JSON-ready data: names, shapes, label, storage and (if not huge) entries.
-
-    ``"entries"`` is the dense matrix as nested lists when it has at most 100 000 entries,
-    else ``None`` (the sparse pattern is not serialised).
-
-    Examples
-    --------
-    >>> import json
-    >>> from jacobian_calc import linear_weight_jacobian, Jacobian
-    >>> J = Jacobian(linear_weight_jacobian([1.0, 2.0], 2), of="h", wrt="W", of_shape=(2,),
-    ...              wrt_shape=(2, 2), label="(x₁I₂, x₂I₂)")
-    >>> data = json.loads(json.dumps(jacobian_to_dict(J)))
-    >>> data["symbol"], data["shape"], data["entries"][1]
-    ('∂h/∂vec(W)', [2, 4], [0.0, 1.0, 0.0, 2.0])
-    """
-    entries = _values(J.toarray()) if prod(J.shape) <= _JSON_ENTRIES else None  # no blow-up
-    return {
-        "symbol": J.symbol,
-        "latex_symbol": J.latex_symbol,
-        "of": J.of,
-        "wrt": J.wrt,
-        "of_shape": list(J.of_shape),
-        "wrt_shape": list(J.wrt_shape),
-        "shape": list(J.shape),
-        "label": J.label,
-        "latex": J.latex,
-        "equation": J.equation,
-        "sparse": J.issparse,
-        "nnz": J.nnz,
-        "entries": entries,
-    }
-
-
 # ------------------------------------------------------------------------ derivations
-def _title_latex(d: Derivation) -> str:
+def derivation_title_latex(d: Derivation) -> str:
     """∂f/∂W as a fraction: the derivative shaped like its variable (eq 12), no vec."""
-    return rf"\frac{{\partial {latex_name(d.of)}}}{{\partial {latex_name(d.wrt)}}}"
-
-
-def _factor_dict(f: FactorInfo) -> dict[str, Any]:
-    return {"symbol": f.symbol, "label": f.label, "latex_symbol": f.latex_symbol,
-            "latex": f.latex, "shape": list(f.shape), "equation": f.equation,
-            "sparse": f.sparse, "nnz": f.nnz}
+    of = d.of_latex or latex_name(d.of)
+    wrt = d.wrt_latex or latex_name(d.wrt)
+    return rf"\frac{{\partial {of}}}{{\partial {wrt}}}"
 
 
 def _term_latex(previous: str | None, f: FactorInfo) -> str:
     """``previous · ∂a/∂b, ∂a/∂b = label (eq)`` — or the label alone for the first factor."""
-    eq = rf" \quad {_eq_text(f.equation)}" if f.equation else ""
+    eq = rf" \quad {_eqwords_latex(f.equation)}" if f.equation else ""
     if previous is None:
         return f"{f.latex}{eq}"
     return rf"{previous} \cdot {f.latex_symbol}, \quad {f.latex_symbol} = {f.latex}{eq}"
@@ -467,149 +380,44 @@ def derivation_latex(d: Derivation) -> str:
     matrix form with its check; the gradient's value; notes (as text).
     """
     eqs = d.equations
-    lines = [rf"&{_text('Derivation of ')} {_title_latex(d)}"
-             + (rf" \quad {_eq_text(eqs['title'])}" if "title" in eqs else "")]
+    lines = [rf"&{words_latex('Derivation of ')} {derivation_title_latex(d)}"
+             + (rf" \quad {_eqwords_latex(eqs['title'])}" if "title" in eqs else "")]
     if d.setting_latex:
         lines += [f"&{line}" for line in d.setting_latex]
     else:
-        lines += [f"&{_text(line)}" for line in d.setting]
+        lines += [f"&{words_latex(line)}" for line in d.setting]
     for k, step in enumerate(d.steps, 1):
         for j, ((_, prev_tex, f), check) in enumerate(zip(step.terms, step.checks)):
-            lead = rf"{_text(f'Step {k}: ')} {step.target_latex} = " if j == 0 else r"\quad + "
+            lead = rf"{words_latex(f'Step {k}: ')} {step.target_latex} = " if j == 0 else r"\quad + "
             lines.append(f"&{lead}{_term_latex(prev_tex, f)} && {latex_dims(check)}")
         value = step.result.matrix
-        lines.append(rf"&\quad = {matrix_latex(value, block=_block_size(step.result))}")
+        lines.append(rf"&\quad = {matrix_latex(value, block=block_size(step.result))}")
     for p, check in zip(d.paths, d.path_checks):
         chain = eqs.get("chain")
-        lines.append(rf"&{_text('Chain rule')}" + (rf" \quad {_eq_text(chain)}" if chain else ""))
+        lines.append(rf"&{words_latex('Chain rule')}" + (rf" \quad {_eqwords_latex(chain)}" if chain else ""))
         lines.append(rf"&\quad {d.steps[-1].target_latex if d.steps else d.result.latex_symbol}"
                      rf" = {_CDOT.join(f.latex_symbol for f in p)}")
         lines.append(rf"&\quad \phantom{{=}} = {_CDOT.join(f.latex for f in p)}"
                      rf" && {latex_dims(check)}")
-    if len(d.paths) > 1:
-        lines.append(rf"&{_text(f'the sum of these {len(d.paths)} paths')}")
+    if d.path_count > 1:
+        lines.append(rf"&{words_latex(f'the sum of these {d.path_count} paths')}")
     if d.matrix_form is not None:
         mf = d.matrix_form
-        lines.append(rf"&{_text('Lemma 2.6 in matrix form')}"
-                     + (rf" \quad {_eq_text(eqs['matrix'])}" if "matrix" in eqs else ""))
-        lines.append(rf"&\quad {_title_latex(d)} = {_CDOT.join(mf.latex_factors)}"
+        lines.append(rf"&{words_latex('Lemma 2.6 in matrix form')}"
+                     + (rf" \quad {_eqwords_latex(eqs['matrix'])}" if "matrix" in eqs else ""))
+        lines.append(rf"&\quad {derivation_title_latex(d)} = {_CDOT.join(mf.latex_factors)}"
                      rf" && {latex_dims(mf.check)}"
-                     + (rf" \quad {_eq_text(eqs['check'])}" if "check" in eqs else ""))
+                     + (rf" \quad {_eqwords_latex(eqs['check'])}" if "check" in eqs else ""))
     if d.gradient is not None:
         g = d.gradient
         shown = g if g.ndim == 2 else g.reshape(-1, 1)
-        lines.append(rf"&{_text('Value')} \quad {_title_latex(d)} = {matrix_latex(shown)}")
+        lines.append(rf"&{words_latex('Value')} \quad {derivation_title_latex(d)} = {matrix_latex(shown)}")
     for k, report in enumerate(d.costs, 1):
         which = f", path {k}" if len(d.costs) > 1 else ""
-        lines.append(rf"&{_text(f'Evaluation order{which}, multiply-adds')}")
-        lines += [rf"&\quad {_text(line)}" for line in report.lines()]
-    lines += [rf"&{_text('Note: ' + n)}" for n in d.notes]
+        lines.append(rf"&{words_latex(f'Evaluation order{which}, multiply-adds')}")
+        lines += [rf"&\quad {words_latex(line)}" for line in report.lines()]
+    lines += [rf"&{words_latex('Note: ' + n)}" for n in d.notes]
     return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
-
-
-def derivation_markdown(d: Derivation, heading: int = 3) -> str:
-    """The derivation as Markdown: a heading, the setting, a table of steps, chains, checks.
-
-    Parameters
-    ----------
-    heading : int
-        Level of the title heading (``###`` by default); parts are bold paragraphs.
-    """
-    eqs = d.equations
-    hashes = "#" * heading
-    eq = f" — {_md_eq(eqs['title'])}" if "title" in eqs else ""
-    out = [f"{hashes} Derivation of {_md_escape(d.title)}{eq}", ""]
-    out += [f"- {_md_escape(line)}" for line in d.setting]
-    out += ["", "**Steps, tail to head**", "",
-            "| step | quantity | = | factor | eq | dimensions |",
-            "|---:|---|---|---|---|---|"]
-    for k, step in enumerate(d.steps, 1):
-        for j, ((_, prev_tex, f), check) in enumerate(zip(step.terms, step.checks)):
-            number = str(k) if j == 0 else ""
-            target = f"${step.target_latex}$" if j == 0 else "+"
-            if prev_tex is None:
-                product, factor = f"${f.latex}$", ""
-            else:
-                product = rf"${prev_tex} \cdot {f.latex_symbol}$"
-                factor = f"${f.latex_symbol} = {f.latex}$"
-            if f.sparse:
-                factor += f" (sparse, {f.nnz} stored)"
-            out.append(f"| {number} | {target} | {product} | {factor} | "
-                       f"{_md_eq(f.equation)} | {check} |")
-    for p, check in zip(d.paths, d.path_checks):
-        out += ["", f"**Chain rule{', ' + _md_eq(eqs['chain']) if 'chain' in eqs else ''}**", ""]
-        target = d.steps[-1].target_latex if d.steps else d.result.latex_symbol
-        out += ["$$",
-                rf"{target} = {_CDOT.join(f.latex_symbol for f in p)}"
-                rf" = {_CDOT.join(f.latex for f in p)}",
-                "$$", "", f"dimension check: {check}"]
-    if len(d.paths) > 1:
-        out += ["", f"{_md_escape(d.result.symbol)} is the sum of these {len(d.paths)} paths."]
-    if d.matrix_form is not None:
-        mf = d.matrix_form
-        label = f", {_md_eq(eqs['matrix'])}" if "matrix" in eqs else ""
-        out += ["", f"**Lemma 2.6 in matrix form{label}**", "", "$$",
-                rf"{_title_latex(d)} = {_CDOT.join(mf.latex_factors)}", "$$", "",
-                f"dimension check{', ' + _md_eq(eqs['check']) if 'check' in eqs else ''}: "
-                f"{mf.check}"]
-    if d.gradient is not None:
-        g = d.gradient
-        shown = g if g.ndim == 2 else g.reshape(-1, 1)
-        out += ["", f"**Value** ({dims(g.shape) or 'scalar'}, shaped like "
-                    f"{_md_escape(pretty(d.wrt))})", "", "$$",
-                f"{_title_latex(d)} = {matrix_latex(shown)}", "$$"]
-    for k, report in enumerate(d.costs, 1):
-        which = f", path {k}" if len(d.costs) > 1 else ""
-        out += ["", f"**Evaluation order{which}** (multiply-adds, cost model of "
-                    "`jacobian_calc.cost`)", ""]
-        out += [f"- {_md_escape(line)}" for line in report.lines()]
-    if d.notes:
-        out.append("")
-        out += [f"> {_md_escape(n)}" for n in d.notes]
-    return "\n".join(out) + "\n"
-
-
-def derivation_to_dict(d: Derivation) -> dict[str, Any]:
-    """The derivation as JSON-ready data (see the module notes); values in full.
-
-    Keys: ``of, wrt, title, title_latex, equations, setting, steps, paths (each with
-    its factors, check and, for a few paths, its own value), costs (multiply-adds of
-    reverse, forward and the cheapest order), matrix_form, result, gradient, notes``. Each step lists its terms (previous
-    symbol, factor, dimension check) and its value, the running row product.
-    """
-    steps = []
-    for step in d.steps:
-        terms = [{"previous": prev, "previous_latex": prev_tex, "factor": _factor_dict(f),
-                  "check": check}
-                 for (prev, prev_tex, f), check in zip(step.terms, step.checks)]
-        steps.append({"target": step.target, "target_latex": step.target_latex,
-                      "terms": terms, "shape": list(step.result.shape),
-                      "value": _values(step.result.toarray())
-                      if prod(step.result.shape) <= _JSON_ENTRIES else None})
-    mf = d.matrix_form
-    return {
-        "of": d.of,
-        "wrt": d.wrt,
-        "title": d.title,
-        "title_latex": _title_latex(d),
-        "equations": dict(d.equations),
-        "setting": list(d.setting),
-        "steps": steps,
-        "paths": [{"factors": [_factor_dict(f) for f in p], "check": check,
-                   "value": (_values(d.path_values[k].toarray())
-                             if k < len(d.path_values) else None)}
-                  for k, (p, check) in enumerate(zip(d.paths, d.path_checks))],
-        "costs": [{"reverse": c.reverse, "forward": c.forward, "optimal": c.optimal.cost,
-                   "optimal_order": c.optimal.describe(c.names), "winner": c.winner}
-                  for c in d.costs],
-        "matrix_form": None if mf is None else {
-            "factors": list(mf.factors), "latex_factors": list(mf.latex_factors),
-            "check": mf.check, "equation": mf.equation},
-        "result": jacobian_to_dict(d.result),
-        "gradient": None if d.gradient is None else _values(np.asarray(d.gradient)),
-        "gradient_shape": None if d.gradient is None else list(np.shape(d.gradient)),
-        "notes": list(d.notes),
-    }
 
 
 # ---------------------------------------------------------------------------- checking
@@ -721,8 +529,8 @@ def check_latex(latex: str) -> str:
     try:
         import latex2mathml.converter  # noqa: F401
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("check_latex needs latex2mathml: pip install 'jacobian_calc[test]'"
-                          ) from exc
+        raise MissingExtraError("check_latex needs latex2mathml: pip install "
+                                "'jacobian_calc[test]'") from exc
     if not isinstance(latex, str) or not latex.strip():
         raise LatexError(f"malformed LaTeX (empty): {latex!r}")
     foreign = sorted({ch for ch in latex if not ch.isascii()})

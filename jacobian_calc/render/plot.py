@@ -36,6 +36,8 @@ from ..core.notation import dims, flat_name, pretty
 
 __all__ = [
     "MissingExtraError",
+    "require_matplotlib",
+    "network_figsize",
     "COLOURS",
     "GROUPS",
     "FigureNode",
@@ -70,7 +72,8 @@ GROUPS = {
 }
 
 
-def _matplotlib() -> Any:
+def require_matplotlib() -> Any:
+    """matplotlib, or :class:`~jacobian_calc.MissingExtraError` naming the extra to install."""
     try:
         import matplotlib
     except ImportError as exc:
@@ -82,7 +85,7 @@ def _matplotlib() -> Any:
 
 
 def _new_axes(figsize: tuple[float, float]) -> Any:
-    _matplotlib()
+    require_matplotlib()
     import matplotlib.pyplot as plt
 
     _, ax = plt.subplots(figsize=figsize)
@@ -157,7 +160,7 @@ def plot_sparsity(J: Jacobian | np.ndarray | Any, ax: Any = None,
     >>> len([line for line in ax.lines if line.get_gid() == "block-boundary"])
     3
     """
-    _matplotlib()
+    require_matplotlib()
     if isinstance(J, Jacobian):
         matrix, title = J.matrix, f"{J.symbol}" + (f" = {J.label}" if J.label else "")
         xlabel = f"columns: entries of {flat_name(J.wrt, J.wrt_shape)}"
@@ -329,13 +332,13 @@ def plot_network(depth: int = 3, ax: Any = None, *, legend: bool = True,
     ['$\\partial f/\\partial h_{1}$', "$\\phi'(h_{1})$"]
     """
     L = _check_depth(depth)
-    _matplotlib()
+    require_matplotlib()
     from matplotlib.patches import Patch
 
     nodes = network_nodes(L)
     where = {n.key: n.xy for n in nodes}
     if ax is None:
-        ax = _new_axes((max(6.0, 1.5 * (2 * L + 1.5)), 5.0))
+        ax = _new_axes(network_figsize(L))
     for start, end, kind in network_edges(L):
         style = _EDGE_STYLE[kind]
         (x0, y0), (x1, y1) = where[start], where[end]
@@ -365,6 +368,16 @@ def plot_network(depth: int = 3, ax: Any = None, *, legend: bool = True,
     return ax
 
 
+def network_figsize(depth: int) -> tuple[float, float]:
+    """A figure size for :func:`plot_network` that keeps its labels readable at any depth.
+
+    Each layer takes about 1.5 inches of width at the lecture's depth; deeper networks
+    get a wider figure up to 24 inches, beyond which the boxes are drawn smaller instead.
+    """
+    L = _check_depth(depth)
+    return (min(24.0, max(6.0, 1.5 * (2 * L + 1.5))), 5.0)
+
+
 # --------------------------------------------------------------------------- saving
 def save_figure(figure: Any, path: str | Path, *, dpi: int = 150) -> Path:
     """Write a figure (or the figure of an Axes) as PNG or SVG, chosen by the extension.
@@ -377,7 +390,7 @@ def save_figure(figure: Any, path: str | Path, *, dpi: int = 150) -> Path:
     JacobianCalcError
         The extension is not one of :data:`FIGURE_FORMATS`.
     """
-    matplotlib = _matplotlib()
+    matplotlib = require_matplotlib()
     path = Path(path)
     fmt = path.suffix.lower().lstrip(".")
     if fmt not in FIGURE_FORMATS:

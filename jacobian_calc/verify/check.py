@@ -29,6 +29,7 @@ __all__ = [
     "finite_difference_jacobian",
     "max_relative_error",
     "default_step",
+    "directional_derivative",
 ]
 
 Scheme = Literal["central", "forward"]
@@ -118,8 +119,11 @@ def default_step(X: np.ndarray, V: np.ndarray, scheme: Scheme = "central") -> fl
     return base * max(1.0, _norm(np.asarray(X, dtype=np.float64))) / vnorm
 
 
-#: The old private name, still imported by :mod:`jacobian_calc.testing`; use default_step.
-_step = default_step
+def _values(value: object, where: str) -> np.ndarray:
+    arr = as_real_array(value, f"f({where})", ndim=None, finite=False)
+    if arr.size == 0:
+        raise ShapeError(f"f({where}) is empty")
+    return arr
 
 
 def _scalar(value: object, where: str) -> float:
@@ -191,6 +195,37 @@ def gateaux_derivative(
     >>> round(gateaux_derivative(lambda X: np.trace(A @ X), X, V), 6)  # ⟨Aᵀ, V⟩ = 6
     6.0
     """
+    value = directional_derivative(f, X, V, t=t, scheme=scheme, scalar=True)
+    return float(value.reshape(()))
+
+
+def directional_derivative(
+    f: Callable[[np.ndarray], object],
+    X: object,
+    V: object,
+    *,
+    t: float | None = None,
+    scheme: Scheme = "central",
+    scalar: bool = False,
+) -> np.ndarray:
+    r"""The Gâteaux derivative (eq 15) of a scalar-, vector- or matrix-valued f at X along V.
+
+    .. math:: \frac{f(X + tV) - f(X - tV)}{2t} \approx J \operatorname{vec}(V)
+
+    Parameters and step rules are those of :func:`gateaux_derivative`; ``scalar=True``
+    requires f to return one number.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shaped like f(X): the derivative of every entry of f along V.
+
+    Examples
+    --------
+    >>> A = np.array([[2.0, 1.0], [0.0, 3.0]])
+    >>> directional_derivative(lambda x: A @ x, np.zeros(2), np.array([1.0, 0.0])).round(6)
+    array([2., 0.])
+    """
     _check_function(f)
     _check_scheme(scheme)
     x, v = as_real_array(X, "X"), as_real_array(V, "V")
@@ -214,13 +249,20 @@ def gateaux_derivative(
     if np.any(direction != 0) and any(np.array_equal(p, x) for p in points):
         raise JacobianCalcError(f"{what} is lost to rounding: X {sign} tV equals X in float64; "
                                 f"take a larger t")
-    up = _scalar(f(points[0]), "X + tV")
-    low = _scalar(f(points[1]), "X − tV") if central else _scalar(f(x.copy()), "X")
+    read = _scalar if scalar else _values
+    up = read(f(points[0]), "X + tV")
+    low = read(f(points[1]), "X − tV") if central else read(f(x.copy()), "X")
+    if np.shape(up) != np.shape(low):
+        raise ShapeError(f"f(X + tV) has shape {np.shape(up)} but the other value of f has "
+                         f"shape {np.shape(low)}; f must return the same shape at every point")
     width = 2 * t if central else t
-    quotient = (up - low) / width
-    if math.isinf(quotient) and math.isfinite(up) and math.isfinite(low):
-        quotient = up / width - low / width  # the difference of two huge values overflowed
-    return float(scale * quotient)
+    with np.errstate(over="ignore", invalid="ignore"):  # NaN and inf pass through
+        quotient = (np.asarray(up) - np.asarray(low)) / width
+        overflowed = np.isinf(quotient) & np.isfinite(up) & np.isfinite(low)
+        if np.any(overflowed):  # the difference of two huge values overflowed
+            quotient = np.where(overflowed, np.asarray(up) / width - np.asarray(low) / width,
+                                quotient)
+        return np.asarray(scale * quotient, dtype=np.float64)
 
 
 def finite_difference_jacobian(

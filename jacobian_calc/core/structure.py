@@ -1,0 +1,670 @@
+r"""Literal matrices kept by their structure: c·I, diag(v) and Kronecker products A ⊗ B.
+
+Most factors of a chain rule are not arbitrary matrices. ∂(Wx)/∂vec(W) is
+:math:`x^\top \otimes I_p` (eq 22), an activation's factor is
+:math:`\operatorname{diag}(\phi'(h))` (eq 29), ∂vec(AXB)/∂vec(X) is :math:`B^\top \otimes A`,
+a sum's factor is the identity. Each class here is such a matrix: every entry is defined
+(:meth:`Structured.toarray` writes them all out, :meth:`Structured.tosparse` gives a
+scipy sparse array built from the index pattern), but it is *stored* as the few numbers
+that determine it, and multiplied through its structure:
+
+=========================  ========================  =====================================
+class                      stores                    a row g times it
+=========================  ========================  =====================================
+:class:`Identity` c·I_n    c                         c·g
+:class:`Diagonal` diag(v)  v (n numbers)             g ⊙ vᵀ
+:class:`Kron` A ⊗ B        A and B (or just n for    vec(Bᵀ G A)ᵀ with G = unvec(g)
+                           an identity factor)       (the vec identity behind eq 22–25)
+=========================  ========================  =====================================
+
+:math:`x^\top \otimes I_p` is therefore kept as x itself (8·d bytes for p·d stored entries)
+and a row gradient times it is vec(g xᵀ)ᵀ — the outer product of Lemma 2.6 — computed in
+one pass. These classes are plain Python objects, not scipy subclasses; a
+:class:`~jacobian_calc.Jacobian` holds one as its storage and hands out the scipy form on
+request.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from math import prod
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from .errors import ShapeError
+from .limits import check_dense
+from .validation import index_dtype
+from .vec import eye_kron, kron_dense
+
+__all__ = ["MatrixInfo", "dense_info", "is_finite", "Structured", "Identity", "Diagonal", "Kron", "is_structured", "row_kron_eye",
+           "product", "add", "product_cost", "product_info", "sum_info"]
+
+Matrix = Any  # numpy.ndarray, a scipy sparse array, or a Structured matrix
+
+
+class Structured(ABC):
+    """A literal 2-D matrix stored by its structure.
+
+    Attributes
+    ----------
+    shape : tuple of int
+        (rows, columns).
+    nnz : int
+        Entries the literal matrix stores when written out sparse (its structural
+        non-zeros, zeros among the values included).
+    nbytes : int
+        Bytes actually held.
+    symmetric : bool
+        The matrix equals its transpose (identities and diagonals).
+    """
+
+    __slots__ = ()
+    __array_ufunc__ = None  # ndarray @ Structured defers to __rmatmul__
+    ndim = 2
+    symmetric = False
+
+    @property
+    @abstractmethod
+    def shape(self) -> tuple[int, int]: ...
+
+    @property
+    @abstractmethod
+    def nnz(self) -> int: ...
+
+    @property
+    @abstractmethod
+    def nbytes(self) -> int: ...
+
+    @property
+    @abstractmethod
+    def dense(self) -> bool:
+        """True when written out it has no structural zeros (then :meth:`materialize` is dense)."""
+
+    @property
+    @abstractmethod
+    def apply_cost(self) -> int:
+        """Multiply-adds of one dense row times this matrix (equally, of it times one column)."""
+
+    @abstractmethod
+    def rmatmul(self, G: np.ndarray) -> np.ndarray:
+        """``G @ self`` for dense G of shape (r, rows): shape (r, columns)."""
+
+    @abstractmethod
+    def matmul(self, V: np.ndarray) -> np.ndarray:
+        """``self @ V`` for dense V of shape (columns, m): shape (rows, m)."""
+
+    @abstractmethod
+    def tosparse(self) -> sp.sparray:
+        """A scipy sparse array with the same entries, built from the index pattern."""
+
+    @abstractmethod
+    def transpose(self) -> Structured: ...
+
+    @abstractmethod
+    def finite(self) -> bool:
+        """True when every entry, written out, is a finite number."""
+
+    @abstractmethod
+    def scaled(self, c: float) -> Structured:
+        """``c`` times this matrix, with the same structure."""
+
+    @property
+    def T(self) -> Structured:
+        return self.transpose()
+
+    def toarray(self, max_bytes: int | None = None, *, what: str | None = None) -> np.ndarray:
+        """Every entry, dense (refused above :func:`~jacobian_calc.get_dense_limit` or ``max_bytes``)."""
+        check_dense(self.shape, what or type(self).__name__, max_bytes)
+        return self._dense()
+
+    def _dense(self) -> np.ndarray:
+        return self.tosparse().toarray()
+
+    def materialize(self) -> np.ndarray | sp.sparray:
+        """The matrix in numpy or scipy form: dense when it has no zeros, else sparse."""
+        return self.toarray() if self.dense else self.tosparse()
+
+    # ------------------------------------------------------------------ operators
+    def __matmul__(self, other: object) -> Any:
+        if isinstance(other, np.ndarray) and other.ndim in (1, 2):
+            out = self.matmul(_check_rows(other.reshape(other.shape[0], -1), self.shape[1]))
+            return out.reshape(-1) if other.ndim == 1 else out
+        return NotImplemented
+
+    def __rmatmul__(self, other: object) -> Any:
+        if isinstance(other, np.ndarray) and other.ndim in (1, 2):
+            rows = other.reshape(-1, other.shape[-1])
+            if rows.shape[1] != self.shape[0]:
+                raise ShapeError(f"cannot multiply a {rows.shape[1]}-column operand by a "
+                                 f"{self.shape[0]}×{self.shape[1]} {type(self).__name__}")
+            out = self.rmatmul(rows)
+            return out.reshape(-1) if other.ndim == 1 else out
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return (f"<{type(self).__name__} {self.shape[0]}×{self.shape[1]}, {self.nnz} stored "
+                f"entries in {self.nbytes} bytes>")
+
+
+def _check_rows(V: np.ndarray, n: int) -> np.ndarray:
+    if V.shape[0] != n:
+        raise ShapeError(f"cannot multiply by an operand with {V.shape[0]} rows; {n} needed")
+    return V
+
+
+def is_finite(matrix: Any) -> bool:
+    """True when every entry of a dense, scipy sparse or structured matrix is finite."""
+    if isinstance(matrix, Structured):
+        return matrix.finite()
+    if sp.issparse(matrix):
+        return bool(np.all(np.isfinite(matrix.data)))
+    return bool(np.all(np.isfinite(matrix)))
+
+
+def is_structured(matrix: object) -> bool:
+    """True for the classes of this module."""
+    return isinstance(matrix, Structured)
+
+
+class Identity(Structured):
+    """c·I_n: the factor of a sum (c = 1), a difference (c = −1) or a scaling."""
+
+    __slots__ = ("n", "scale")
+    symmetric = True
+
+    def __init__(self, n: int, scale: float = 1.0) -> None:
+        self.n, self.scale = int(n), float(scale)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.n, self.n)
+
+    @property
+    def nnz(self) -> int:
+        return self.n
+
+    @property
+    def nbytes(self) -> int:
+        return 8
+
+    @property
+    def dense(self) -> bool:
+        return False  # an identity is structurally sparse, even 1×1
+
+    @property
+    def apply_cost(self) -> int:
+        return self.n
+
+    def rmatmul(self, G: np.ndarray) -> np.ndarray:
+        return G if self.scale == 1.0 else self.scale * G
+
+    def matmul(self, V: np.ndarray) -> np.ndarray:
+        return V if self.scale == 1.0 else self.scale * V
+
+    def tosparse(self) -> sp.csr_array:
+        return sp.eye_array(self.n, format="csr") * self.scale
+
+    def _dense(self) -> np.ndarray:
+        return self.scale * np.eye(self.n)
+
+    def transpose(self) -> Identity:
+        return self
+
+    def finite(self) -> bool:
+        return bool(np.isfinite(self.scale))
+
+    def scaled(self, c: float) -> Identity:
+        return Identity(self.n, self.scale * c)
+
+
+class Diagonal(Structured):
+    """diag(v): the factor of anything applied entry by entry (eq 29)."""
+
+    __slots__ = ("values",)
+    symmetric = True
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.values = np.asarray(values, dtype=np.float64).reshape(-1, order="F")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.values.size, self.values.size)
+
+    @property
+    def nnz(self) -> int:
+        return int(self.values.size)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.values.nbytes)
+
+    @property
+    def dense(self) -> bool:
+        return False  # a diagonal is structurally sparse, even 1×1
+
+    @property
+    def apply_cost(self) -> int:
+        return int(self.values.size)
+
+    def rmatmul(self, G: np.ndarray) -> np.ndarray:
+        return G * self.values
+
+    def matmul(self, V: np.ndarray) -> np.ndarray:
+        return self.values[:, None] * V
+
+    def tosparse(self) -> sp.csr_array:
+        n = self.values.size
+        idx = np.arange(n + 1, dtype=index_dtype(n))
+        return sp.csr_array((self.values.copy(), idx[:-1], idx), shape=(n, n))
+
+    def _dense(self) -> np.ndarray:
+        return np.diag(self.values)
+
+    def transpose(self) -> Diagonal:
+        return self
+
+    def finite(self) -> bool:
+        return bool(np.all(np.isfinite(self.values)))
+
+    def scaled(self, c: float) -> Diagonal:
+        return Diagonal(c * self.values)
+
+
+def _factor_shape(f: np.ndarray | int) -> tuple[int, int]:
+    return (f, f) if isinstance(f, int) else f.shape  # type: ignore[return-value]
+
+
+def _factor_nnz(f: np.ndarray | int) -> int:
+    return f if isinstance(f, int) else int(f.size)
+
+
+class Kron(Structured):
+    r"""A ⊗ B, each factor a dense matrix or an identity (given by its size n).
+
+    ``Kron(x[None, :], p)`` is :math:`x^\top \otimes I_p` (eq 22), ``Kron(n, A)`` is
+    :math:`I_n \otimes A`, ``Kron(B.T, A)`` is ∂vec(AXB)/∂vec(X) and ``Kron(-Xi.T, Xi)``
+    is ∂vec(X⁻¹)/∂vec(X). Products use the vec identity
+    :math:`(A \otimes B)\operatorname{vec}(X) = \operatorname{vec}(B X A^\top)`, so a row
+    times A ⊗ B costs a few small matrix products, never the n⁴ entries of the product.
+
+    Parameters
+    ----------
+    left, right : numpy.ndarray (2-D) or int
+        The factors; an int n stands for the identity I_n.
+    """
+
+    __slots__ = ("left", "right")
+
+    def __init__(self, left: np.ndarray | int, right: np.ndarray | int) -> None:
+        self.left = self._factor(left)
+        self.right = self._factor(right)
+
+    @staticmethod
+    def _factor(f: object) -> np.ndarray | int:
+        if isinstance(f, (int, np.integer)) and not isinstance(f, bool):
+            if f < 1:
+                raise ShapeError(f"an identity factor needs a positive size, got {f}")
+            return int(f)
+        arr = np.asarray(f, dtype=np.float64)
+        if arr.ndim != 2:
+            raise ShapeError(f"a Kronecker factor must be a matrix, got shape {arr.shape}")
+        return arr
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        (ar, ac), (br, bc) = _factor_shape(self.left), _factor_shape(self.right)
+        return (ar * br, ac * bc)
+
+    @property
+    def nnz(self) -> int:
+        return _factor_nnz(self.left) * _factor_nnz(self.right)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(0 if isinstance(f, int) else int(f.nbytes) for f in (self.left, self.right))
+
+    @property
+    def dense(self) -> bool:
+        # A ⊗ B of two matrices has no structural zeros; with an identity factor it is
+        # structurally sparse (xᵀ⊗I_p, I_n⊗A), whatever its size.
+        return not (isinstance(self.left, int) or isinstance(self.right, int))
+
+    @property
+    def apply_cost(self) -> int:
+        (ar, ac), (br, bc) = _factor_shape(self.left), _factor_shape(self.right)
+        cost = 0
+        cost += ac * br if isinstance(self.left, int) else ar * ac * br
+        cost += ac * bc if isinstance(self.right, int) else ac * br * bc
+        return cost
+
+    def rmatmul(self, G: np.ndarray) -> np.ndarray:
+        # Row g is vec(M)ᵀ for M of shape (br, ar); g (A ⊗ B) = vec(Bᵀ M A)ᵀ. Batched as
+        # Mᵀ (ar × br) per row, C-ordered: out = Aᵀ Mᵀ B, laid out row-major (ac, bc).
+        (ar, ac), (br, bc) = _factor_shape(self.left), _factor_shape(self.right)
+        r = G.shape[0]
+        M = G.reshape(r, ar, br)
+        if not isinstance(self.left, int):
+            A = self.left
+            if ar == 1:  # a row xᵀ: the outer product of Lemma 2.6, one pass
+                M = np.multiply(A[0][None, :, None], M)
+            else:
+                M = np.matmul(A.T, M)
+        if not isinstance(self.right, int):
+            M = np.matmul(M, self.right)
+        return M.reshape(r, ac * bc)
+
+    def matmul(self, V: np.ndarray) -> np.ndarray:
+        # Column v is vec(X) for X of shape (bc, ac); (A ⊗ B) v = vec(B X Aᵀ). Batched
+        # with Xᵀ (ac × bc) per column: A Xᵀ Bᵀ, laid out row-major (ar, br).
+        (ar, ac), (br, bc) = _factor_shape(self.left), _factor_shape(self.right)
+        m = V.shape[1]
+        X = V.T.reshape(m, ac, bc)
+        if not isinstance(self.left, int):
+            X = np.matmul(self.left, X)
+        if not isinstance(self.right, int):
+            X = np.matmul(X, self.right.T)
+        return X.reshape(m, ar * br).T
+
+    def tosparse(self) -> sp.csr_array:
+        left, right = self.left, self.right
+        if isinstance(right, int) and not isinstance(left, int) and left.shape[0] == 1:
+            return row_kron_eye(left[0], right)  # xᵀ⊗I_p, eq (22)
+        if isinstance(left, int) and not isinstance(right, int):
+            return eye_kron(left, right)  # I_n⊗A
+        parts = [sp.eye_array(f, format="csr") if isinstance(f, int) else sp.csr_array(f)
+                 for f in (left, right)]
+        return sp.csr_array(sp.kron(parts[0], parts[1], format="csr"))
+
+    def _dense(self) -> np.ndarray:
+        parts = [np.eye(f) if isinstance(f, int) else f for f in (self.left, self.right)]
+        return kron_dense(parts[0], parts[1])
+
+    def transpose(self) -> Kron:
+        return Kron(*(f if isinstance(f, int) else f.T for f in (self.left, self.right)))
+
+    def finite(self) -> bool:
+        # Every entry is a_ij·b_kl: finite when both factors are and the largest product is.
+        largest = 1.0
+        for f in (self.left, self.right):
+            if not isinstance(f, int):
+                if not np.all(np.isfinite(f)):
+                    return False
+                largest *= float(np.max(np.abs(f))) if f.size else 0.0
+        return bool(np.isfinite(largest))
+
+    def scaled(self, c: float) -> Kron:
+        if not isinstance(self.left, int):
+            return Kron(c * self.left, self.right)
+        if not isinstance(self.right, int):
+            return Kron(self.left, c * self.right)
+        return Kron(np.eye(self.left) * c, self.right)
+
+    def compose(self, other: Kron) -> Kron | None:
+        """(A ⊗ B)(C ⊗ D) = AC ⊗ BD when the factors meet, else ``None``."""
+        (_, ac), (_, bc) = _factor_shape(self.left), _factor_shape(self.right)
+        (cr, _), (dr, _) = _factor_shape(other.left), _factor_shape(other.right)
+        if ac != cr or bc != dr:
+            return None
+        return Kron(_factor_product(self.left, other.left),
+                    _factor_product(self.right, other.right))
+
+
+def _factor_product(a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray | int:
+    if isinstance(a, int):
+        return b
+    if isinstance(b, int):
+        return a
+    return a @ b
+
+
+def row_kron_eye(x: np.ndarray, p: int) -> sp.csr_array:
+    r""":math:`x^\top \otimes I_p = (x_1 I_p, \dots, x_d I_p)` as a scipy CSR array, from its pattern.
+
+    Row i holds x_1 … x_d at columns i, p + i, …, (d−1)p + i: ``data`` is x repeated p
+    times, ``indices`` the arithmetic pattern, ``indptr`` d apart. 12 bytes per stored
+    entry plus O(p); zeros of x are stored, so the pattern never depends on the values.
+    """
+    x = np.asarray(x, dtype=np.float64).reshape(-1)
+    d = x.size
+    dtype = index_dtype(p * d)
+    indices = (np.arange(p, dtype=dtype)[:, None] + p * np.arange(d, dtype=dtype)[None, :])
+    indptr = np.arange(0, p * d + 1, d, dtype=dtype)
+    out = sp.csr_array((np.tile(x, p), indices.reshape(-1), indptr), shape=(p, p * d),
+                       copy=False)
+    out.has_sorted_indices = True
+    return out
+
+
+# ------------------------------------------------------------------ products and sums
+#: Below this many stored entries, a row times a compressed sparse matrix is computed with
+#: three numpy calls instead of scipy's matmul, whose fixed cost per call (≈ 40 µs: it
+#: builds the transposed array) dominates a lecture-sized chain.
+_SMALL_SPARSE = 4096
+
+
+def _row_times_compressed(row: np.ndarray, b: sp.sparray) -> np.ndarray:
+    """(1×k) dense row · (k×n) CSR/CSC: each stored b_ij adds row_i·b_ij to column j."""
+    major = np.repeat(np.arange(b.indptr.size - 1), np.diff(b.indptr))
+    rows, cols = (major, b.indices) if b.format == "csr" else (b.indices, major)
+    return np.bincount(cols, weights=row[0, rows] * b.data, minlength=b.shape[1])[None, :]
+
+
+def _scale(m: Matrix, c: float) -> Matrix:
+    if c == 1.0:
+        return m
+    return m.scaled(c) if isinstance(m, Structured) else c * m
+
+
+def _plain(out: object) -> Matrix:
+    if sp.issparse(out):
+        return out if isinstance(out, sp.sparray) else sp.csr_array(out)
+    return np.asarray(out)
+
+
+def product(a: Matrix, b: Matrix) -> Matrix:
+    """``a @ b`` for any two storages (dense, scipy sparse, structured), keeping structure.
+
+    Identities only scale; diagonals multiply entry by entry; Kronecker products compose
+    by the mixed-product rule (A ⊗ B)(C ⊗ D) = AC ⊗ BD; a dense operand times a structured
+    one uses the structure; anything else is written out sparse and handed to scipy. The
+    result is dense whenever one side is dense.
+    """
+    if isinstance(a, Identity):
+        return _scale(b, a.scale)
+    if isinstance(b, Identity):
+        return _scale(a, b.scale)
+    if isinstance(a, Diagonal) and isinstance(b, Diagonal):
+        return Diagonal(a.values * b.values)
+    if isinstance(a, Kron) and isinstance(b, Kron):
+        composed = a.compose(b)
+        if composed is not None:
+            return composed
+    if isinstance(b, Structured):
+        if sp.issparse(a) and _small_enough(a, b):
+            a = a.toarray()  # a few sparse rows: densify them, not the structured factor
+        if isinstance(a, np.ndarray):
+            return b.rmatmul(a)
+        b = b.tosparse()
+    if isinstance(a, Structured):
+        if sp.issparse(b) and _small_enough(b, a):
+            b = b.toarray()
+        if isinstance(b, np.ndarray):
+            return a.matmul(b)
+        a = a.tosparse()
+    if (isinstance(a, np.ndarray) and a.shape[0] == 1 and sp.issparse(b)
+            and b.format in ("csr", "csc") and b.nnz <= _SMALL_SPARSE):
+        return _row_times_compressed(a, b)
+    return _plain(a @ b)
+
+
+def _small_enough(sparse: Any, structured: Structured) -> bool:
+    """Whether a sparse operand is cheaper to write out dense than the structured one sparse."""
+    return sparse.shape[0] * sparse.shape[1] <= 4 * max(structured.nnz, 1)
+
+
+def add(a: Matrix, b: Matrix) -> Matrix:
+    """``a + b`` for any two storages of the same shape, keeping structure where it survives."""
+    if isinstance(a, Identity) and isinstance(b, Identity):
+        return Identity(a.n, a.scale + b.scale)
+    if isinstance(a, (Identity, Diagonal)) and isinstance(b, (Identity, Diagonal)):
+        return Diagonal(_diagonal_values(a) + _diagonal_values(b))
+    if isinstance(a, Structured):
+        a = a.materialize()
+    if isinstance(b, Structured):
+        b = b.materialize()
+    if isinstance(a, np.ndarray) and sp.issparse(b):
+        return a + b.toarray()
+    if sp.issparse(a) and isinstance(b, np.ndarray):
+        return a.toarray() + b
+    return _plain(a + b)
+
+
+def _diagonal_values(m: Identity | Diagonal) -> np.ndarray:
+    return np.full(m.n, m.scale) if isinstance(m, Identity) else m.values
+
+
+# ------------------------------------------------------------------ what a factor costs
+@dataclass(frozen=True)
+class MatrixInfo:
+    """What a factor costs, known before it is built: its shape and storage.
+
+    Attributes
+    ----------
+    rows, cols : int
+    nnz : int
+        Entries it stores when written out (every entry if dense).
+    sparse : bool
+        Whether it is stored sparse (or structured).
+    apply : int or None
+        Multiply-adds of one dense row times it (or of it times one dense column) when its
+        structure makes that cheaper than ``nnz``, as for a Kronecker product A ⊗ B.
+    stored : int or None
+        Numbers actually held when less than ``nnz`` (a structured matrix); ``None``
+        means ``nnz``.
+    kind : str
+        ``"dense"``, ``"sparse"``, or the structured class: ``"identity"``,
+        ``"diagonal"``, ``"kron"`` (how :func:`product` will multiply it).
+    """
+
+    rows: int
+    cols: int
+    nnz: int
+    sparse: bool
+    apply: int | None = None
+    stored: int | None = None
+    kind: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.kind:
+            object.__setattr__(self, "kind", "sparse" if self.sparse else "dense")
+
+    @property
+    def held(self) -> int:
+        """Numbers held in memory."""
+        return self.nnz if self.stored is None else self.stored
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.rows, self.cols)
+
+    @classmethod
+    def of(cls, matrix: Any) -> MatrixInfo:
+        """Describe a matrix that exists: dense, scipy sparse, structured, or a Jacobian's storage."""
+        matrix = getattr(matrix, "storage", matrix)  # a Jacobian exposes its storage
+        if not isinstance(matrix, (np.ndarray, Structured)) and not sp.issparse(matrix):
+            matrix = np.asarray(matrix)
+        if matrix.ndim != 2:
+            raise ShapeError(f"a chain factor must be a 2-D matrix, got shape {matrix.shape}")
+        rows, cols = (int(n) for n in matrix.shape)
+        if isinstance(matrix, Structured):
+            return cls(rows, cols, int(matrix.nnz), not matrix.dense, int(matrix.apply_cost),
+                       max(1, int(matrix.nbytes) // 8), type(matrix).__name__.lower())
+        if isinstance(matrix, np.ndarray):
+            return cls(rows, cols, rows * cols, False)
+        return cls(rows, cols, int(matrix.nnz), True)
+
+
+def dense_info(rows: int, cols: int) -> MatrixInfo:
+    """The info of a dense rows × cols matrix."""
+    return MatrixInfo(rows, cols, rows * cols, False)
+
+
+def _meet(a: MatrixInfo, b: MatrixInfo) -> None:
+    if a.cols != b.rows:
+        raise ShapeError(f"cannot multiply {a.rows}×{a.cols} by {b.rows}×{b.cols}: "
+                         f"{a.cols} columns meet {b.rows} rows")
+
+
+def _densified(sparse: MatrixInfo, structured: MatrixInfo) -> bool:
+    """The rule of :func:`product`: a small sparse operand meets a structured one dense."""
+    return sparse.kind == "sparse" and sparse.rows * sparse.cols <= 4 * max(structured.nnz, 1)
+
+
+def product_cost(a: MatrixInfo, b: MatrixInfo) -> int:
+    """Multiply-adds of ``a @ b``, following the rules of :func:`product`.
+
+    ========================  ==========================================================
+    an identity on one side   the other side's stored entries (a scaling)
+    two diagonals             n
+    two Kronecker products    the products of their factors
+    dense times structured    rows of the dense side × the structured side's ``apply``
+    dense, dense              ``m·k·n``
+    sparse, dense             ``nnz(A)·n``; dense, sparse: ``m·nnz(B)``
+    both sparse               ``nnz(A)·nnz(B)/k``
+    ========================  ==========================================================
+    """
+    _meet(a, b)
+    if a.kind == "identity":
+        return b.held
+    if b.kind == "identity":
+        return a.held
+    if a.kind == b.kind == "diagonal":
+        return a.rows
+    if a.kind == b.kind == "kron":
+        return (a.apply or 0) + (b.apply or 0)
+    if b.apply is not None and (a.kind == "dense" or _densified(a, b)):
+        return a.rows * b.apply + (a.rows * a.cols if a.kind == "sparse" else 0)
+    if a.apply is not None and (b.kind == "dense" or _densified(b, a)):
+        return b.cols * a.apply + (b.rows * b.cols if b.kind == "sparse" else 0)
+    if a.sparse and b.sparse:
+        return -(-a.nnz * b.nnz // max(a.cols, 1))  # ceil(nnz(A)·nnz(B)/k)
+    if a.sparse:
+        return a.nnz * b.cols
+    if b.sparse:
+        return a.rows * b.nnz
+    return a.rows * a.cols * b.cols
+
+
+def product_info(a: MatrixInfo, b: MatrixInfo) -> MatrixInfo:
+    """What ``a @ b`` will be, following the rules of :func:`product`: sparse only if both are."""
+    _meet(a, b)
+    if a.kind == "identity":
+        return b
+    if b.kind == "identity":
+        return a
+    if a.kind == b.kind == "diagonal":
+        return a
+    full = a.rows * b.cols
+    if (b.apply is not None and _densified(a, b)) or (a.apply is not None and _densified(b, a)):
+        return MatrixInfo(a.rows, b.cols, full, False)
+    if a.kind == b.kind == "kron":
+        return MatrixInfo(a.rows, b.cols, min(full, a.nnz), a.sparse and b.sparse,
+                          a.apply, max(a.held, b.held), "kron")
+    if a.sparse and b.sparse:
+        return MatrixInfo(a.rows, b.cols, min(full, -(-a.nnz * b.nnz // max(a.cols, 1))), True)
+    return MatrixInfo(a.rows, b.cols, full, False)
+
+
+def sum_info(a: MatrixInfo, b: MatrixInfo) -> MatrixInfo:
+    """What ``a + b`` will be, following the rules of :func:`add`."""
+    if a.kind == b.kind == "identity":
+        return a
+    if a.kind in ("identity", "diagonal") and b.kind in ("identity", "diagonal"):
+        return MatrixInfo(a.rows, a.cols, a.rows, True, a.rows, a.rows, "diagonal")
+    full = a.rows * a.cols
+    if a.sparse and b.sparse:
+        return MatrixInfo(a.rows, a.cols, min(full, a.nnz + b.nnz), True)
+    return MatrixInfo(a.rows, a.cols, full, False)

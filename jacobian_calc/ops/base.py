@@ -1,0 +1,462 @@
+r"""What one entry of the operations table holds, and the table itself.
+
+An :class:`Operation` keeps in one place everything the library needs to know about an
+operation:
+
+* its public spelling and arity (``jc.<spelling>``, the expression parser's whitelist and
+  the documented list of functions are generated from it);
+* its domain, as :class:`Rule` objects — one validator each (square, invertible,
+  positive, equal shapes, …), with the hint the calculator uses to draw random data that
+  satisfies it;
+* its forward computation and output shape;
+* one :class:`Partial` per argument: the literal Jacobian ∂vec(out)/∂vec(argument), how
+  that factor is written, what it costs before it is built (for the work bound and the
+  cost model), whether it is symmetric, and the lecture equation it reproduces;
+* one notation :class:`~jacobian_calc.core.notation.Template`, from which both the text
+  and the LaTeX of the result are produced;
+* for elementwise functions, the pointwise φ and φ′ (the blue quantities of Figure 1).
+
+The engine, the renderers, the parser and the calculator only ever read this table. The
+built-in operations are entries like any other: each family module
+(:mod:`~jacobian_calc.ops.elementwise`, :mod:`~jacobian_calc.ops.linear`,
+:mod:`~jacobian_calc.ops.matrix`, :mod:`~jacobian_calc.ops.reductions`,
+:mod:`~jacobian_calc.ops.losses`) lists its entries, and :mod:`jacobian_calc.extend` adds
+users' entries the same way.
+"""
+
+from __future__ import annotations
+
+import keyword
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from ..core.errors import ChoiceError, JacobianCalcError
+from ..core.notation import Form, Template
+from ..core.structure import Diagonal, Identity, Kron, MatrixInfo, dense_info
+
+__all__ = [
+    "ATOM", "POSTFIX", "UNARY", "PRODUCT", "SUM",
+    "FAMILIES", "NodeLike", "MatrixInfo", "Rule", "Partial", "Pointwise", "Param",
+    "Operation", "Table", "RoleView", "TABLE", "dense_info", "identity_partial", "diagonal_partial", "diagonal_info",
+    "kron_partial", "gradient_partial",
+]
+
+#: Precedence of the written forms, tightest first: a name or a function call, a postfix
+#: (ᵀ, ⁻¹, a power), a prefix minus, a product, a sum. Used to place parentheses.
+ATOM, POSTFIX, UNARY, PRODUCT, SUM = 5, 4, 3, 2, 1
+
+#: The families, one module each.
+FAMILIES = ("elementwise", "linear", "matrix", "reductions", "losses")
+
+Matrix = Any  # numpy.ndarray, a scipy sparse array or a Structured matrix
+
+
+class NodeLike(Protocol):
+    """What an operation reads of a node: its value, arguments, parameters and written form."""
+
+    value: np.ndarray
+    args: tuple[NodeLike, ...]
+    params: Mapping[str, Any]
+
+    @property
+    def form(self) -> Form: ...
+
+
+# ------------------------------------------------------------------------ domain rules
+@dataclass(frozen=True)
+class Rule:
+    """One condition on an operation's arguments, checked before anything is computed.
+
+    Attributes
+    ----------
+    check : callable
+        ``(args, params, where) -> None``; raises a :class:`~jacobian_calc.JacobianCalcError`
+        subclass whose message names the expression ``where`` (its written form), the
+        argument and what was expected.
+    sample : str or None
+        What random data must satisfy for this rule, read by the calculator:
+        ``"positive"`` or ``"invertible"`` (applied to the variables inside the arguments
+        listed in ``on``), or ``None``.
+    on : tuple of int
+        The arguments the sample hint applies to.
+    when : callable or None
+        ``params -> bool``: the rule applies only when this holds (a power's exponent).
+    """
+
+    check: Callable[[Sequence[NodeLike], Mapping[str, Any], str], None]
+    sample: str | None = None
+    on: tuple[int, ...] = (0,)
+    when: Callable[[Mapping[str, Any]], bool] | None = None
+
+    def applies(self, params: Mapping[str, Any]) -> bool:
+        return self.when is None or bool(self.when(params))
+
+
+# ---------------------------------------------------------------------------- partials
+FieldFn = Callable[[NodeLike], Mapping[str, object]]
+
+
+@dataclass(frozen=True)
+class Partial:
+    """∂vec(output)/∂vec(argument) of one operation: the literal factor and how it is written.
+
+    Attributes
+    ----------
+    build : callable
+        ``node -> matrix``: the factor, shape (size of the node, size of the argument),
+        dense, scipy sparse or structured (:mod:`jacobian_calc.core.structure`).
+    label : Template
+        How the factor is written; ``$0``, ``$1``, … are the arguments' written forms,
+        other fields come from ``fields`` (or the operation's ``fields``).
+    info : callable or None
+        ``node -> MatrixInfo``: its shape and storage before it is built (the work bound
+        and the cost model read it). ``None`` means dense.
+    symmetric : bool
+        The factor equals its transpose (an identity, a diagonal): in a transposed chain
+        it is written as it is.
+    equation : str or callable or None
+        The lecture equation the factor reproduces, or ``node -> str | None``.
+    fields : callable or None
+        ``node -> {name: value}``: extra notation fields of this label.
+    """
+
+    build: Callable[[NodeLike], Matrix]
+    label: Template
+    info: Callable[[NodeLike], MatrixInfo] | None = None
+    symmetric: bool = False
+    equation: str | Callable[[NodeLike], str | None] | None = None
+    fields: FieldFn | None = None
+
+    def equation_of(self, node: NodeLike) -> str | None:
+        return self.equation(node) if callable(self.equation) else self.equation
+
+
+def identity_partial(scale: float | Callable[[NodeLike], float] = 1.0, *,
+                     label: str | None = None, equation: str | None = None,
+                     fields: FieldFn | None = None) -> Partial:
+    """c·I of the output's size: sums, differences, scalings, reshapes."""
+    def c(node: NodeLike) -> float:
+        return float(scale(node)) if callable(scale) else float(scale)
+
+    def size(node: NodeLike) -> dict[str, object]:
+        out: dict[str, object] = {"n": int(node.value.size)}
+        out.update(fields(node) if fields else {})
+        return out
+
+    return Partial(
+        build=lambda node: Identity(node.value.size, c(node)),
+        label=Template(label or "I_{$n}"),
+        info=lambda node: MatrixInfo(node.value.size, node.value.size, node.value.size, True,
+                                     node.value.size, 1),
+        symmetric=True, equation=equation, fields=size)
+
+
+def diagonal_info(node: NodeLike) -> MatrixInfo:
+    """The info of a diagonal factor of the node's size: n stored entries, n multiply-adds a row."""
+    n = int(node.value.size)
+    return MatrixInfo(n, n, n, True, n)
+
+
+def diagonal_partial(values: Callable[[NodeLike], np.ndarray], label: str, *,
+                     equation: str | None = None, fields: FieldFn | None = None) -> Partial:
+    """diag(v) for an operation applied entry by entry (eq 29)."""
+    return Partial(build=lambda node: Diagonal(values(node)), label=Template(label),
+                   info=diagonal_info, symmetric=True, equation=equation, fields=fields)
+
+
+def kron_partial(factors: Callable[[NodeLike], tuple[np.ndarray | int, np.ndarray | int]],
+                 label: str, *, scale: float = 1.0,
+                 equation: str | Callable[[NodeLike], str | None] | None = None,
+                 fields: FieldFn | None = None) -> Partial:
+    """A ⊗ B (each a matrix or an identity size), e.g. xᵀ ⊗ I_p (eq 22) or I_n ⊗ A.
+
+    ``factors(node)`` must be cheap (views of values the node already holds): it is also
+    called to learn the factor's size before it is built.
+    """
+    def build(node: NodeLike) -> Kron:
+        k = Kron(*factors(node))
+        return k if scale == 1.0 else k.scaled(scale)
+
+    return Partial(build=build, label=Template(label),
+                   info=lambda node: MatrixInfo.of(Kron(*factors(node))),
+                   equation=equation, fields=fields)
+
+
+def gradient_partial(gradient: Callable[..., np.ndarray], label: str, *,
+                     position: int = 0, equation: str | None = None,
+                     fields: FieldFn | None = None) -> Partial:
+    """The row vec(g)ᵀ of a scalar-valued operation, g = ∂out/∂(argument) shaped like it (eq 1, 24)."""
+    def build(node: NodeLike) -> np.ndarray:
+        g = gradient(*(a.value for a in node.args), **node.params)
+        return np.asarray(g, dtype=np.float64).reshape(1, -1, order="F")
+
+    return Partial(build=build, label=Template(label),
+                   info=lambda node: dense_info(1, node.args[position].value.size),
+                   equation=equation, fields=fields)
+
+
+@dataclass(frozen=True)
+class Pointwise:
+    """φ and φ′ of a function applied entry by entry, and their written definitions.
+
+    Attributes
+    ----------
+    function, derivative : callable
+        ``ndarray -> ndarray`` of the same shape.
+    definition, derivative_definition : Template
+        ``$0`` is the argument, ``$fn`` the function's symbol: e.g.
+        ``$fn($0) = \\frac{1}{1 + e^{-$0}}``.
+    """
+
+    function: Callable[[np.ndarray], np.ndarray]
+    derivative: Callable[[np.ndarray], np.ndarray]
+    definition: Template
+    derivative_definition: Template
+
+
+@dataclass(frozen=True)
+class Param:
+    """A parameter of an operation (a power's exponent, a scaling's factor).
+
+    ``check(value) -> value`` validates and normalises it; ``default`` is used when the
+    caller leaves it out (``None``: required).
+    """
+
+    name: str
+    check: Callable[[object], object]
+    default: object = None
+
+
+# -------------------------------------------------------------------------- the entry
+@dataclass(frozen=True)
+class Operation:
+    """One entry of the operations table.
+
+    Attributes
+    ----------
+    name : str
+        Key in the table; also the public spelling unless ``spelling`` says otherwise.
+    family : str
+        One of :data:`FAMILIES`.
+    arity : int
+    forward : callable
+        ``(*argument values, **params) -> ndarray``.
+    partials : tuple of Partial
+        ``partials[i]`` differentiates with respect to argument ``i``.
+    notation : Template
+        The written form of the result (``$0``, ``$1`` the arguments).
+    precedence : int
+        How tightly the written form binds (:data:`ATOM` … :data:`SUM`).
+    shape : callable or None
+        ``(argument shapes, params) -> output shape``; ``None``: the first argument's.
+        Called after the domain rules, so it may assume they hold.
+    domain : tuple of Rule
+    params : tuple of Param
+    fields : callable or None
+        ``node -> {name: value}``: notation fields shared by the result and its partials.
+    spelling : str or None
+        The function name users call (``jc.trace``, ``trace(X)`` in the parser); ``None``
+        for an operation reached through an operator (``@``, ``+``, ``.T``).
+    aliases : tuple of str
+        Other spellings accepted (``tr`` for ``trace``).
+    summary : str
+        One line for the function's docstring and the documented list.
+    pointwise : Pointwise or None
+        For a function applied entry by entry: φ and φ′.
+    gradients : tuple of callable or None
+        For an operation with a scalar value: the gradient with respect to each argument,
+        shaped like that argument, as ``(*argument values, **params) -> ndarray`` (the
+        compact formulas read a loss's ∂f/∂ŷ here).
+    roles : frozenset of str
+        ``"activation"`` (offered to the lecture network as φ) or ``"loss"`` (as L).
+    parser : bool
+        Whether the expression parser (``jacobian-calc expr``) accepts calls of it.
+    """
+
+    name: str
+    family: str
+    arity: int
+    forward: Callable[..., np.ndarray]
+    partials: tuple[Partial, ...]
+    notation: Template
+    precedence: int = ATOM
+    shape: Callable[[tuple[tuple[int, ...], ...], Mapping[str, Any]], tuple[int, ...]] | None = None
+    domain: tuple[Rule, ...] = ()
+    params: tuple[Param, ...] = ()
+    fields: FieldFn | None = None
+    spelling: str | None = field(default="", repr=False)
+    aliases: tuple[str, ...] = ()
+    summary: str = ""
+    pointwise: Pointwise | None = None
+    gradients: tuple[Callable[..., np.ndarray], ...] | None = None
+    roles: frozenset[str] = frozenset()
+    parser: bool = True
+
+    def __post_init__(self) -> None:
+        if self.spelling == "":
+            object.__setattr__(self, "spelling", self.name)
+        if self.family not in FAMILIES:
+            raise JacobianCalcError(f"operation {self.name!r}: unknown family {self.family!r}; "
+                                    f"choose one of {', '.join(FAMILIES)}")
+        if len(self.partials) != self.arity:
+            raise JacobianCalcError(f"operation {self.name!r} takes {self.arity} argument(s) "
+                                    f"but has {len(self.partials)} partial(s); give one per "
+                                    f"argument")
+        for spelled in self.spellings:
+            if not spelled.isidentifier() or keyword.iskeyword(spelled) \
+                    or spelled.startswith("_"):
+                raise JacobianCalcError(f"operation {self.name!r}: {spelled!r} cannot be a "
+                                        f"function name (an identifier, not a keyword, no "
+                                        f"leading underscore)")
+
+    @property
+    def spellings(self) -> tuple[str, ...]:
+        """Every name the function is called by: the spelling, then the aliases."""
+        return ((self.spelling,) if self.spelling else ()) + self.aliases
+
+    def notation_fields(self, node: NodeLike) -> dict[str, object]:
+        """The fields of the result's template: arguments by position, then named fields."""
+        out: dict[str, object] = {str(i): a.form for i, a in enumerate(node.args)}
+        if self.fields is not None:
+            out.update(self.fields(node))
+        return out
+
+    def partial_fields(self, node: NodeLike, position: int) -> dict[str, object]:
+        out = self.notation_fields(node)
+        extra = self.partials[position].fields
+        if extra is not None:
+            out.update(extra(node))
+        return out
+
+    def label(self, node: NodeLike, position: int) -> Form:
+        """How the factor ∂node/∂(argument ``position``) is written, in both forms.
+
+        An argument that is itself an expression with an operator (``A X``) is bracketed,
+        so ``I₃⊗(A X)`` reads as one factor.
+        """
+        fields = self.partial_fields(node, position)
+        for i, arg in enumerate(node.args):
+            f = fields.get(str(i))
+            if isinstance(f, Form) and getattr(arg, "precedence", ATOM) < ATOM \
+                    and f.text != "…":
+                fields[str(i)] = Form(f"({f.text})", rf"\left({f.latex}\right)")
+        return self.partials[position].label.form(**fields)
+
+    def factor_info(self, node: NodeLike, position: int) -> MatrixInfo:
+        partial = self.partials[position]
+        if partial.info is not None:
+            return partial.info(node)
+        return dense_info(node.value.size, node.args[position].value.size)
+
+    def check_params(self, given: Mapping[str, object]) -> dict[str, object]:
+        """Validate the parameters; unknown or missing ones are refused."""
+        known = {p.name: p for p in self.params}
+        extra = [k for k in given if k not in known]
+        if extra:
+            raise JacobianCalcError(
+                f"{self.name} takes the parameter(s) {', '.join(known) or '(none)'}, not "
+                f"{', '.join(repr(k) for k in extra)}")
+        out = {}
+        for p in self.params:
+            if p.name in given:
+                out[p.name] = p.check(given[p.name])
+            elif p.default is not None:
+                out[p.name] = p.default
+            else:
+                raise JacobianCalcError(f"{self.name} needs the parameter {p.name!r}")
+        return out
+
+
+class Table(Mapping[str, Operation]):
+    """The operations by name; thread-safe to extend, read like a ``dict``."""
+
+    def __init__(self) -> None:
+        self._ops: dict[str, Operation] = {}
+        self._lock = threading.Lock()
+
+    def __getitem__(self, name: str) -> Operation:
+        return self._ops[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict(self._ops))
+
+    def __len__(self) -> int:
+        return len(self._ops)
+
+    def get_op(self, name: object) -> Operation:
+        """The entry called ``name``, or :class:`~jacobian_calc.ChoiceError` listing them all."""
+        try:
+            return self._ops[name]  # type: ignore[index]
+        except (KeyError, TypeError):
+            raise ChoiceError("operation", name, self._ops) from None
+
+    def add(self, op: Operation, *, replace: bool = False) -> Operation:
+        """Add ``op``; a name or spelling already taken is refused unless ``replace``."""
+        if not isinstance(op, Operation):
+            raise JacobianCalcError(f"the table holds Operation entries, got {type(op).__name__}")
+        with self._lock:
+            if op.name in self._ops and not replace:
+                raise JacobianCalcError(f"an operation named {op.name!r} already exists; pass "
+                                        f"replace=True to replace it")
+            taken = {s: o.name for o in self._ops.values() for s in o.spellings
+                     if o.name != op.name}
+            for s in op.spellings:
+                if s in taken:
+                    raise JacobianCalcError(f"the spelling {s!r} of {op.name!r} is already "
+                                            f"the function of operation {taken[s]!r}")
+            self._ops[op.name] = op
+        return op
+
+    def remove(self, name: str) -> Operation:
+        """Take an entry out again (for users' extensions; built-ins stay)."""
+        with self._lock:
+            return self._ops.pop(self.get_op(name).name)
+
+    def functions(self) -> dict[str, Operation]:
+        """Every spelling (and alias) of a function, to its entry, in table order."""
+        return {s: op for op in self._ops.values() for s in op.spellings}
+
+    def parser_functions(self) -> dict[str, tuple[int, int]]:
+        """The calls the expression parser accepts: spelling → (min, max) argument count."""
+        return {s: (op.arity, op.arity) for s, op in self.functions().items() if op.parser}
+
+    def with_role(self, role: str) -> dict[str, Operation]:
+        """The entries offered in a role (``"activation"``, ``"loss"``), by name."""
+        return {name: op for name, op in self._ops.items() if role in op.roles}
+
+
+class RoleView(Mapping[str, Operation]):
+    """A live, read-only view of the entries with one role (``"activation"``, ``"loss"``)."""
+
+    def __init__(self, table: Table, role: str) -> None:
+        self._table, self.role = table, role
+
+    def __getitem__(self, name: str) -> Operation:
+        op = self._table.get(name)
+        if op is None or self.role not in op.roles:
+            raise KeyError(name)
+        return op
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table.with_role(self.role))
+
+    def __len__(self) -> int:
+        return len(self._table.with_role(self.role))
+
+    def __repr__(self) -> str:
+        return f"<{self.role}s: {', '.join(self)}>"
+
+    def lookup(self, name: object) -> Operation:
+        """The entry called ``name``, or :class:`~jacobian_calc.ChoiceError` listing the valid names."""
+        try:
+            return self[name]  # type: ignore[index]
+        except (KeyError, TypeError):
+            raise ChoiceError(self.role, name, tuple(self)) from None
+
+
+#: The one table of operations.
+TABLE = Table()

@@ -1,0 +1,187 @@
+r"""Functions applied entry by entry: the activations, exp, log, powers, the Hadamard product.
+
+An elementwise function's Jacobian is diagonal (eq 29): :math:`\operatorname{diag}(\phi'(h))`,
+one stored entry per row, kept as its diagonal. Each function is an entry of its own with
+its φ and φ′ — the pointwise ("blue") quantities of the lecture's Figure 1 — and their
+written definitions. The five with the role ``"activation"`` are the choices of
+:class:`~jacobian_calc.MLP`.
+
+relu is not differentiable at 0; this library uses φ′(0) = 0, as PyTorch and JAX do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from numbers import Real
+from typing import Any
+
+import numpy as np
+from scipy.special import expit
+
+from ..core.errors import ChoiceError, JacobianCalcError
+from ..core.notation import Form, Template
+from ..core.structure import Diagonal
+from ..core.validation import as_real_array
+from . import domain
+from .base import ATOM, POSTFIX, PRODUCT, TABLE, NodeLike, Operation, Param, Partial, \
+    Pointwise, Rule, diagonal_info, diagonal_partial
+
+__all__ = ["OPERATIONS", "activation_jacobian"]
+
+
+def _symbol_param(default: Form) -> Param:
+    """The symbol the function is written with; the lecture network writes every φ as φ."""
+    def check(value: object) -> Form:
+        if isinstance(value, Form):
+            return value
+        if isinstance(value, str) and value:
+            return Form(value, {"φ": r"\phi", "σ": r"\sigma"}.get(value, rf"\operatorname{{{value}}}"))
+        raise JacobianCalcError(f"symbol must be a non-empty str, got {value!r}")
+    return Param("symbol", check, default)
+
+
+def _symbol(node: NodeLike) -> dict[str, object]:
+    return {"fn": node.params["symbol"]}
+
+
+def function(name: str, symbol: Form, f: Callable[[np.ndarray], np.ndarray],
+             df: Callable[[np.ndarray], np.ndarray], definition: str, derivative: str, *,
+             summary: str, domain_rules: tuple[Rule, ...] = (), roles: frozenset[str] = frozenset(),
+             equation: str | None = "29") -> Operation:
+    r"""An entry for φ applied entry by entry: φ(X), and the factor diag(φ′(vec X)) (eq 29).
+
+    ``definition`` and ``derivative`` are templates in ``$fn`` (the symbol) and ``$0`` (the
+    argument), e.g. ``r"$fn($0) = \frac{1}{1 + e^{-$0}}"``.
+    """
+    return Operation(
+        name=name, family="elementwise", arity=1,
+        forward=lambda h, symbol=None: f(h),
+        partials=(diagonal_partial(lambda node: df(node.args[0].value),
+                                   r"\operatorname{diag}($fn'($0))", equation=equation),),
+        notation=Template("$fn($0)"), precedence=ATOM, domain=domain_rules,
+        params=(_symbol_param(symbol),), fields=_symbol, summary=summary,
+        pointwise=Pointwise(f, df, Template(definition), Template(derivative)), roles=roles)
+
+
+def _sigmoid_derivative(h: np.ndarray) -> np.ndarray:
+    s = expit(h)
+    return s * (1.0 - s)
+
+
+def _tanh_derivative(h: np.ndarray) -> np.ndarray:
+    t = np.tanh(h)
+    return 1.0 - t * t
+
+
+_ACTIVATION = frozenset({"activation"})
+
+IDENTITY = function(
+    "identity", Form("identity", r"\operatorname{identity}"), lambda h: h.copy(), np.ones_like,
+    "$fn($0) = $0", "$fn'($0) = 1", roles=_ACTIVATION,
+    summary="the identity, entry by entry (a linear layer has φ = identity)")
+SIGMOID = function(
+    "sigmoid", Form("σ", r"\sigma"), expit, _sigmoid_derivative,
+    r"$fn($0) = \frac{1}{1 + e^{-$0}}", r"$fn'($0) = $fn($0)\,(1 - $fn($0))", roles=_ACTIVATION,
+    summary="the logistic sigmoid σ(x) = 1/(1 + e^(−x)), entry by entry")
+TANH = function(
+    "tanh", Form("tanh", r"\tanh"), np.tanh, _tanh_derivative,
+    r"$fn($0)", r"$fn'($0) = 1 - \tanh^2($0)", roles=_ACTIVATION,
+    summary="the hyperbolic tangent, entry by entry")
+RELU = function(
+    # Strict inequality: relu′(0) = 0 by convention.
+    "relu", Form("relu", r"\operatorname{relu}"), lambda h: np.maximum(h, 0.0),
+    lambda h: (h > 0).astype(np.float64),
+    r"$fn($0) = \max($0, 0)", r"$fn'($0) = [$0 > 0]\ (\text{0 at } 0)", roles=_ACTIVATION,
+    summary="max(x, 0), entry by entry; relu′(0) = 0 by convention")
+SOFTPLUS = function(
+    # logaddexp(0, h) = log(1 + e^h) without overflow for large h.
+    "softplus", Form("softplus", r"\operatorname{softplus}"), lambda h: np.logaddexp(0.0, h),
+    expit, r"$fn($0) = \log(1 + e^{$0})", r"$fn'($0) = \sigma($0)", roles=_ACTIVATION,
+    summary="log(1 + eˣ), entry by entry (computed without overflow)")
+EXP = function(
+    "exp", Form("exp", r"\exp"), np.exp, np.exp, r"$fn($0) = e^{$0}", r"$fn'($0) = e^{$0}",
+    summary="eˣ, entry by entry")
+LOG = function(
+    "log", Form("log", r"\log"), np.log, lambda h: 1.0 / h, r"$fn($0)",
+    r"$fn'($0) = 1/$0", domain_rules=(domain.positive(0),),
+    summary="the natural logarithm, entry by entry (every entry must be > 0)")
+
+
+# ------------------------------------------------------------------------------ power
+def _exponent(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real) or not np.isfinite(float(value)):
+        raise JacobianCalcError(f"the exponent must be a finite real number, got {value!r}")
+    return float(value)
+
+
+def _fractional(params: Mapping[str, Any]) -> bool:
+    return params["p"] != int(params["p"])
+
+
+def _power_fields(node: NodeLike) -> dict[str, object]:
+    p = node.params["p"]
+    return {"p": int(p) if p == int(p) else p, "q": int(p - 1) if p == int(p) else p - 1}
+
+
+POWER = Operation(
+    name="power", family="elementwise", arity=1,
+    forward=lambda a, p: np.power(a, p),
+    partials=(diagonal_partial(
+        lambda node: node.params["p"] * np.power(node.args[0].value, node.params["p"] - 1),
+        r"\operatorname{diag}($p\,$0^{$q})", equation="29"),),
+    notation=Template("$0^{$p}"), precedence=POSTFIX,
+    domain=(domain.nonnegative_for(_fractional, "a non-integer power"),
+            domain.nonzero_for(lambda params: params["p"] < 0, "a negative power")),
+    params=(Param("p", _exponent),), fields=_power_fields, spelling=None,
+    summary="X**p: every entry raised to a constant power p")
+
+
+# --------------------------------------------------------------------------- Hadamard
+HADAMARD = Operation(
+    name="hadamard", family="elementwise", arity=2,
+    forward=lambda a, b: a * b,
+    partials=(
+        Partial(build=lambda node: Diagonal(node.args[1].value),
+                label=Template(r"\operatorname{diag}(\operatorname{vec}($1))"),
+                info=diagonal_info,
+                symmetric=True),
+        Partial(build=lambda node: Diagonal(node.args[0].value),
+                label=Template(r"\operatorname{diag}(\operatorname{vec}($0))"),
+                info=diagonal_info,
+                symmetric=True),
+    ),
+    notation=Template(r"$0 \odot $1"), precedence=PRODUCT,
+    domain=(domain.same_shape("⊙", " (a scalar times an expression needs a scalar: shape ())"),),
+    spelling=None, summary="A * B: the Hadamard (entrywise) product of equal shapes")
+
+#: The entries of this family, in the order they are listed.
+OPERATIONS = (IDENTITY, SIGMOID, TANH, RELU, SOFTPLUS, EXP, LOG, POWER, HADAMARD)
+
+
+def activation_jacobian(h: object, activation: str = "sigmoid") -> Any:
+    r"""∂φ(h)/∂h = :math:`\operatorname{diag}(\phi'(h))` (eq 29), sparse with one entry per row.
+
+    Parameters
+    ----------
+    h : array_like, shape (n,) or (n, m)
+        For a matrix, the diagonal holds φ′ of vec(h).
+    activation : str
+        One of the activations, ``sorted(jacobian_calc.ACTIVATIONS)``.
+
+    Returns
+    -------
+    scipy.sparse.csr_array, shape (size(h), size(h))
+
+    Examples
+    --------
+    >>> activation_jacobian([-1.0, 0.0, 2.0], "relu").toarray()
+    array([[0., 0., 0.],
+           [0., 0., 0.],
+           [0., 0., 1.]])
+    """
+    choices = TABLE.with_role("activation")
+    op = choices.get(activation) if isinstance(activation, str) else None
+    if op is None:
+        raise ChoiceError("activation", activation, choices)
+    values = as_real_array(h, "h", ndim=(1, 2))
+    return Diagonal(op.pointwise.derivative(values)).tosparse()

@@ -1,0 +1,71 @@
+r"""Reductions and normalisations: the sum of all entries, softmax.
+
+* ∂sum(X)/∂vec(X) is the row of ones :math:`\mathbf 1^\top`;
+* softmax of a vector s = softmax(h) has the dense Jacobian :math:`\operatorname{diag}(s) -
+  s s^\top`; of a matrix, taken column by column (each column one example), the
+  block-diagonal matrix of these blocks, sparse.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import softmax as _softmax
+
+from ..core.notation import Template
+from ..core.structure import MatrixInfo
+from ..core.vec import block_diagonal
+from . import domain
+from .base import ATOM, NodeLike, Operation, Partial, dense_info, gradient_partial
+
+__all__ = ["OPERATIONS"]
+
+SUM = Operation(
+    name="sum", family="reductions", arity=1, forward=lambda a: np.asarray(np.sum(a)),
+    partials=(gradient_partial(np.ones_like, r"\mathbf{1}_{$n}^\top",
+                               fields=lambda node: {"n": node.args[0].value.size}),),
+    notation=Template(r"\operatorname{sum}($0)"), precedence=ATOM,
+    shape=lambda shapes, params: (), gradients=(np.ones_like,),
+    summary="the sum of all entries (a scalar)")
+
+
+def _softmax_factor(node: NodeLike) -> object:
+    s = node.value
+    if s.ndim == 1:
+        return np.diag(s) - np.outer(s, s)  # dense: every entry depends on every input
+    cols = s.T  # (n, k): one softmax per column
+    blocks = cols[:, :, None] * np.eye(s.shape[0])[None] - cols[:, :, None] * cols[:, None, :]
+    return block_diagonal(blocks)
+
+
+def _softmax_info(node: NodeLike) -> MatrixInfo:
+    s = node.value
+    if s.ndim == 1:
+        return dense_info(s.size, s.size)
+    k, n = s.shape
+    return MatrixInfo(s.size, s.size, n * k * k, True)
+
+
+_SOFTMAX_LABELS = {
+    1: Template(r"\operatorname{diag}(s) - s s^\top"),
+    2: Template(r"\operatorname{blockdiag}_{j=1}^{$k}\left(\operatorname{diag}(s_j) - "
+                r"s_j s_j^\top\right)"),
+}
+
+
+def _softmax_fields(node: NodeLike) -> dict[str, object]:
+    s = node.value
+    label = _SOFTMAX_LABELS[s.ndim]
+    return {"block": label.form(k=s.shape[1]) if s.ndim == 2 else label.form()}
+
+
+SOFTMAX = Operation(
+    name="softmax", family="reductions", arity=1,
+    forward=lambda a: _softmax(a, axis=0),  # column by column for a matrix
+    partials=(Partial(build=_softmax_factor, label=Template("$block"), fields=_softmax_fields,
+                      info=_softmax_info),),
+    notation=Template(r"\operatorname{softmax}($0)"), precedence=ATOM,
+    domain=(domain.rank(0, (1, 2)),),
+    summary="softmax of a vector; of a matrix, column by column (each column one example)")
+
+#: The entries of this family, in the order they are listed.
+OPERATIONS = (SUM, SOFTMAX)

@@ -1,0 +1,211 @@
+r"""Reports and tables: what the command line prints, in every output format.
+
+A :class:`Report` is a list of blocks — headings, plain lines, :class:`Table` objects,
+Jacobians and derivations — plus the document it is as JSON. The command line builds
+one (the lecture's derivations and verification table, the calculator's expression,
+Jacobian, derivation and verdict) and this module writes it as text, Markdown, LaTeX (a
+fragment for an amsmath document: displays, with everything else as ``%`` comments, so
+it compiles as it is) or JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..core.jacobian import Jacobian
+from ..core.notation import dims, latex_name
+from ..engine.derivation import Derivation
+from .latex import derivation_latex, jacobian_latex, latex_dims, latex_number, words_latex
+from .markdown import derivation_markdown, jacobian_markdown, markdown_escape
+from .text import derivation_text, jacobian_text
+
+__all__ = ["Heading", "Lines", "Table", "Report", "report_text", "report_markdown",
+           "report_latex", "report_json"]
+
+
+@dataclass(frozen=True)
+class Heading:
+    """A heading line (``#`` in Markdown, a ``%`` comment in LaTeX)."""
+
+    text: str
+    level: int = 1
+
+
+@dataclass(frozen=True)
+class Lines:
+    """Plain lines of text (``%`` comments in LaTeX)."""
+
+    lines: tuple[str, ...]
+
+    @classmethod
+    def of(cls, *lines: str) -> Lines:
+        return cls(tuple(lines))
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table of numbers and words.
+
+    Attributes
+    ----------
+    columns : sequence of str
+    rows : sequence of sequence
+        Cells: ``str`` (written as they are) or numbers (written with ``number_format``).
+    number_format : str
+        A format spec for numeric cells (default ``".1e"``).
+    kinds : sequence of str, optional
+        Per column, how its cells are typeset in LaTeX: ``"name"`` (a symbol),
+        ``"dims"`` (a shape ``3×4``), ``"number"`` or ``"text"``. By default numbers are
+        numbers and everything else text.
+    """
+
+    columns: Sequence[str]
+    rows: Sequence[Sequence[Any]]
+    number_format: str = ".1e"
+    kinds: Sequence[str] | None = None
+
+    def cell(self, value: Any) -> str:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return format(value, self.number_format)
+        return str(value)
+
+
+@dataclass
+class Report:
+    """A printable document: blocks in order, and the same content as JSON data.
+
+    Attributes
+    ----------
+    blocks : list
+        :class:`Heading`, :class:`Lines`, :class:`Table`, :class:`~jacobian_calc.Jacobian`
+        or :class:`~jacobian_calc.Derivation` objects (a ``str`` is one line).
+    data : dict
+        The JSON document (plain ``dict``/``list``/``str``/numbers).
+    max_values : int or None
+        The most values a derivation step prints in text (``None``: the default).
+    """
+
+    blocks: list[Any] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+    max_values: int | None = None
+
+
+# ------------------------------------------------------------------------------ text
+def _table_text(t: Table) -> list[str]:
+    cells = [[t.cell(v) for v in row] for row in t.rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(t.columns)]
+    numeric = [all(isinstance(r[i], (int, float)) and not isinstance(r[i], bool)
+                   for r in t.rows) and t.rows for i in range(len(t.columns))]
+
+    def line(values: Sequence[str]) -> str:
+        return "  ".join(v.rjust(w) if n else v.ljust(w)
+                         for v, w, n in zip(values, widths, numeric)).rstrip()
+
+    head = line(list(t.columns))
+    return [head, "-" * len(head)] + [line(r) for r in cells]
+
+
+def report_text(report: Report) -> str:
+    """The report as plain text."""
+    out: list[str] = []
+    for block in report.blocks:
+        if isinstance(block, str):
+            out.append(block)
+        elif isinstance(block, Heading):
+            out.append(block.text)
+        elif isinstance(block, Lines):
+            out.extend(block.lines)
+        elif isinstance(block, Table):
+            out.extend(_table_text(block))
+        elif isinstance(block, Jacobian):
+            out.append(jacobian_text(block))
+        elif isinstance(block, Derivation):
+            out.append(derivation_text(block, report.max_values))
+        else:
+            raise TypeError(f"a report cannot hold a {type(block).__name__}")
+    return "\n".join(out)
+
+
+# -------------------------------------------------------------------------- markdown
+def _table_markdown(t: Table) -> list[str]:
+    align = ["---:" if all(isinstance(r[i], (int, float)) for r in t.rows) and t.rows else "---"
+             for i in range(len(t.columns))]
+    out = ["| " + " | ".join(t.columns) + " |", "|" + "|".join(align) + "|"]
+    out += ["| " + " | ".join(markdown_escape(t.cell(v)) for v in row) + " |" for row in t.rows]
+    return out
+
+
+def report_markdown(report: Report) -> str:
+    """The report as Markdown: headings, paragraphs, tables and typeset displays."""
+    out: list[str] = []
+    for block in report.blocks:
+        if isinstance(block, str):
+            out.append(block)
+        elif isinstance(block, Heading):
+            out.append(f"{'#' * block.level} {markdown_escape(block.text)}\n")
+        elif isinstance(block, Lines):
+            out.extend(block.lines)
+        elif isinstance(block, Table):
+            out.extend(_table_markdown(block))
+        elif isinstance(block, Jacobian):
+            out.append(jacobian_markdown(block))
+        elif isinstance(block, Derivation):
+            out.append(derivation_markdown(block))
+        else:
+            raise TypeError(f"a report cannot hold a {type(block).__name__}")
+    return "\n".join(out)
+
+
+# ----------------------------------------------------------------------------- LaTeX
+def _table_latex(t: Table) -> str:
+    kinds = list(t.kinds) if t.kinds is not None else [
+        "number" if all(isinstance(r[i], (int, float)) for r in t.rows) else "text"
+        for i in range(len(t.columns))]
+
+    def cell(value: Any, kind: str) -> str:
+        if kind == "number" and isinstance(value, (int, float)):
+            return latex_number(value, 2)
+        if kind == "dims":
+            return latex_dims(dims(value) if not isinstance(value, str) else value)
+        if kind == "name":
+            return latex_name(str(value))
+        return words_latex(t.cell(value))
+
+    spec = "".join("r" if k == "number" else "l" for k in kinds)
+    head = " & ".join(words_latex(c) for c in t.columns)
+    body = [" & ".join(cell(v, k) for v, k in zip(row, kinds)) for row in t.rows]
+    rows = [head] + ([r"\hline " + body[0]] + body[1:] if body else [])
+    return f"\\begin{{array}}{{{spec}}}\n" + " \\\\\n".join(rows) + "\n\\end{array}"
+
+
+def _comment(line: str) -> str:
+    return f"% {line}" if line else "%"
+
+
+def report_latex(report: Report) -> str:
+    """The report as a LaTeX fragment: displays for the mathematics, ``%`` comments for the rest."""
+    out: list[str] = []
+    for block in report.blocks:
+        if isinstance(block, str):
+            out.append(_comment(block))
+        elif isinstance(block, Heading):
+            out.append(_comment(block.text))
+        elif isinstance(block, Lines):
+            out.extend(_comment(line) for line in block.lines)
+        elif isinstance(block, Table):
+            out.append(f"\\[\n{_table_latex(block)}\n\\]")
+        elif isinstance(block, Jacobian):
+            out.append(f"\\[\n{jacobian_latex(block)}\n\\]")
+        elif isinstance(block, Derivation):
+            out.append(f"% Derivation of {block.title}\n\\[\n{derivation_latex(block)}\n\\]")
+        else:
+            raise TypeError(f"a report cannot hold a {type(block).__name__}")
+    return "\n".join(line for line in out if line != "%")
+
+
+def report_json(report: Report) -> str:
+    """The report's data as JSON text (UTF-8, indented; non-finite numbers are refused)."""
+    return json.dumps(report.data, indent=1, ensure_ascii=False, allow_nan=False)

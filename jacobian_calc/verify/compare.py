@@ -1,0 +1,227 @@
+r"""Verdicts: a claimed Jacobian against the numerical derivatives of :mod:`~jacobian_calc.verify.check`.
+
+Two comparisons, the same ones the package's own tests and the command line use:
+
+* in random directions (eq 15): for k seeded unit directions V (Frobenius norm 1), the
+  central difference :math:`(f(X + tV) - f(X - tV)) / 2t` against :math:`J \operatorname{vec}(V)`
+  — for a scalar f that is :math:`\langle G, V \rangle_F`. This costs 2k evaluations of f
+  whatever the size of X, so it verifies a gradient of a million entries in seconds;
+* entry by entry: J against the finite-difference Jacobian (2·size(X) evaluations), while
+  X is small.
+
+The verdict
+-----------
+A comparison passes when
+
+.. math:: \lVert \text{numeric} - \text{analytic} \rVert \le \text{atol} + \text{rtol}\cdot\text{scale},
+
+with the scale ``max(‖J‖_F, ‖numeric‖)`` for a direction (‖JV‖ ≤ ‖J‖_F for a unit V, so the
+scale does not shrink when JV happens to be small) and ``max(max|J|, max|numeric|)`` for
+the entries. The absolute part ``atol`` is what makes an exactly-zero Jacobian pass: the
+finite differences of a constant are rounding noise of order ε/t, whose *relative* error
+against zero is 1. The defaults :data:`RTOL` = 1e-6 and :data:`ATOL` = 1e-8 fit central
+differences of functions of order one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..core.errors import JacobianCalcError, ShapeError
+from ..core.jacobian import Jacobian
+from ..core.structure import Structured, product
+from .check import directional_derivative, finite_difference_jacobian
+
+__all__ = ["RTOL", "ATOL", "ENTRY_LIMIT", "Comparison", "compare_directions",
+           "compare_entries", "verify_jacobian", "random_directions"]
+
+#: Default relative tolerance of a verdict.
+RTOL = 1e-6
+#: Default absolute tolerance of a verdict.
+ATOL = 1e-8
+#: Entry-by-entry finite differences are taken only up to this many entries of X.
+ENTRY_LIMIT = 2000
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The outcome of one comparison of a claimed Jacobian with numerical derivatives.
+
+    Attributes
+    ----------
+    method : str
+        What was compared, e.g. ``"Gâteaux derivatives in 8 random directions"``.
+    error : float
+        The worst absolute error seen (∞ if anything was not finite).
+    scale : float
+        The magnitude it is judged against (see the module notes).
+    rtol, atol : float
+    worst : dict
+        Where the worst error is: for directions ``{"direction", "V", "numeric",
+        "analytic"}``, for entries ``{"row", "column", "numeric", "analytic"}``.
+    """
+
+    method: str
+    error: float
+    scale: float
+    rtol: float
+    atol: float
+    worst: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tolerance(self) -> float:
+        """atol + rtol·scale: the largest error that passes."""
+        return self.atol + self.rtol * self.scale
+
+    @property
+    def ok(self) -> bool:
+        return bool(np.isfinite(self.error) and self.error <= self.tolerance)
+
+    @property
+    def relative(self) -> float:
+        """error / scale (the error itself when the scale is 0)."""
+        if not np.isfinite(self.error):
+            return float("inf")
+        return self.error / self.scale if self.scale > 0 else self.error
+
+    def describe(self) -> str:
+        """``"… : error 3.2e-11 ≤ tolerance 1.0e-08 (atol 1e-08 + rtol 1e-06 · scale 4.1e-03): ok"``."""
+        verdict = "ok" if self.ok else "MISMATCH"
+        sign = "≤" if self.ok else ">"
+        return (f"{self.method}: error {self.error:.2e} {sign} tolerance {self.tolerance:.2e} "
+                f"(atol {self.atol:g} + rtol {self.rtol:g} · scale {self.scale:.2e}): {verdict}")
+
+
+def _tolerances(rtol: float, atol: float) -> None:
+    for name, value in (("rtol", rtol), ("atol", atol)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not np.isfinite(value) or value < 0:
+            raise JacobianCalcError(f"{name} must be a finite number ≥ 0, got {value!r}")
+
+
+def random_directions(shape: tuple[int, ...], count: int, seed: int) -> list[np.ndarray]:
+    """``count`` seeded random directions of unit Frobenius norm, shaped like X."""
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise JacobianCalcError(f"the number of directions must be an int ≥ 0, got {count!r}")
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        v = rng.standard_normal(shape)
+        out.append(np.asarray(v / np.linalg.norm(np.ravel(v)), dtype=np.float64))
+    return out
+
+
+def _apply(J: Any, v: np.ndarray) -> np.ndarray:
+    """J · vec(V) for a dense, sparse or structured J, or a Jacobian, without densifying it."""
+    column = v.reshape(-1, 1, order="F")
+    storage = J.storage if isinstance(J, Jacobian) else J
+    if isinstance(storage, Structured):
+        return np.asarray(product(storage, column)).ravel()
+    return np.asarray(storage @ column).ravel()
+
+
+def _frobenius(J: Any) -> float:
+    storage = J.storage if isinstance(J, Jacobian) else J
+    if isinstance(storage, Structured):
+        storage = storage.materialize()
+    if sp.issparse(storage):
+        return float(np.sqrt(np.sum(storage.data ** 2)))
+    return float(np.linalg.norm(np.asarray(storage)))
+
+
+def compare_directions(f: Callable[[np.ndarray], object], X: np.ndarray, J: Any, *,
+                       directions: int = 8, seed: int = 0, rtol: float = RTOL,
+                       atol: float = ATOL) -> Comparison:
+    """``J`` against central differences of ``f`` in ``directions`` random unit directions (eq 15).
+
+    Parameters
+    ----------
+    f : callable
+        X ↦ scalar, vector or matrix (vec of the output is compared).
+    X : ndarray
+        The point.
+    J : ndarray, scipy sparse, structured matrix or Jacobian, shape (size(f(X)), size(X))
+    directions : int
+    seed : int
+        Seed of the directions, so a failure can be reproduced.
+    """
+    _tolerances(rtol, atol)
+    x = np.asarray(X, dtype=np.float64)
+    rows = J.shape[0]
+    if J.shape[1] != x.size:
+        raise ShapeError(f"the Jacobian has {J.shape[1]} columns but X has {x.size} entries")
+    norm = _frobenius(J)
+    worst_error, worst_scale, worst = 0.0, norm, {}
+    dirs = random_directions(x.shape, directions, seed)
+    for k, V in enumerate(dirs):
+        analytic = _apply(J, V)
+        numeric = np.ravel(directional_derivative(f, x, V), order="F")
+        if numeric.shape != (rows,):
+            raise ShapeError(f"f(X) has {numeric.size} entries but the Jacobian has {rows} rows")
+        diff = numeric - analytic
+        error = float(np.linalg.norm(diff)) if np.all(np.isfinite(diff)) else float("inf")
+        scale = max(norm, float(np.linalg.norm(numeric)) if np.all(np.isfinite(numeric)) else 0.0)
+        if not worst or error / max(scale, 1e-300) > worst_error / max(worst_scale, 1e-300):
+            worst_error, worst_scale = error, scale
+            worst = {"direction": k + 1, "of": len(dirs), "seed": seed, "V": V,
+                     "numeric": numeric, "analytic": analytic}
+    method = (f"Gâteaux derivatives (central differences) in {len(dirs)} random direction"
+              f"{'s' if len(dirs) != 1 else ''}")
+    return Comparison(method, worst_error, worst_scale, rtol, atol, worst)
+
+
+def compare_entries(f: Callable[[np.ndarray], object], X: np.ndarray, J: Any, *,
+                    rtol: float = RTOL, atol: float = ATOL) -> Comparison:
+    """``J`` against the central finite-difference Jacobian of ``f``, entry by entry (vec convention)."""
+    _tolerances(rtol, atol)
+    x = np.asarray(X, dtype=np.float64)
+    fd = finite_difference_jacobian(f, x)
+    dense = J.toarray() if isinstance(J, (Jacobian, Structured)) or sp.issparse(J) \
+        else np.asarray(J, dtype=np.float64)
+    if dense.shape != fd.shape:
+        raise ShapeError(f"the Jacobian has shape {dense.shape} but the finite differences of f "
+                         f"have shape {fd.shape}")
+    diff = np.abs(fd - dense)
+    if not (np.all(np.isfinite(fd)) and np.all(np.isfinite(dense))):
+        error, scale = float("inf"), 1.0
+        diff = np.where(np.isfinite(diff), diff, np.inf)
+    else:
+        error = float(diff.max()) if diff.size else 0.0
+        scale = max(float(np.abs(dense).max()), float(np.abs(fd).max())) if dense.size else 0.0
+    worst: dict[str, Any] = {}
+    if diff.size:
+        i, j = (int(a) for a in np.unravel_index(int(np.argmax(diff)), diff.shape))
+        worst = {"row": i, "column": j, "numeric": float(fd[i, j]),
+                 "analytic": float(dense[i, j])}
+    method = f"central differences, all {x.size} entr{'y' if x.size == 1 else 'ies'}"
+    return Comparison(method, error, scale, rtol, atol, worst)
+
+
+def verify_jacobian(f: Callable[[np.ndarray], object], X: np.ndarray, J: Any, *,
+                    directions: int = 8, entries: bool | None = None, seed: int = 0,
+                    rtol: float = RTOL, atol: float = ATOL) -> list[Comparison]:
+    """Both comparisons: random directions, then (while X is small) entry by entry.
+
+    Parameters
+    ----------
+    entries : bool or None
+        Compare entry by entry; ``None`` (default) does so when X has at most
+        :data:`ENTRY_LIMIT` entries.
+
+    Returns
+    -------
+    list of Comparison
+        The direction comparison, then the entry comparison when it was made.
+    """
+    x = np.asarray(X, dtype=np.float64)
+    out = [compare_directions(f, x, J, directions=directions, seed=seed, rtol=rtol, atol=atol)]
+    if entries is None:
+        entries = x.size <= ENTRY_LIMIT
+    if entries:
+        out.append(compare_entries(f, x, J, rtol=rtol, atol=atol))
+    return out
