@@ -191,15 +191,30 @@ def tree_cost(chain: Sequence[MatrixInfo | Any], tree: Tree) -> int:
     return cost
 
 
+def _fold_cost(infos: Sequence[MatrixInfo]) -> int:
+    """Multiply-adds of multiplying left to right, each product's estimate carried along."""
+    cost, acc = 0, infos[0]
+    for b in infos[1:]:
+        cost += product_cost(acc, b)
+        acc = product_info(acc, b)
+    return cost
+
+
 def reverse_cost(chain: Sequence[MatrixInfo | Any]) -> int:
     """Multiply-adds of tail-to-head accumulation: ``((J1·J2)·J3)·…`` (back-propagation)."""
     infos = _infos(chain)
+    if len(infos) > MAX_SEARCHED_FACTORS:  # O(k): no table of every sub-chain
+        return _fold_cost(infos)
     return tree_cost(infos, _left_tree(0, len(infos) - 1))
 
 
 def forward_cost(chain: Sequence[MatrixInfo | Any]) -> int:
     """Multiply-adds of head-to-tail accumulation: ``…·(J(k−1)·Jk)`` (forward mode)."""
     infos = _infos(chain)
+    if len(infos) > MAX_SEARCHED_FACTORS:  # fold the transposed chain, right to left
+        flipped = [MatrixInfo(i.cols, i.rows, i.nnz, i.sparse, i.apply, i.stored, i.kind)
+                   for i in reversed(infos)]
+        return _fold_cost(flipped)
     return tree_cost(infos, _right_tree(0, len(infos) - 1))
 
 
@@ -223,9 +238,10 @@ def optimal_order(chain: Sequence[MatrixInfo | Any]) -> ChainPlan:
     infos = _infos(chain)
     if len(infos) > MAX_SEARCHED_FACTORS:
         n = len(infos)
-        rev, fwd = _left_tree(0, n - 1), _right_tree(0, n - 1)
-        rc, fc = tree_cost(infos, rev), tree_cost(infos, fwd)
-        return ChainPlan(rev, rc, n, False) if rc <= fc else ChainPlan(fwd, fc, n, False)
+        rc, fc = reverse_cost(infos), forward_cost(infos)
+        if rc <= fc:
+            return ChainPlan(_left_tree(0, n - 1), rc, n, False)
+        return ChainPlan(_right_tree(0, n - 1), fc, n, False)
     return _optimal(infos)
 
 

@@ -18,7 +18,7 @@ A :class:`Derivation` is data. Printing it (``str(d)``, ``d.to_markdown()``,
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -359,16 +359,18 @@ def _known(graph: Graph) -> list[Node]:
 MAX_SETTING = 24
 
 
-def _listed(items: list[str]) -> str:
-    if len(items) <= MAX_SETTING:
-        return ", ".join(items)
-    return ", ".join(items[:MAX_SETTING]) + f", … and {len(items) - MAX_SETTING:,} more"
+def _listed(nodes: list[Node], write: Callable[[Node], str], sep: str = ", ",
+            more: str = ", … and {} more") -> str:
+    """The first MAX_SETTING nodes written out (only those are written), then how many more."""
+    shown = sep.join(write(n) for n in nodes[:MAX_SETTING])
+    extra = len(nodes) - MAX_SETTING
+    return shown + (more.format(f"{extra:,}") if extra > 0 else "")
 
 
 def _setting(graph: Graph, head: Node, var: Node) -> list[str]:
     computed = [n for n in graph.nodes if not n.is_leaf]
-    lines = ["known: " + _listed([f"{n.form.text} ({_size(n)})" for n in _known(graph)]),
-             "forward: " + _listed([f"{n.formula()} ({_size(n)})" for n in computed])]
+    lines = ["known: " + _listed(_known(graph), lambda n: f"{n.form.text} ({_size(n)})"),
+             "forward: " + _listed(computed, lambda n: f"{n.formula()} ({_size(n)})")]
     if head.shape == ():
         lines.append(f"gradients of {head.form.text} are rows (eq 1), chained left to right "
                      f"(eq 4, 18); {flat_name(var.form.text, var.shape, formed=True)} flattens "
@@ -392,14 +394,11 @@ def _setting_latex(graph: Graph, head: Node) -> list[str]:
             return n.form.latex
         return f"{n.form.latex} = {n.expression().latex}"
 
-    def listed(items: list[str]) -> str:
-        shown = r",\ ".join(items[:MAX_SETTING])
-        more = len(items) - MAX_SETTING
-        return shown + (rf",\ \dots\ \text{{and {more:,} more}}" if more > 0 else "")
-
+    more = r",\ \dots\ \text{{and {} more}}"
     return [
-        r"\text{known: } " + listed([f"{n.form.latex} \\in {_size_latex(n)}"
-                                      for n in _known(graph)]),
-        r"\text{forward: } " + listed([f"{formula(n)} \\in {_size_latex(n)}"
-                                        for n in computed]),
+        r"\text{known: } " + _listed(_known(graph),
+                                     lambda n: f"{n.form.latex} \\in {_size_latex(n)}",
+                                     r",\ ", more),
+        r"\text{forward: } " + _listed(computed, lambda n: f"{formula(n)} \\in {_size_latex(n)}",
+                                       r",\ ", more),
     ]

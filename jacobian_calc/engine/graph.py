@@ -255,7 +255,7 @@ def apply(op: str | Operation, *args: Node, name: str | None = None, **params: A
         raise JacobianCalcError(f"{entry.name} takes {entry.arity} Node argument(s), got {got}")
     node = Node(_check_name(name), None, entry, tuple(args), entry.check_params(params),
                 "computed")  # type: ignore[arg-type]
-    where = node.formula()
+    where = _Written(node)  # written out only if a message needs it
     for rule in entry.domain:
         if rule.applies(node.params):
             rule.check(node.args, node.params, where)
@@ -273,6 +273,21 @@ def apply(op: str | Operation, *args: Node, name: str | None = None, **params: A
         raise DomainError(f"{where} is not finite at this point (overflow or a singularity)")
     node.value = _frozen(value)
     return node
+
+
+class _Written:
+    """A node's formula, written when formatted: most nodes never need it in a message."""
+
+    __slots__ = ("node",)
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    def __format__(self, spec: str) -> str:
+        return format(self.node.formula(), spec)
+
+    def __str__(self) -> str:
+        return self.node.formula()
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ differences of functions of order one.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,16 +104,18 @@ def _tolerances(rtol: float, atol: float) -> None:
             raise JacobianCalcError(f"{name} must be a finite number ≥ 0, got {value!r}")
 
 
-def random_directions(shape: tuple[int, ...], count: int, seed: int) -> list[np.ndarray]:
-    """``count`` seeded random directions of unit Frobenius norm, shaped like X."""
+def random_directions(shape: tuple[int, ...], count: int, seed: int) -> Iterator[np.ndarray]:
+    """``count`` seeded random directions of unit Frobenius norm, shaped like X, one at a time.
+
+    Drawn lazily: for a parameter of a million entries only one direction is held at once.
+    """
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
         raise JacobianCalcError(f"the number of directions must be an int ≥ 0, got {count!r}")
     rng = np.random.default_rng(seed)
-    out = []
     for _ in range(count):
         v = rng.standard_normal(shape)
-        out.append(np.asarray(v / np.linalg.norm(np.ravel(v)), dtype=np.float64))
-    return out
+        v /= np.linalg.norm(np.ravel(v))
+        yield v
 
 
 def _apply(J: Any, v: np.ndarray) -> np.ndarray:
@@ -157,8 +159,7 @@ def compare_directions(f: Callable[[np.ndarray], object], X: np.ndarray, J: Any,
         raise ShapeError(f"the Jacobian has {J.shape[1]} columns but X has {x.size} entries")
     norm = _frobenius(J)
     worst_error, worst_scale, worst = 0.0, norm, {}
-    dirs = random_directions(x.shape, directions, seed)
-    for k, V in enumerate(dirs):
+    for k, V in enumerate(random_directions(x.shape, directions, seed)):
         analytic = _apply(J, V)
         numeric = np.ravel(directional_derivative(f, x, V), order="F")
         if numeric.shape != (rows,):
@@ -168,10 +169,10 @@ def compare_directions(f: Callable[[np.ndarray], object], X: np.ndarray, J: Any,
         scale = max(norm, float(np.linalg.norm(numeric)) if np.all(np.isfinite(numeric)) else 0.0)
         if not worst or error / max(scale, 1e-300) > worst_error / max(worst_scale, 1e-300):
             worst_error, worst_scale = error, scale
-            worst = {"direction": k + 1, "of": len(dirs), "seed": seed, "V": V,
+            worst = {"direction": k + 1, "of": directions, "seed": seed, "V": V,
                      "numeric": numeric, "analytic": analytic}
-    method = (f"Gâteaux derivatives (central differences) in {len(dirs)} random direction"
-              f"{'s' if len(dirs) != 1 else ''}")
+    method = (f"Gâteaux derivatives (central differences) in {directions} random direction"
+              f"{'s' if directions != 1 else ''}")
     return Comparison(method, worst_error, worst_scale, rtol, atol, worst)
 
 
