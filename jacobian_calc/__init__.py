@@ -134,4 +134,4 @@ def __getattr__(name: str) -> object:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(FUNCTIONS))
+    return sorted(set(__all__) | set(FUNCTIONS) | {"__version__"})

@@ -22,7 +22,7 @@ __all__ = [
     "WorkLimitError",
     "LatexError",
     "MissingExtraError",
-    "ReadOnlyError",
+    "UsageError",
 ]
 
 
@@ -96,12 +96,12 @@ class MissingExtraError(JacobianCalcError, ImportError):
     """
 
 
-class ReadOnlyError(JacobianCalcError, TypeError):
-    """An attempt to change a value the library shares (a stored factor) in place."""
+class UsageError(JacobianCalcError):
+    """Command-line options that do not go together (reported with the command's usage)."""
 
 
 for _cls in (JacobianCalcError, ShapeError, ChainError, ChoiceError, SingularMatrixError,
              DomainError, ExpressionSyntaxError, DenseLimitError, WorkLimitError, LatexError,
-             MissingExtraError, ReadOnlyError):
+             MissingExtraError, UsageError):
     _cls.__module__ = "jacobian_calc"
 del _cls

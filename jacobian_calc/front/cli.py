@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.errors import JacobianCalcError
+from ..core.errors import JacobianCalcError, UsageError
 from ..core.limits import check_work, work_limit
 from ..core.notation import dims
 from ..lecture.mlp import MLP
@@ -43,10 +43,6 @@ __all__ = ["main", "build_parser", "random_problem"]
 
 LECTURE_SIZES = (4, 5, 3, 2)  # d, p, q, s in the lecture's notation
 MAX_FIGURE_DEPTH = 12
-
-
-class _UsageError(Exception):
-    """Bad input found after parsing: reported with the subcommand's usage line."""
 
 
 def _non_negative(text: str) -> int:
@@ -319,9 +315,9 @@ def lecture_report(net: MLP, seed: int, derivations: list, rows: list[ParameterC
 def _lecture(args: argparse.Namespace) -> int:
     sizes = list(args.sizes) if args.sizes is not None else list(LECTURE_SIZES)
     if len(sizes) < 2:
-        raise _UsageError(f"--sizes needs at least two sizes (input and output), got {sizes}")
+        raise UsageError(f"--sizes needs at least two sizes (input and output), got {sizes}")
     if len(sizes) == 2 and args.activation is not None:
-        raise _UsageError("--activation applies between layers, and a network of one layer "
+        raise UsageError("--activation applies between layers, and a network of one layer "
                           f"(--sizes {sizes[0]} {sizes[1]}) has none; leave it out")
     activation = args.activation or "sigmoid"
     weights, x, y = random_problem(sizes, args.loss, args.seed)
@@ -332,7 +328,7 @@ def _lecture(args: argparse.Namespace) -> int:
     elif args.wrt in names:
         chosen = [args.wrt]
     else:
-        raise _UsageError(f"--wrt must be one of {', '.join(names)} or all, got {args.wrt!r}")
+        raise UsageError(f"--wrt must be one of {', '.join(names)} or all, got {args.wrt!r}")
     derivations = [net.derivation(x, y, wrt=name, max_values=args.max_values)
                    for name in chosen]
     rows = verify_network(net, x, y, directions=args.directions, seed=args.seed)
@@ -346,21 +342,21 @@ def _figure(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     if out.suffix.lower().lstrip(".") not in plot.FIGURE_FORMATS:
-        raise _UsageError(f"--out must end in .png or .svg (the format is taken from the "
+        raise UsageError(f"--out must end in .png or .svg (the format is taken from the "
                           f"extension), got {args.out!r}")
     if out.is_dir():
-        raise _UsageError(f"--out {args.out!r} is a folder; name the file to write")
+        raise UsageError(f"--out {args.out!r} is a folder; name the file to write")
     if not out.parent.is_dir():
-        raise _UsageError(f"--out {args.out!r}: the folder {str(out.parent)!r} does not exist")
+        raise UsageError(f"--out {args.out!r}: the folder {str(out.parent)!r} does not exist")
     if not os.access(out.parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
-        raise _UsageError(f"--out {args.out!r}: cannot write there (permission denied)")
+        raise UsageError(f"--out {args.out!r}: cannot write there (permission denied)")
     if args.jacobian is None:
         for option, value in (("--sizes", args.sizes), ("--seed", args.seed)):
             if value is not None:
-                raise _UsageError(f"{option} only applies with --jacobian (it sets the network "
+                raise UsageError(f"{option} only applies with --jacobian (it sets the network "
                                   f"whose factor is drawn); Figure 1 takes --depth")
     elif args.depth is not None:
-        raise _UsageError("--depth draws Figure 1; with --jacobian the network is given by "
+        raise UsageError("--depth draws Figure 1; with --jacobian the network is given by "
                           "--sizes")
     plot.require_matplotlib()  # a missing matplotlib is reported with the extra to install
     from matplotlib.figure import Figure
@@ -368,16 +364,16 @@ def _figure(args: argparse.Namespace) -> int:
     if args.jacobian is None:
         depth = 3 if args.depth is None else args.depth
         if depth > MAX_FIGURE_DEPTH:  # beyond that the labels no longer fit
-            raise _UsageError(f"--depth must be between 1 and {MAX_FIGURE_DEPTH}, got {depth}")
+            raise UsageError(f"--depth must be between 1 and {MAX_FIGURE_DEPTH}, got {depth}")
         fig = Figure(figsize=plot.network_figsize(depth))
         plot.plot_network(depth, ax=fig.add_subplot())
     else:
         sizes = list(args.sizes) if args.sizes is not None else list(LECTURE_SIZES)
         if len(sizes) < 2:
-            raise _UsageError(f"--sizes needs at least two sizes, got {sizes}")
+            raise UsageError(f"--sizes needs at least two sizes, got {sizes}")
         names = [f"W{k}" for k in range(1, len(sizes))]
         if args.jacobian not in names:
-            raise _UsageError(f"--jacobian must be one of {', '.join(names)}, got "
+            raise UsageError(f"--jacobian must be one of {', '.join(names)}, got "
                               f"{args.jacobian!r}")
         k = int(args.jacobian[1:])
         # The factor has n_k × n_k·n_{k−1} entries drawn one by one: that is the work.
@@ -441,7 +437,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         _quiet_stdout()
         return 0
-    except _UsageError as exc:
+    except UsageError as exc:
         command.error(str(exc))  # the subcommand's usage line, then exit status 2
     except (JacobianCalcError, ImportError, MemoryError) as exc:  # ImportError: an extra
         if isinstance(exc, MemoryError):

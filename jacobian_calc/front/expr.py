@@ -186,7 +186,7 @@ class Expr:
 
     def __mul__(self, other: object) -> Expr:
         if _is_number(other):
-            return _make("scale", self, c=float(other))  # type: ignore[arg-type]
+            return _make("scale", self, c=_number(other, lambda: f"{self.text} * …"))
         other = _operand(other, self, "*", right=True)
         if (self.ndim == 0) != (other.ndim == 0):  # a scalar expression times the other
             c, a = (self, other) if self.ndim == 0 else (other, self)
@@ -195,7 +195,7 @@ class Expr:
 
     def __rmul__(self, other: object) -> Expr:
         if _is_number(other):
-            return _make("scale", self, c=float(other))  # type: ignore[arg-type]
+            return _make("scale", self, c=_number(other, lambda: f"… * {self.text}"))
         return _operand(other, self, "*", right=False).__mul__(self)
 
     def __truediv__(self, other: object) -> Expr:
@@ -203,22 +203,34 @@ class Expr:
             raise JacobianCalcError(
                 f"{self.text} / {_short(other)}: only division by a Python number is "
                 f"supported; for entrywise division write A * B**-1")
-        if float(other) == 0.0:  # type: ignore[arg-type]
+        divisor = _number(other, lambda: f"{self.text} / …")
+        if divisor == 0.0:
             raise DomainError(f"{self.text} / 0: division by zero")
-        return _make("scale", self, c=1.0 / float(other))  # type: ignore[arg-type]
+        return _make("scale", self, c=1.0 / divisor)
 
     def __pow__(self, power: object) -> Expr:
         if not _is_number(power):
             raise JacobianCalcError(
                 f"{self.text} ** {_short(power)}: the exponent must be a Python number "
                 f"(an elementwise power with a constant exponent)")
-        return _make("power", self, p=float(power))  # type: ignore[arg-type]
+        return _make("power", self, p=_number(power, lambda: f"{self.text} ** …"))
 
 
 # ------------------------------------------------------------------------ helpers
 def _is_number(x: object) -> bool:
-    return (isinstance(x, (Real, np.integer, np.floating)) and not isinstance(x, (bool, np.bool_))
-            and np.isfinite(float(x)))  # type: ignore[arg-type]
+    """A real Python or numpy number (not a bool); :func:`_number` checks that it is finite."""
+    return isinstance(x, (Real, np.integer, np.floating)) and not isinstance(x, (bool, np.bool_))
+
+
+def _number(x: object, where: Callable[[], str]) -> float:
+    """The number as a finite float, or an error saying why it is not one."""
+    try:
+        value = float(x)  # type: ignore[arg-type]
+    except OverflowError:
+        value = float("inf")
+    if not np.isfinite(value):
+        raise DomainError(f"{where()}: {_short(x)} is not a finite float64 number")
+    return value
 
 
 def _short(x: object) -> str:

@@ -118,6 +118,14 @@ def _fractional(params: Mapping[str, Any]) -> bool:
     return params["p"] != int(params["p"])
 
 
+def _power_derivative(node: NodeLike) -> np.ndarray:
+    """p·x^(p−1); for p = 0 the constant x⁰ = 1 (0⁰ = 1, as numpy has it) has slope 0 everywhere."""
+    p, x = node.params["p"], node.args[0].value
+    if p == 0:
+        return np.zeros_like(x)
+    return p * np.power(x, p - 1)
+
+
 def _power_fields(node: NodeLike) -> dict[str, object]:
     p = node.params["p"]
     return {"p": int(p) if p == int(p) else p, "q": int(p - 1) if p == int(p) else p - 1}
@@ -126,9 +134,8 @@ def _power_fields(node: NodeLike) -> dict[str, object]:
 POWER = Operation(
     name="power", family="elementwise", arity=1,
     forward=lambda a, p: np.power(a, p),
-    partials=(diagonal_partial(
-        lambda node: node.params["p"] * np.power(node.args[0].value, node.params["p"] - 1),
-        r"\operatorname{diag}($p\,$0^{$q})", equation="29"),),
+    partials=(diagonal_partial(_power_derivative, r"\operatorname{diag}($p\,$0^{$q})",
+                               equation="29"),),
     notation=Template("$0^{$p}"), precedence=POSTFIX,
     domain=(domain.nonnegative_for(_fractional, "a non-integer power"),
             domain.nonzero_for(lambda params: params["p"] < 0, "a negative power")),
