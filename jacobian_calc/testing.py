@@ -364,22 +364,9 @@ def _entry_failure(c: Comparison, name: str, shape: tuple[int, ...], scalar: boo
             f"    {_verdict(c)}")
 
 
-def _check_tolerances(rtol: float, atol: float) -> None:
-    if not (rtol >= 0 and atol >= 0):
-        raise JacobianCalcError(f"rtol and atol must be ≥ 0, got rtol={rtol!r}, atol={atol!r}")
-
-
-def assert_gradient_correct(
-    f: Callable[[np.ndarray], object],
-    grad_f: Callable[[np.ndarray], object],
-    X: object,
-    *,
-    rtol: float = 1e-5,
-    atol: float = 1e-8,
-    directions: int = 8,
-    seed: int = 0,
-    finite_differences: bool = True,
-) -> float:
+def assert_gradient_correct(f: Callable[[np.ndarray], object], grad_f: Callable[[np.ndarray], object],
+                            X: object, *, rtol: float = 1e-5, atol: float = 1e-8, directions: int = 8,
+                            seed: int = 0, finite_differences: bool = True) -> float:
     r"""Assert that ``grad_f`` is the gradient of the scalar function ``f`` at ``X``.
 
     Two independent numerical checks:
@@ -435,7 +422,6 @@ def assert_gradient_correct(
     AssertionError: gradient check failed: grad_f(X) disagrees with f at X of shape (2, 2)
       worst direction: #...
     """
-    _check_tolerances(rtol, atol)
     x = _point(X)
     f0 = _evaluate(f, x, "f")
     if f0.size != 1:
@@ -520,17 +506,9 @@ def _as_jacobian_matrix(raw: object, m: int, n: int, y_shape: tuple, x_shape: tu
     return J
 
 
-def assert_jacobian_correct(
-    f: Callable[[np.ndarray], object],
-    jac_f: Callable[[np.ndarray], object],
-    X: object,
-    *,
-    rtol: float = 1e-5,
-    atol: float = 1e-8,
-    directions: int = 8,
-    seed: int = 0,
-    finite_differences: bool = True,
-) -> float:
+def assert_jacobian_correct(f: Callable[[np.ndarray], object], jac_f: Callable[[np.ndarray], object],
+                            X: object, *, rtol: float = 1e-5, atol: float = 1e-8, directions: int = 8,
+                            seed: int = 0, finite_differences: bool = True) -> float:
     r"""Assert that ``jac_f(X)`` is the Jacobian ∂vec(f(X))/∂vec(X) in the vec convention.
 
     ``jac_f`` returns an ndarray, a scipy sparse matrix or a
@@ -562,7 +540,6 @@ def assert_jacobian_correct(
     ...
     AssertionError: jac_f(X) has shape (12, 4), but ∂vec(f)/∂vec(X) in the vec convention is 4×12 ... it looks transposed...
     """
-    _check_tolerances(rtol, atol)
     x = _point(X)
     y = _evaluate(f, x, "f")
     m, n = y.size, x.size

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-__all__ = ["show", "register_renderer"]
+__all__ = ["show", "register_renderer", "Printable"]
 
 _renderer: Callable[[object, str], object] | None = None
 
@@ -27,3 +27,38 @@ def show(value: object, fmt: str) -> object:
     if _renderer is None:  # pragma: no cover - jacobian_calc/__init__ imports the renderers
         raise RuntimeError("no renderer is registered: import jacobian_calc first")
     return _renderer(value, fmt)
+
+
+class Printable:
+    """What every printable value has: its text, LaTeX, Markdown and data forms, all through :func:`show`.
+
+    The forms are written by the render layer; a value only names the format it wants.
+    In Jupyter, ``_repr_markdown_`` and ``_repr_latex_`` hand the value over the same way.
+    """
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return str(show(self, "text"))
+
+    def to_text(self) -> str:
+        """Plain text, as ``print`` shows it."""
+        return str(show(self, "text"))
+
+    def to_latex(self) -> str:
+        r"""The LaTeX body of a display formula (no ``$$``)."""
+        return str(show(self, "latex"))
+
+    def to_markdown(self) -> str:
+        """Markdown with the mathematics in ``$…$`` and ``$$…$$``."""
+        return str(show(self, "markdown"))
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable data (plain dicts, lists, strings and numbers)."""
+        return show(self, "dict")  # type: ignore[return-value]
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
+    def _repr_latex_(self) -> str:
+        return f"$${self.to_latex()}$$"

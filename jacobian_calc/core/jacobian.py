@@ -81,7 +81,7 @@ def _dense_copy(value: object) -> np.ndarray:
     return np.array(stored, dtype=np.float64)
 
 
-class Jacobian:
+class Jacobian(display.Printable):
     r"""∂(of)/∂(wrt) as a literal 2-D matrix with names and original shapes.
 
     Parameters
@@ -361,27 +361,6 @@ class Jacobian:
 
     def __repr__(self) -> str:
         return f"<Jacobian {self.describe()}>"
-
-    def __str__(self) -> str:
-        return str(display.show(self, "text"))
-
-    def to_latex(self) -> str:
-        r"""LaTeX body (no ``$$``): symbol = label = entries or block form, shape, equation."""
-        return str(display.show(self, "latex"))
-
-    def to_markdown(self) -> str:
-        """Markdown: the symbol and storage, then the LaTeX formula as a display."""
-        return str(display.show(self, "markdown"))
-
-    def to_dict(self) -> dict:
-        """JSON-serialisable data: names, shapes, label, storage and entries."""
-        return display.show(self, "dict")  # type: ignore[return-value]
-
-    def _repr_latex_(self) -> str:
-        return f"$${self.to_latex()}$$"
-
-    def _repr_markdown_(self) -> str:
-        return self.to_markdown()
 
 
 def tensor_axes(k_out: int, k_in: int) -> list[int]:

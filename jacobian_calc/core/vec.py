@@ -305,7 +305,7 @@ def block_diagonal(blocks: object) -> sp.csr_array:
     JacobianCalcError
         ``blocks`` is not real and finite.
     WorkLimitError
-        The result would exceed the work bound; checked before it is built.
+        The n·k² entries are over the work bound (nothing is built then).
 
     Examples
     --------

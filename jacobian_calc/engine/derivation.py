@@ -91,8 +91,8 @@ class MatrixForm:
     equation: str | None
 
 
-@dataclass
-class Derivation:
+@dataclass(repr=False)
+class Derivation(display.Printable):
     """The record of ∂(of)/∂(wrt).
 
     Attributes
@@ -149,28 +149,6 @@ class Derivation:
     of_latex: str = ""
     wrt_latex: str = ""
     max_values: int | None = None
-
-    def to_text(self) -> str:
-        """The derivation as plain text, one block per step."""
-        return str(display.show(self, "text"))
-
-    def to_markdown(self) -> str:
-        """Markdown: heading, setting, table of steps, chains, dimension checks, value."""
-        return str(display.show(self, "markdown"))
-
-    def to_latex(self) -> str:
-        r"""LaTeX: one amsmath ``aligned`` block, without ``$$``."""
-        return str(display.show(self, "latex"))
-
-    def to_dict(self) -> dict:
-        """JSON-serialisable data: every step, factor, check and value."""
-        return display.show(self, "dict")  # type: ignore[return-value]
-
-    def _repr_markdown_(self) -> str:
-        return self.to_markdown()
-
-    def __str__(self) -> str:
-        return self.to_text()
 
     def __repr__(self) -> str:
         return f"<Derivation {self.title}: {len(self.steps)} steps>"

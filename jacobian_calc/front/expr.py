@@ -38,7 +38,7 @@ Conventions
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from numbers import Real
 from typing import Any
 
@@ -51,7 +51,7 @@ from ..core.structure import is_finite
 from ..engine.derivation import Derivation, derive
 from ..engine.graph import Graph, Node, apply, leaf
 from ..ops import TABLE
-from ..ops.base import Operation
+from ..ops.base import LiveView, Operation
 from ..ops.domain import size_text
 
 __all__ = ["Expr", "var", "jacobian", "grad", "derivation", "FUNCTIONS", "function_for"]
@@ -290,8 +290,18 @@ def var(name: str, value: object, role: str = "input") -> Expr:
 
 
 # ------------------------------------------------------------------------ functions
+_MADE: dict[tuple[str, int], Callable[..., Expr]] = {}
+
+
 def function_for(op: Operation) -> Callable[..., Expr]:
-    """The function ``jc.<spelling>`` of a table entry: expressions in, an expression out."""
+    """The function ``jc.<spelling>`` of a table entry: expressions in, an expression out.
+
+    Made once per entry (an entry replaced in the table gets a new function).
+    """
+    key = (str(op.spelling), id(op))
+    if key in _MADE:
+        return _MADE[key]
+
     def f(*args: object, **params: Any) -> Expr:
         label = f"{op.spelling}()"
         if len(args) != op.arity:
@@ -305,34 +315,14 @@ def function_for(op: Operation) -> Callable[..., Expr]:
     f.__doc__ = (f"{op.summary or op.name}.\n\nAn entry of the operations table "
                  f"(family {op.family}); its literal Jacobians are written {partials}.")
     f.__module__ = "jacobian_calc"
+    _MADE[key] = f
     return f
 
 
-class _Functions(Mapping[str, Callable[..., Expr]]):
-    """The expression functions by spelling, read live from the operations table."""
-
-    def __init__(self) -> None:
-        self._made: dict[tuple[str, int], Callable[..., Expr]] = {}
-
-    def __getitem__(self, name: str) -> Callable[..., Expr]:
-        op = TABLE.functions()[name]
-        key = (name, id(op))
-        if key not in self._made:
-            self._made[key] = function_for(op)
-        return self._made[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(TABLE.functions())
-
-    def __len__(self) -> int:
-        return len(TABLE.functions())
-
-    def __repr__(self) -> str:
-        return f"<expression functions: {', '.join(self)}>"
-
-
 #: The expression functions by name (``FUNCTIONS["tanh"](x)``), generated from the table.
-FUNCTIONS: Mapping[str, Callable[..., Expr]] = _Functions()
+FUNCTIONS: Mapping[str, Callable[..., Expr]] = LiveView(
+    lambda: {name: function_for(op) for name, op in TABLE.functions().items()},
+    "expression functions")
 
 
 # -------------------------------------------------------------------- derivatives

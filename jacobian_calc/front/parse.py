@@ -38,11 +38,12 @@ import math
 import operator
 import re
 import warnings
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from ..core.errors import ExpressionSyntaxError, JacobianCalcError
 from ..ops import TABLE
+from ..ops.base import LiveView
 from .expr import FUNCTIONS
 
 __all__ = [
@@ -63,25 +64,10 @@ MAX_DEPTH = 64
 #: The largest absolute value of a constant exponent in ``**``.
 MAX_EXPONENT = 64
 
-class _AllowedFunctions(Mapping[str, tuple[int, int]]):
-    """The callable names and how many positional arguments each takes, read live from the
-    operations table (the entries that allow the parser)."""
-
-    def __getitem__(self, name: str) -> tuple[int, int]:
-        return TABLE.parser_functions()[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(TABLE.parser_functions())
-
-    def __len__(self) -> int:
-        return len(TABLE.parser_functions())
-
-    def __repr__(self) -> str:
-        return f"<allowed functions: {', '.join(self)}>"
-
 
 #: The callable names and their (min, max) argument counts, generated from the table.
-ALLOWED_FUNCTIONS: Mapping[str, tuple[int, int]] = _AllowedFunctions()
+ALLOWED_FUNCTIONS: Mapping[str, tuple[int, int]] = LiveView(TABLE.parser_functions,
+                                                            "allowed functions")
 
 _BINOPS: Mapping[type, tuple[str, Callable[[Any, Any], Any]]] = {
     ast.Add: ("+", operator.add),

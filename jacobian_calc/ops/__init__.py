@@ -14,7 +14,7 @@ each list their entries, and they are added here in that order. Users add entrie
 """
 
 from . import elementwise, linear, losses, matrix, reductions
-from .base import TABLE, RoleView
+from .base import TABLE, role_view
 
 __all__ = ["TABLE", "ACTIVATIONS", "LOSSES"]
 
@@ -24,6 +24,6 @@ for _family in (elementwise, linear, matrix, reductions, losses):
 del _family, _op
 
 #: The activations φ the lecture network accepts, by name (a live view of the table).
-ACTIVATIONS = RoleView(TABLE, "activation")
+ACTIVATIONS = role_view(TABLE, "activation")
 #: The losses L the lecture network accepts, by name (a live view of the table).
-LOSSES = RoleView(TABLE, "loss")
+LOSSES = role_view(TABLE, "loss")

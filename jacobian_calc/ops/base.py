@@ -41,7 +41,7 @@ from ..core.structure import Diagonal, Identity, Kron, MatrixInfo, dense_info
 __all__ = [
     "ATOM", "POSTFIX", "UNARY", "PRODUCT", "SUM",
     "FAMILIES", "NodeLike", "MatrixInfo", "Rule", "Partial", "Pointwise", "Param",
-    "Operation", "Table", "RoleView", "TABLE", "dense_info", "identity_partial", "diagonal_partial", "diagonal_info",
+    "Operation", "Table", "LiveView", "role_view", "TABLE", "dense_info", "identity_partial", "diagonal_partial", "diagonal_info",
     "kron_partial", "gradient_partial",
 ]
 
@@ -429,33 +429,43 @@ class Table(Mapping[str, Operation]):
         return {name: op for name, op in self._ops.items() if role in op.roles}
 
 
-class RoleView(Mapping[str, Operation]):
-    """A live, read-only view of the entries with one role (``"activation"``, ``"loss"``)."""
+class LiveView(Mapping[str, Any]):
+    """A read-only mapping read afresh from the table at every access, so it never goes stale.
 
-    def __init__(self, table: Table, role: str) -> None:
-        self._table, self.role = table, role
+    Parameters
+    ----------
+    read : callable
+        ``() -> dict``: the mapping as the table makes it now.
+    what : str
+        What the values are, for ``repr`` and error messages.
+    """
 
-    def __getitem__(self, name: str) -> Operation:
-        op = self._table.get(name)
-        if op is None or self.role not in op.roles:
-            raise KeyError(name)
-        return op
+    def __init__(self, read: Callable[[], Mapping[str, Any]], what: str) -> None:
+        self._read, self.what = read, what
+
+    def __getitem__(self, name: str) -> Any:
+        return self._read()[name]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._table.with_role(self.role))
+        return iter(self._read())
 
     def __len__(self) -> int:
-        return len(self._table.with_role(self.role))
+        return len(self._read())
 
     def __repr__(self) -> str:
-        return f"<{self.role}s: {', '.join(self)}>"
+        return f"<{self.what}: {', '.join(self)}>"
 
-    def lookup(self, name: object) -> Operation:
-        """The entry called ``name``, or :class:`~jacobian_calc.ChoiceError` listing the valid names."""
+    def lookup(self, name: object) -> Any:
+        """The value for ``name``, or :class:`~jacobian_calc.ChoiceError` listing the valid names."""
         try:
             return self[name]  # type: ignore[index]
         except (KeyError, TypeError):
-            raise ChoiceError(self.role, name, tuple(self)) from None
+            raise ChoiceError(self.what, name, tuple(self)) from None
+
+
+def role_view(table: Table, role: str) -> LiveView:
+    """The entries with one role (``"activation"``, ``"loss"``), by name, read live."""
+    return LiveView(lambda: table.with_role(role), role)
 
 
 #: The one table of operations.

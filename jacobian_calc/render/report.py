@@ -11,7 +11,7 @@ it compiles as it is) or JSON.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,27 +108,6 @@ def _table_text(t: Table) -> list[str]:
     return [head, "-" * len(head)] + [line(r) for r in cells]
 
 
-def report_text(report: Report) -> str:
-    """The report as plain text."""
-    out: list[str] = []
-    for block in report.blocks:
-        if isinstance(block, str):
-            out.append(block)
-        elif isinstance(block, Heading):
-            out.append(block.text)
-        elif isinstance(block, Lines):
-            out.extend(block.lines)
-        elif isinstance(block, Table):
-            out.extend(_table_text(block))
-        elif isinstance(block, Jacobian):
-            out.append(jacobian_text(block))
-        elif isinstance(block, Derivation):
-            out.append(derivation_text(block, report.max_values))
-        else:
-            raise TypeError(f"a report cannot hold a {type(block).__name__}")
-    return "\n".join(out)
-
-
 # -------------------------------------------------------------------------- markdown
 def _table_markdown(t: Table) -> list[str]:
     align = ["---:" if all(isinstance(r[i], (int, float)) for r in t.rows) and t.rows else "---"
@@ -136,27 +115,6 @@ def _table_markdown(t: Table) -> list[str]:
     out = ["| " + " | ".join(t.columns) + " |", "|" + "|".join(align) + "|"]
     out += ["| " + " | ".join(markdown_escape(t.cell(v)) for v in row) + " |" for row in t.rows]
     return out
-
-
-def report_markdown(report: Report) -> str:
-    """The report as Markdown: headings, paragraphs, tables and typeset displays."""
-    out: list[str] = []
-    for block in report.blocks:
-        if isinstance(block, str):
-            out.append(block)
-        elif isinstance(block, Heading):
-            out.append(f"{'#' * block.level} {markdown_escape(block.text)}\n")
-        elif isinstance(block, Lines):
-            out.extend(block.lines)
-        elif isinstance(block, Table):
-            out.extend(_table_markdown(block))
-        elif isinstance(block, Jacobian):
-            out.append(jacobian_markdown(block))
-        elif isinstance(block, Derivation):
-            out.append(derivation_markdown(block))
-        else:
-            raise TypeError(f"a report cannot hold a {type(block).__name__}")
-    return "\n".join(out)
 
 
 # ----------------------------------------------------------------------------- LaTeX
@@ -185,25 +143,62 @@ def _comment(line: str) -> str:
     return f"% {line}" if line else "%"
 
 
-def report_latex(report: Report) -> str:
-    """The report as a LaTeX fragment: displays for the mathematics, ``%`` comments for the rest."""
+#: How each kind of block is written, per format: block → list of lines.
+_WRITERS: dict[str, dict[type, Callable[[Any, Report], list[str]]]] = {
+    "text": {
+        str: lambda b, r: [b],
+        Heading: lambda b, r: [b.text],
+        Lines: lambda b, r: list(b.lines),
+        Table: lambda b, r: _table_text(b),
+        Jacobian: lambda b, r: [jacobian_text(b)],
+        Derivation: lambda b, r: [derivation_text(b, r.max_values)],
+    },
+    "markdown": {
+        str: lambda b, r: [b],
+        Heading: lambda b, r: [f"{'#' * b.level} {markdown_escape(b.text)}", ""],
+        # a paragraph, then a blank line, so a table after it is a table
+        Lines: lambda b, r: [markdown_escape(line) for line in b.lines] + [""],
+        Table: lambda b, r: _table_markdown(b) + [""],
+        Jacobian: lambda b, r: [jacobian_markdown(b)],
+        Derivation: lambda b, r: [derivation_markdown(b)],
+    },
+    "latex": {
+        str: lambda b, r: [_comment(b)],
+        Heading: lambda b, r: [_comment(b.text)],
+        Lines: lambda b, r: [_comment(line) for line in b.lines],
+        Table: lambda b, r: [f"\\[\n{_table_latex(b)}\n\\]"],
+        Jacobian: lambda b, r: [f"\\[\n{jacobian_latex(b)}\n\\]"],
+        Derivation: lambda b, r: [f"% Derivation of {b.title}\n\\[\n{derivation_latex(b)}\n\\]"],
+    },
+}
+
+
+def _write(report: Report, fmt: str) -> list[str]:
+    writers = _WRITERS[fmt]
     out: list[str] = []
     for block in report.blocks:
-        if isinstance(block, str):
-            out.append(_comment(block))
-        elif isinstance(block, Heading):
-            out.append(_comment(block.text))
-        elif isinstance(block, Lines):
-            out.extend(_comment(line) for line in block.lines)
-        elif isinstance(block, Table):
-            out.append(f"\\[\n{_table_latex(block)}\n\\]")
-        elif isinstance(block, Jacobian):
-            out.append(f"\\[\n{jacobian_latex(block)}\n\\]")
-        elif isinstance(block, Derivation):
-            out.append(f"% Derivation of {block.title}\n\\[\n{derivation_latex(block)}\n\\]")
+        for kind, write in writers.items():
+            if isinstance(block, kind):
+                out.extend(write(block, report))
+                break
         else:
             raise TypeError(f"a report cannot hold a {type(block).__name__}")
-    return "\n".join(line for line in out if line != "%")
+    return out
+
+
+def report_text(report: Report) -> str:
+    """The report as plain text."""
+    return "\n".join(_write(report, "text"))
+
+
+def report_markdown(report: Report) -> str:
+    """The report as Markdown: headings, paragraphs, tables and typeset displays."""
+    return "\n".join(_write(report, "markdown")).rstrip()
+
+
+def report_latex(report: Report) -> str:
+    """The report as a LaTeX fragment: displays for the mathematics, ``%`` comments for the rest."""
+    return "\n".join(line for line in _write(report, "latex") if line != "%")
 
 
 def report_json(report: Report) -> str:

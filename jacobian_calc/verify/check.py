@@ -145,14 +145,8 @@ def _check_function(f: object) -> None:
             f"f must be a callable taking an array, got {shown} (type {type(f).__name__})")
 
 
-def gateaux_derivative(
-    f: Callable[[np.ndarray], object],
-    X: object,
-    V: object,
-    *,
-    t: float | None = None,
-    scheme: Scheme = "central",
-) -> float:
+def gateaux_derivative(f: Callable[[np.ndarray], object], X: object, V: object, *,
+                       t: float | None = None, scheme: Scheme = "central") -> float:
     r"""The directional derivative of a scalar function at X in the direction V (eq 15).
 
     .. math:: \lim_{t \to 0} \frac{f(X + tV) - f(X)}{t} \approx \frac{f(X + tV) - f(X - tV)}{2t}
