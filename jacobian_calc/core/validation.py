@@ -81,7 +81,7 @@ def as_real_array(
                      arr.flat[0]) if arr.size else None
         raise JacobianCalcError(
             f"{name} must hold real numbers, got an array of dtype {arr.dtype} "
-            f"(e.g. {_shown(first)} of type {type(first).__name__})" if arr.size else
+            f"(e.g. {_shown(first)} of type {_type_name(first)})" if arr.size else
             f"{name} must hold real numbers, got an empty array of dtype {arr.dtype}"
         )
     if ndim is not None and arr.ndim not in ndim:
@@ -108,13 +108,31 @@ def check_same_shape(a: np.ndarray, b: np.ndarray, names: tuple[str, str]) -> No
         )
 
 
+def _type_name(value: object) -> str:
+    # numpy 1 calls its bool and str scalars bool_ and str_, numpy 2 bool and str_
+    return "bool" if isinstance(value, np.bool_) else type(value).__name__
+
+
 def _kind(value: object) -> str:
     """``'type float'``: the type of ``value`` for an error message."""
-    return f"type {type(value).__name__}"
+    return f"type {_type_name(value)}"
 
 
 def _shown(value: object, width: int = 60) -> str:
-    text = repr(value)
+    """``value`` for a message, abridged; numpy scalars written as numpy 2 writes them
+    (``np.float64(2.0)``, ``np.True_``) on every supported numpy, so messages do not change."""
+    if isinstance(value, np.bool_):
+        text = f"np.{bool(value)}_"
+    elif isinstance(value, (np.str_, np.bytes_)):
+        text = f"np.{type(value).__name__}({value.item()!r})"
+    elif isinstance(value, np.generic):
+        text = f"np.{type(value).__name__}({value.item()!r})"
+    elif type(value) in (tuple, list) and len(value) <= 8:  # type: ignore[arg-type]
+        inner = ", ".join(_shown(v, width) for v in value)  # type: ignore[union-attr]
+        text = (f"({inner},)" if len(value) == 1 else f"({inner})") if isinstance(value, tuple) \
+            else f"[{inner}]"
+    else:
+        text = repr(value)
     return text if len(text) <= width else f"{text[:width - 3]}..."
 
 
@@ -128,7 +146,7 @@ def _integer_problem(value: object) -> str | None:
     if not _is_integer(value):
         return f"{_shown(value)} ({_kind(value)})"
     if value < 1:
-        return f"{value!r}, not positive"
+        return f"{_shown(value)}, not positive"
     return None
 
 
@@ -168,7 +186,7 @@ def positive_int(value: object, name: str) -> int:
     if not _is_integer(value):
         raise ShapeError(f"{name} must be a positive int, got {_shown(value)} ({_kind(value)})")
     if value < 1:
-        raise ShapeError(f"{name} must be a positive int, got {value!r}")
+        raise ShapeError(f"{name} must be a positive int, got {_shown(value)}")
     return int(value)
 
 
