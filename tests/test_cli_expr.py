@@ -331,3 +331,29 @@ def test_a_tolerance_that_cannot_be_met_or_failed_is_a_usage_error(capsys, bad):
         main(["expr", "sum(X)", "--wrt", "X", "--shape", "X=2", f"--tolerance={bad}"])
     assert exit_.value.code == 2
     assert "--tolerance: expected a positive" in capsys.readouterr().err
+
+
+def test_an_expression_starting_with_a_minus_sign_needs_no_double_dash(capsys):
+    # issue 13: argparse took "-trace(X)" for an option
+    assert main(["expr", "-trace(X)", "--wrt", "X", "--shape", "X=3x3"]) == 0
+    out = capsys.readouterr().out
+    assert "read as −tr(X)" in out
+    assert main(["expr", "--wrt", "X", "-trace(X)", "--shape", "X=3x3"]) == 0
+    assert "read as −tr(X)" in capsys.readouterr().out
+
+
+def test_max_values_sets_how_many_values_a_step_prints(capsys):
+    argv = ["expr", "A @ X", "--wrt", "X", "--shape", "A=4x4", "--shape", "X=4x4"]
+    assert main(argv) == 0
+    assert "values, more than 60 to print" in capsys.readouterr().out  # 16×16 = 256 values
+    assert main(argv + ["--max-values", "300"]) == 0
+    out = capsys.readouterr().out
+    assert "more than" not in out and out.count("[") > 16
+
+
+def test_expr_help_states_the_limits(capsys):
+    with pytest.raises(SystemExit):
+        main(["expr", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "every dimension at most 64" in out and "every variable at most 1024 entries" in out
+    assert "32,000,000 entries" in out

@@ -193,3 +193,23 @@ def test_graph_jacobian_multiplies_in_the_cheapest_order_and_stays_exact(rng, mo
     closed = weights[2] @ np.diag(1 - np.tanh(h2) ** 2) @ weights[1] \
         @ np.diag(1 - np.tanh(h1) ** 2) @ weights[0]
     np.testing.assert_allclose(J.toarray(), closed, rtol=1e-12, atol=1e-14)
+
+
+# ---------------------------------------------------- rules stated, now each with a test
+def test_two_sparse_factors_whose_quotient_is_not_whole_cost_its_ceiling():
+    # nnz(A)·nnz(B)/k = 3·5/4 = 3.75 multiply-adds: the model rounds up to 4
+    a = MatrixInfo(2, 4, 3, True)
+    b = MatrixInfo(4, 3, 5, True)
+    assert product_cost(a, b) == 4
+    assert product_cost(MatrixInfo(2, 4, 4, True), MatrixInfo(4, 3, 4, True)) == 4  # 16/4
+
+
+def test_ties_go_to_the_tail_to_head_order():
+    # three square dense factors: both directions and every order cost the same
+    chain = [MatrixInfo(3, 3, 9, False)] * 3
+    plan = optimal_order(chain)
+    assert plan.cost == reverse_cost(chain) == forward_cost(chain)
+    assert plan.is_reverse and plan.tree == ((0, 1), 2)
+    # a longer tie: still left to right
+    chain = [MatrixInfo(2, 2, 4, False)] * 6
+    assert optimal_order(chain).is_reverse

@@ -453,3 +453,16 @@ def test_a_scalar_expression_scales_a_matrix(m, n, data):
     G = c * X
     np.testing.assert_allclose(jc.jacobian(G, c).toarray(), jc.vec(Xv), rtol=1e-15)
     np.testing.assert_allclose(jc.jacobian(G, X).toarray(), cv * np.eye(m * n), rtol=1e-15)
+
+
+def test_the_star_import_shadows_no_builtin_and_no_math_function():
+    import builtins
+    import math
+
+    namespace: dict = {}
+    exec("from jacobian_calc import *", namespace)
+    imported = set(namespace) - {"__builtins__"}
+    assert not imported & set(dir(builtins)), imported & set(dir(builtins))
+    assert not imported & {"exp", "log", "tanh"} and not imported & set(dir(math))
+    assert {"trace", "inv", "sigmoid", "var", "jacobian"} <= imported
+    assert jc.sum is jc.FUNCTIONS["sum"] and jc.exp is jc.FUNCTIONS["exp"]  # still reachable

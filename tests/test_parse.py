@@ -102,8 +102,8 @@ REFUSED = [
     ("A and X", (1, 1), "boolean"),
     ("not X", (1, 1), "'not'"),
     ("~X", (1, 1), "'~'"),
-    ("X // 2", (1, 1), "FloorDiv"),
-    ("X % 2", (1, 1), "Mod"),
+    ("X // 2", (1, 1), "//"),
+    ("X % 2", (1, 1), "%"),
     ("X if A else B", (1, 1), "conditional"),
     ("(Y := X)", (1, 2), ":="),
     ("'abc'", (1, 1), "strings"),
@@ -371,3 +371,39 @@ def test_allowed_functions_are_all_in_the_expression_api():
     from jacobian_calc.front.expr import FUNCTIONS
 
     assert set(ALLOWED_FUNCTIONS) <= set(FUNCTIONS)
+
+
+# ---------------------------------------------------- rules stated, now each with a test
+@pytest.mark.parametrize("name", ["__x", "x__", "__x__"])
+def test_names_with_double_underscores_on_either_side_are_refused(name):
+    # the module says "dunder names" are refused: a leading or a trailing __ is enough
+    with pytest.raises(ExpressionSyntaxError, match="dunder names") as info:
+        validate(f"{name} + X", ["X"])
+    assert info.value.position == (1, 1)
+    with pytest.raises(jc.JacobianCalcError, match="without leading or trailing double"):
+        validate("X", ["X", name])
+
+
+def test_the_depth_limit_accepts_exactly_the_limit_and_refuses_one_more():
+    # brackets: MAX_DEPTH levels pass, MAX_DEPTH + 1 do not
+    at_limit = "(" * MAX_DEPTH + "X" + ")" * MAX_DEPTH
+    assert isinstance(validate(at_limit, ["X"]), ast.Expression)
+    with pytest.raises(ExpressionSyntaxError, match="too deep"):
+        validate("(" + at_limit + ")", ["X"])
+    # the syntax tree: a chain of transposes X.T.T… is MAX_DEPTH nodes deep at MAX_DEPTH − 1
+    # transposes (the name is the deepest node)
+    assert isinstance(validate("X" + ".T" * (MAX_DEPTH - 1), ["X"]), ast.Expression)
+    with pytest.raises(ExpressionSyntaxError, match="nested more than"):
+        validate("X" + ".T" * MAX_DEPTH, ["X"])
+
+
+def test_a_caret_gets_a_hint_and_a_leading_blank_is_not_an_indent():
+    with pytest.raises(ExpressionSyntaxError, match=r"did you mean \*\* for a power"):
+        validate("sum(X^2)", ["X"])
+    tree = validate("   sum(X ** 2)", ["X"])  # Python alone says "unexpected indent"
+    assert isinstance(tree, ast.Expression)
+    F = parse_expression("  sum(X)", {"X": jc.var("X", np.ones((2, 2)))})
+    assert float(F.value) == 4.0
+    with pytest.raises(ExpressionSyntaxError) as info:
+        validate("  X.foo", ["X"])  # positions count from the first non-blank character
+    assert info.value.position == (1, 2)

@@ -77,6 +77,11 @@ _BINOPS: Mapping[type, tuple[str, Callable[[Any, Any], Any]]] = {
     ast.Div: ("/", operator.truediv),
     ast.Pow: ("**", operator.pow),
 }
+#: How the refused operators are written, for messages.
+_OPERATOR_NAMES: Mapping[type, str] = {
+    ast.BitXor: "^", ast.BitAnd: "&", ast.BitOr: "|", ast.FloorDiv: "//", ast.Mod: "%",
+    ast.LShift: "<<", ast.RShift: ">>",
+}
 _UNARY: Mapping[type, tuple[str, Callable[[Any], Any]]] = {
     ast.USub: ("-", operator.neg),
     ast.UAdd: ("+", operator.pos),
@@ -156,7 +161,11 @@ def _node_refusal(source: str, node: ast.AST, reason: str,
 
 # ------------------------------------------------------------------ pre-checks
 def _precheck(source: object) -> str:
-    """Length and bracket nesting, measured on the raw text before the parser sees it."""
+    """Length and bracket nesting, measured on the raw text before the parser sees it.
+
+    Returns the text without its leading blanks: ``" X"`` is the expression ``X`` (Python
+    would read the indent as a syntax error), and positions are counted in that text.
+    """
     if not isinstance(source, str):
         raise ExpressionSyntaxError(
             f"the expression must be a string, got {type(source).__name__}",
@@ -188,7 +197,7 @@ def _precheck(source: object) -> str:
                                   f"expression is nested too deeply", kind="expression too deep")
             elif not ch.isspace():
                 run = 0
-    return source
+    return source.lstrip(" \t")
 
 
 def _parse(source: str) -> ast.Expression:
@@ -220,7 +229,9 @@ def _check_depth(source: str, tree: ast.Expression) -> None:
         if depth > MAX_DEPTH:
             raise _node_refusal(source, node,
                                 f"the expression is nested more than {MAX_DEPTH} levels deep")
-        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+        # a Name's Load context is bookkeeping, not a level of the expression
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node)
+                     if not isinstance(child, ast.expr_context))
 
 
 # ------------------------------------------------------------------ validation
@@ -268,8 +279,10 @@ class _Validator:
         kind = type(node).__name__
         if isinstance(node, ast.BinOp):
             if type(node.op) not in _BINOPS:
-                raise self.refuse(node, f"the operator {type(node.op).__name__} is not allowed "
-                                        f"(allowed: + - * / @ **)")
+                hint = (" — did you mean ** for a power? ^ is exclusive or in Python"
+                        if isinstance(node.op, ast.BitXor) else "")
+                raise self.refuse(node, f"the operator {_OPERATOR_NAMES.get(type(node.op), type(node.op).__name__)} "
+                                        f"is not allowed (allowed: + - * / @ **){hint}")
             if isinstance(node.op, ast.Pow):
                 k = _number(self.source, node.right)
                 if k is None:
@@ -480,7 +493,7 @@ def parse_expression(source: str, env: Mapping[str, Any],
     if functions is None:
         functions = _default_functions()
     tree = validate(source, list(env))
-    return _Builder(source, env, functions).build(tree.body)
+    return _Builder(_precheck(source), env, functions).build(tree.body)
 
 
 def _default_functions() -> dict[str, Callable[..., Any]]:
