@@ -31,6 +31,8 @@ from ..core.validation import as_real_array
 from ..engine.derivation import Derivation, derive
 from ..engine.graph import Graph, Node, apply, known_leaf, leaf
 from ..ops import ACTIVATIONS, LOSSES
+from ..render import render
+from ..render.report import Heading, Lines, Report, Table
 from . import backprop
 
 __all__ = ["MLP"]
@@ -194,6 +196,28 @@ class MLP:
         arrows = " → ".join(str(n) for n in self.sizes)
         bias = ", biases" if self._biases is not None else ""
         return f"MLP({arrows}, activation={self.activation!r}, loss={self.loss!r}{bias})"
+
+    def report(self) -> Report:
+        """The network as a table: one row per layer, its formula, weight and output size."""
+        rows = []
+        for k, W in enumerate(self._weights, 1):
+            z = "x" if k == 1 else f"z{k - 1}"
+            h = "ŷ" if k == self.depth else f"h{k}"
+            bias = f" + b{k}" if self._biases is not None else ""
+            rows.append([f"{h} = W{k} {z}{bias}", dims(W.shape), W.shape[0]])
+            if k < self.depth:
+                rows.append([f"z{k} = φ(h{k})", "", W.shape[0]])
+        rows.append([f"f = {LOSSES[self.loss].notation.text(**{'0': 'yhat', '1': 'y'})}", "",
+                     "scalar"])
+        return Report([Heading(repr(self), 2),
+                       Table(["layer", "weight", "output size"], rows, number_format="d"),
+                       Lines.of(f"φ = {self.activation}, L = {self.loss}")])
+
+    def _repr_html_(self) -> str:
+        return str(render(self.report(), "html"))
+
+    def _repr_markdown_(self) -> str:
+        return str(render(self.report(), "markdown"))
 
     # ------------------------------------------------------------------- inputs
     def data(self, x: object, y: object | None = None) -> tuple[np.ndarray, np.ndarray | None]:

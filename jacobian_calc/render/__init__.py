@@ -26,7 +26,8 @@ from .data import derivation_to_dict, jacobian_to_dict
 from .latex import SMALL_ENTRIES, check_latex, derivation_latex, jacobian_latex, \
     latex_dims, latex_number, matrix_latex
 from .markdown import derivation_markdown, jacobian_markdown
-from .report import Report, report_json, report_latex, report_markdown, report_text
+from .report import Report, report_html, report_json, report_latex, report_markdown, \
+    report_text
 from .text import derivation_text, jacobian_summary, jacobian_text
 
 __all__ = ["FORMATS", "render", "check_latex", "SMALL_ENTRIES", "matrix_latex",
@@ -43,7 +44,7 @@ _WRITERS: dict[type, dict[str, Any]] = {
     Derivation: {"text": derivation_text, "latex": derivation_latex,
                  "markdown": derivation_markdown, "dict": derivation_to_dict},
     Report: {"text": report_text, "latex": report_latex, "markdown": report_markdown,
-             "json": report_json},
+             "html": report_html, "json": report_json},
 }
 
 

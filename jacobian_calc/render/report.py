@@ -11,6 +11,7 @@ it compiles as it is) or JSON.
 from __future__ import annotations
 
 import json
+from html import escape
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +24,7 @@ from .markdown import derivation_markdown, jacobian_markdown, markdown_escape
 from .text import derivation_text, jacobian_text
 
 __all__ = ["Heading", "Lines", "Table", "Report", "report_text", "report_markdown",
-           "report_latex", "report_json"]
+           "report_latex", "report_html", "report_json"]
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,28 @@ _WRITERS: dict[str, dict[type, Callable[[Any, Report], list[str]]]] = {
 }
 
 
+def _html_table(t: Table) -> str:
+    numeric = [all(isinstance(r[i], (int, float)) and not isinstance(r[i], bool) for r in t.rows)
+               and bool(t.rows) for i in range(len(t.columns))]
+    head = "".join(f"<th>{escape(c)}</th>" for c in t.columns)
+    body = "".join(
+        "<tr>" + "".join(f'<td style="text-align:{"right" if n else "left"}">'
+                         f"{escape(t.cell(v))}</td>" for v, n in zip(row, numeric)) + "</tr>"
+        for row in t.rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+_WRITERS["html"] = {
+    str: lambda b, r: [f"<p>{escape(b)}</p>"] if b else [],
+    Heading: lambda b, r: [f"<h{b.level + 2}>{escape(b.text)}</h{b.level + 2}>"],
+    Lines: lambda b, r: ["<p>" + "<br>".join(escape(line) for line in b.lines) + "</p>"],
+    Table: lambda b, r: [_html_table(b)],
+    # MathJax (Jupyter's, the docs site's) typesets $$…$$ inside HTML
+    Jacobian: lambda b, r: [f"<div>$${escape(jacobian_latex(b))}$$</div>"],
+    Derivation: lambda b, r: [f"<pre>{escape(derivation_text(b, r.max_values))}</pre>"],
+}
+
+
 def _write(report: Report, fmt: str) -> list[str]:
     writers = _WRITERS[fmt]
     out: list[str] = []
@@ -199,6 +222,11 @@ def report_markdown(report: Report) -> str:
 def report_latex(report: Report) -> str:
     """The report as a LaTeX fragment: displays for the mathematics, ``%`` comments for the rest."""
     return "\n".join(line for line in _write(report, "latex") if line != "%")
+
+
+def report_html(report: Report) -> str:
+    """The report as an HTML fragment (what Jupyter's ``_repr_html_`` shows)."""
+    return "<div>" + "\n".join(_write(report, "html")) + "</div>"
 
 
 def report_json(report: Report) -> str:
