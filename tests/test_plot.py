@@ -215,3 +215,28 @@ def test_missing_matplotlib_names_the_extra(without_matplotlib):
     with pytest.raises(jplot.MissingExtraError, match=r"'plot' extra: pip install 'jacobian_calc\[plot\]'"):
         plot_network(depth=2)
     assert issubclass(jplot.MissingExtraError, ImportError)
+
+
+@pytest.mark.parametrize("depth", [3, 8, 12])
+def test_no_two_boxes_of_figure_one_overlap_at_any_depth(depth):
+    # issue 13: at depth 12 the ∂f/∂h and ∂f/∂z boxes ran into each other
+    pytest.importorskip("matplotlib")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from jacobian_calc.render.plot import network_figsize, plot_network
+
+    fig = Figure(figsize=network_figsize(depth))
+    canvas = FigureCanvasAgg(fig)
+    ax = plot_network(depth, ax=fig.add_subplot())
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    boxes = []
+    for t in ax.texts:
+        if (t.get_gid() or "").startswith("node-"):
+            pad = 0.35 * t.get_fontsize() * fig.dpi / 72  # the box's round pad, in pixels
+            boxes.append(t.get_window_extent(renderer).expanded(1, 1).padded(pad))
+    assert len(boxes) >= 4 * depth
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not a.overlaps(b), f"two boxes overlap at depth {depth}: {a} and {b}"

@@ -371,11 +371,12 @@ def plot_network(depth: int = 3, ax: Any = None, *, legend: bool = True,
 def network_figsize(depth: int) -> tuple[float, float]:
     """A figure size for :func:`plot_network` that keeps its labels readable at any depth.
 
-    Each layer takes about 1.5 inches of width at the lecture's depth; deeper networks
-    get a wider figure up to 24 inches, beyond which the boxes are drawn smaller instead.
+    The figure grows with the network: 1.5 inches for each of the 2L + 1.5 columns of
+    boxes, so the labels keep their size and never overlap (depth 12: 38 inches, 5,700
+    pixels at 150 dpi — scroll it, or zoom out).
     """
     L = _check_depth(depth)
-    return (min(24.0, max(6.0, 1.5 * (2 * L + 1.5))), 5.0)
+    return (max(6.0, 1.5 * (2 * L + 1.5)), 5.0)
 
 
 # --------------------------------------------------------------------------- saving
