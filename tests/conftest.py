@@ -1,4 +1,12 @@
-"""Shared settings: hypothesis profiles and fixed seeds."""
+"""Shared settings: hypothesis profiles and fixed seeds.
+
+Profiles: ``default`` (random examples, 200 a test), ``quick`` (25) and ``ci``
+(derandomised: the same examples on every run, and a failing one printed with the blob
+that reproduces it). Choose one with ``--hypothesis-profile NAME`` or the environment
+variable ``HYPOTHESIS_PROFILE`` (``.ci/run`` sets ``ci``).
+"""
+
+import os
 
 import numpy as np
 import pytest
@@ -11,7 +19,11 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile("quick", max_examples=25, deadline=None)
-settings.load_profile("default")
+settings.register_profile(
+    "ci", max_examples=200, deadline=None, derandomize=True, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture
