@@ -39,7 +39,7 @@ from .limits import check_dense
 from .validation import index_dtype
 from .vec import eye_kron, kron_dense
 
-__all__ = ["MatrixInfo", "dense_info", "is_finite", "Structured", "Identity", "Diagonal", "Kron", "is_structured", "row_kron_eye",
+__all__ = ["MatrixInfo", "dense_info", "is_finite", "Structured", "Identity", "Diagonal", "Kron", "KronSum", "is_structured", "row_kron_eye",
            "product", "add", "product_cost", "product_info", "sum_info"]
 
 Matrix = Any  # numpy.ndarray, a scipy sparse array, or a Structured matrix
@@ -412,6 +412,77 @@ class Kron(Structured):
                     _factor_product(self.right, other.right))
 
 
+class KronSum(Structured):
+    r"""A sum of Kronecker products :math:`\sum_i A_i \otimes B_i` of one shape, kept as its terms.
+
+    The Gauss-Newton block of a layer over a batch of n examples is
+    :math:`\sum_i (z_i z_i^\top) \otimes (B_i^\top H_i B_i)`: n pairs of factors, never
+    the (size × size) matrix, and multiplied with a vector term by term.
+
+    Parameters
+    ----------
+    terms : sequence of Kron
+        At least one, all of the same shape.
+    """
+
+    __slots__ = ("terms",)
+
+    def __init__(self, terms: Any) -> None:
+        terms = tuple(terms)
+        if not terms or not all(isinstance(t, Kron) for t in terms):
+            raise ShapeError("a KronSum needs one or more Kron terms")
+        shapes = {t.shape for t in terms}
+        if len(shapes) != 1:
+            raise ShapeError(f"the terms of a KronSum must share one shape, got {sorted(shapes)}")
+        self.terms = terms
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.terms[0].shape
+
+    @property
+    def nnz(self) -> int:
+        rows, cols = self.shape
+        return min(rows * cols, sum(t.nnz for t in self.terms))
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.nbytes for t in self.terms)
+
+    @property
+    def dense(self) -> bool:
+        return any(t.dense for t in self.terms)
+
+    @property
+    def apply_cost(self) -> int:
+        return sum(t.apply_cost for t in self.terms)
+
+    def rmatmul(self, G: np.ndarray) -> np.ndarray:
+        return sum((t.rmatmul(G) for t in self.terms[1:]), self.terms[0].rmatmul(G))
+
+    def matmul(self, V: np.ndarray) -> np.ndarray:
+        return sum((t.matmul(V) for t in self.terms[1:]), self.terms[0].matmul(V))
+
+    def tosparse(self) -> sp.csr_array:
+        return sp.csr_array(sum((t.tosparse() for t in self.terms[1:]),
+                                self.terms[0].tosparse()))
+
+    def _dense(self) -> np.ndarray:
+        out = self.terms[0]._dense()
+        for t in self.terms[1:]:
+            out += t._dense()
+        return out
+
+    def transpose(self) -> KronSum:
+        return KronSum(t.transpose() for t in self.terms)
+
+    def finite(self) -> bool:
+        return all(t.finite() for t in self.terms)
+
+    def scaled(self, c: float) -> KronSum:
+        return KronSum(t.scaled(c) for t in self.terms)
+
+
 def _factor_product(a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray | int:
     if isinstance(a, int):
         return b
@@ -482,6 +553,9 @@ def product(a: Matrix, b: Matrix) -> Matrix:
         composed = a.compose(b)
         if composed is not None:
             return composed
+    through = _through_kron(a, b)
+    if through is not None:
+        return through
     if isinstance(b, Structured):
         if sp.issparse(a) and _small_enough(a, b):
             a = a.toarray()  # a few sparse rows: densify them, not the structured factor
@@ -498,6 +572,30 @@ def product(a: Matrix, b: Matrix) -> Matrix:
             and b.format in ("csr", "csc") and b.nnz <= _SMALL_SPARSE):
         return _row_times_compressed(a, b)
     return _plain(a @ b)
+
+
+def _square(m: np.ndarray | Diagonal) -> np.ndarray:
+    return np.diag(m.values) if isinstance(m, Diagonal) else m
+
+
+def _through_kron(a: Matrix, b: Matrix) -> Kron | None:
+    """M (aᵀ ⊗ B) = aᵀ ⊗ MB and (a ⊗ B) M = a ⊗ BM for a row aᵀ (a column a): the mixed
+    product with 1 ⊗ M. It keeps the tangents of a layer, (z ⊗ I)ᵀ times the layers above,
+    a Kronecker product — and with them the Gauss-Newton blocks (z zᵀ) ⊗ (Bᵀ H B). Only for
+    an M of several rows (a dense row times a factor is the gradient's own fast path)."""
+    if isinstance(b, Kron) and isinstance(a, (np.ndarray, Diagonal)) and a.shape[0] > 1 \
+            and not isinstance(b.left, int) and b.left.shape[0] == 1:
+        br = b.right if not isinstance(b.right, int) else None
+        if (br.shape[0] if br is not None else b.right) == a.shape[1]:
+            M = _square(a)
+            return Kron(b.left, M if br is None else M @ br)
+    if isinstance(a, Kron) and isinstance(b, (np.ndarray, Diagonal)) and b.shape[1] > 1 \
+            and not isinstance(a.left, int) and a.left.shape[1] == 1:
+        ar = a.right if not isinstance(a.right, int) else None
+        if (ar.shape[1] if ar is not None else a.right) == b.shape[0]:
+            M = _square(b)
+            return Kron(a.left, M if ar is None else ar @ M)
+    return None
 
 
 def _small_enough(sparse: Any, structured: Structured) -> bool:
@@ -547,6 +645,9 @@ class MatrixInfo:
     kind : str
         ``"dense"``, ``"sparse"``, or the structured class: ``"identity"``,
         ``"diagonal"``, ``"kron"`` (how :func:`product` will multiply it).
+    left : tuple of int or None
+        For a Kronecker product A ⊗ B, the shape of A (a row aᵀ lets a dense matrix pass
+        through: M(aᵀ ⊗ B) = aᵀ ⊗ MB).
     """
 
     rows: int
@@ -556,6 +657,7 @@ class MatrixInfo:
     apply: int | None = None
     stored: int | None = None
     kind: str = ""
+    left: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         if not self.kind:
@@ -580,8 +682,10 @@ class MatrixInfo:
             raise ShapeError(f"a chain factor must be a 2-D matrix, got shape {matrix.shape}")
         rows, cols = (int(n) for n in matrix.shape)
         if isinstance(matrix, Structured):
+            left = (_factor_shape(matrix.left)
+                    if isinstance(matrix, Kron) and not isinstance(matrix.left, int) else None)
             return cls(rows, cols, int(matrix.nnz), not matrix.dense, int(matrix.apply_cost),
-                       max(1, int(matrix.nbytes) // 8), type(matrix).__name__.lower())
+                       max(1, int(matrix.nbytes) // 8), type(matrix).__name__.lower(), left)
         if isinstance(matrix, np.ndarray):
             return cls(rows, cols, rows * cols, False)
         return cls(rows, cols, int(matrix.nnz), True)
@@ -625,6 +729,11 @@ def product_cost(a: MatrixInfo, b: MatrixInfo) -> int:
         return a.rows
     if a.kind == b.kind == "kron":
         return (a.apply or 0) + (b.apply or 0)
+    through = _through_info(a, b)
+    if through is not None:  # M (aᵀ ⊗ B): the product M·B of M with the right factor
+        m, inner = (a, b) if b.kind == "kron" else (b, a)
+        outer = through.cols // inner.left[1] if inner is b else through.rows // inner.left[0]
+        return m.rows * m.cols * outer if m.kind == "dense" else m.rows * outer
     if b.apply is not None and (a.kind == "dense" or _densified(a, b)):
         return a.rows * b.apply + (a.rows * a.cols if a.kind == "sparse" else 0)
     if a.apply is not None and (b.kind == "dense" or _densified(b, a)):
@@ -648,6 +757,9 @@ def product_info(a: MatrixInfo, b: MatrixInfo) -> MatrixInfo:
     if a.kind == b.kind == "diagonal":
         return a
     full = a.rows * b.cols
+    through = _through_info(a, b)
+    if through is not None:
+        return through
     if (b.apply is not None and _densified(a, b)) or (a.apply is not None and _densified(b, a)):
         return MatrixInfo(a.rows, b.cols, full, False)
     if a.kind == b.kind == "kron":
@@ -656,6 +768,25 @@ def product_info(a: MatrixInfo, b: MatrixInfo) -> MatrixInfo:
     if a.sparse and b.sparse:
         return MatrixInfo(a.rows, b.cols, min(full, -(-a.nnz * b.nnz // max(a.cols, 1))), True)
     return MatrixInfo(a.rows, b.cols, full, False)
+
+
+def _through_info(a: MatrixInfo, b: MatrixInfo) -> MatrixInfo | None:
+    """The info of M (aᵀ ⊗ B) = aᵀ ⊗ MB (or of (a ⊗ B) M), mirroring :func:`_through_kron`."""
+    if b.kind == "kron" and b.left is not None and b.left[0] == 1 \
+            and a.kind in ("dense", "diagonal") and a.rows > 1:
+        c = b.left[1]
+        right = (a.rows, b.cols // c)
+    elif a.kind == "kron" and a.left is not None and a.left[1] == 1 \
+            and b.kind in ("dense", "diagonal") and b.cols > 1:
+        c = a.left[0]
+        right = (a.rows // c, b.cols)
+    else:
+        return None
+    rows, cols = (right[0], right[1] * c) if b.kind == "kron" else (right[0] * c, right[1])
+    held = c + right[0] * right[1]
+    apply = c * right[0] + c * right[0] * right[1]
+    left = (1, c) if b.kind == "kron" else (c, 1)
+    return MatrixInfo(rows, cols, rows * cols, False, apply, held, "kron", left)
 
 
 def sum_info(a: MatrixInfo, b: MatrixInfo) -> MatrixInfo:

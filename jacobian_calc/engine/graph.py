@@ -588,6 +588,20 @@ class Graph:
         names = ", ".join(t.form.text for t in targets)
         self.check(head, targets, f"∂{head.form.text}/∂{names if len(targets) == 1 else f'({names})'}",
                    "reverse", record)
+        adjoint, steps = self._reverse(head, targets, record)
+        result = {}
+        for t in targets:
+            if t is head:
+                result[t.label] = _identity(t)
+            elif id(t) in adjoint:
+                result[t.label] = adjoint[id(t)]
+            else:
+                result[t.label] = _zeros(head, t)
+        return Accumulation(head, result, tuple(steps))
+
+    def _reverse(self, head: Node, targets: Sequence[Node], record: bool = False
+                 ) -> tuple[dict[int, Jacobian], list[Step]]:
+        """The tail-to-head sweep: the adjoint of every live node but the head, by node id."""
         live = self._live(head, targets)
         live_ids = {id(n) for n in live}
         adjoint: dict[int, Jacobian] = {}
@@ -611,28 +625,25 @@ class Graph:
             adjoint[id(node)] = total
             if record:
                 steps.append(Step(node, tuple(terms), total))
-        result = {}
-        for t in targets:
-            if t is head:
-                result[t.label] = _identity(t)
-            elif id(t) in adjoint:
-                result[t.label] = adjoint[id(t)]
-            else:
-                result[t.label] = _zeros(head, t)
-        return Accumulation(head, result, tuple(steps))
+        return adjoint, steps
 
-    def forward(self, of: str | Node, wrt: str | Node) -> Jacobian:
-        """∂(of)/∂(wrt) by one head-to-tail sweep (forward accumulation).
+    def adjoints(self, of: str | Node, wrt: Iterable[str | Node]) -> dict[Node, Jacobian]:
+        """∂(of)/∂(n) for every node n on a path from a variable of ``wrt`` to ``of`` (the head included)."""
+        head = self.node(of)
+        targets = [self.node(w) for w in wrt]
+        self.check(head, targets, f"the adjoints of {head.form.text}", "reverse")
+        adjoint, _ = self._reverse(head, targets)
+        out = {n: adjoint[id(n)] for n in self._live(head, targets) if id(n) in adjoint}
+        out[head] = _identity(head)
+        return out
 
-        Each node's Jacobian with respect to ``wrt`` is the sum over its arguments of
-        (its literal factor) · (the argument's Jacobian), starting from the identity at
-        ``wrt``: the intermediates keep as many columns as ``wrt`` has entries.
-        """
+    def tangents(self, of: str | Node, wrt: str | Node) -> dict[Node, Jacobian]:
+        """∂(n)/∂(wrt) for every node n on a path from ``wrt`` to ``of`` (``wrt`` itself included)."""
         head, start = self.node(of), self.node(wrt)
-        self.check(head, [start], f"∂{head.form.text}/∂{start.form.text}", "forward")
-        if head is start:
-            return _identity(start)
+        self.check(head, [start], f"the tangents of ∂{head.form.text}/∂{start.form.text}",
+                   "forward")
         tangent: dict[int, Jacobian] = {id(start): _identity(start)}
+        out = {start: tangent[id(start)]}
         for node in self._live(head, [start]):
             if node is start:
                 continue
@@ -642,8 +653,20 @@ class Graph:
                     term = self.factor(node, position) @ tangent[id(arg)]
                     total = term if total is None else total + term
             if total is not None:
-                tangent[id(node)] = total
-        return tangent.get(id(head)) or _zeros(head, start)
+                tangent[id(node)] = out[node] = total
+        return out
+
+    def forward(self, of: str | Node, wrt: str | Node) -> Jacobian:
+        """∂(of)/∂(wrt) by one head-to-tail sweep (forward accumulation).
+
+        Each node's Jacobian with respect to ``wrt`` is the sum over its arguments of
+        (its literal factor) · (the argument's Jacobian), starting from the identity at
+        ``wrt``: the intermediates keep as many columns as ``wrt`` has entries.
+        """
+        head, start = self.node(of), self.node(wrt)
+        if head is start:
+            return _identity(start)
+        return self.tangents(head, start).get(head) or _zeros(head, start)
 
     def jacobian(self, of: str | Node, wrt: str | Node) -> Jacobian:
         """∂(of)/∂(wrt) as a literal :class:`~jacobian_calc.Jacobian`, in the cheapest order.

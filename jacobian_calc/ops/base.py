@@ -42,7 +42,7 @@ __all__ = [
     "ATOM", "POSTFIX", "UNARY", "PRODUCT", "SUM",
     "FAMILIES", "NodeLike", "MatrixInfo", "Rule", "Partial", "Pointwise", "Param",
     "Operation", "Table", "LiveView", "role_view", "TABLE", "dense_info", "identity_partial", "diagonal_partial", "diagonal_info",
-    "kron_partial", "gradient_partial",
+    "kron_partial", "gradient_partial", "LINEAR", "pointwise_second",
 ]
 
 #: Precedence of the written forms, tightest first: a name or a function call, a postfix
@@ -61,6 +61,7 @@ class NodeLike(Protocol):
     value: np.ndarray
     args: tuple[NodeLike, ...]
     params: Mapping[str, Any]
+    op: Any
 
     @property
     def form(self) -> Form: ...
@@ -186,6 +187,18 @@ def kron_partial(factors: Callable[[NodeLike], tuple[np.ndarray | int, np.ndarra
                    equation=equation, fields=fields)
 
 
+def LINEAR(node: NodeLike, adjoint: np.ndarray) -> dict[tuple[int, int], Matrix]:
+    """The second-order rule of a linear (or affine) operation: every block is zero."""
+    return {}
+
+
+def pointwise_second(node: NodeLike, adjoint: np.ndarray) -> dict[tuple[int, int], Matrix]:
+    """The second-order rule of φ applied entry by entry: diag(ā ⊙ φ″(vec h))."""
+    phi2 = node.op.pointwise.second_derivative  # type: ignore[attr-defined]
+    h = node.args[0].value.reshape(-1, order="F")
+    return {(0, 0): Diagonal(adjoint * phi2(h))}
+
+
 def gradient_partial(gradient: Callable[..., np.ndarray], label: str, *,
                      position: int = 0, equation: str | None = None,
                      fields: FieldFn | None = None) -> Partial:
@@ -210,12 +223,16 @@ class Pointwise:
     definition, derivative_definition : Template
         ``$0`` is the argument, ``$fn`` the function's symbol: e.g.
         ``$fn($0) = \\frac{1}{1 + e^{-$0}}``.
+    second_derivative : callable or None
+        φ″, ``ndarray -> ndarray``; ``None`` when it is not known (then second-order
+        derivatives through this function are refused).
     """
 
     function: Callable[[np.ndarray], np.ndarray]
     derivative: Callable[[np.ndarray], np.ndarray]
     definition: Template
     derivative_definition: Template
+    second_derivative: Callable[[np.ndarray], np.ndarray] | None = None
 
 
 @dataclass(frozen=True)
@@ -275,6 +292,13 @@ class Operation:
         ``"activation"`` (offered to the lecture network as φ) or ``"loss"`` (as L).
     parser : bool
         Whether the expression parser (``jacobian-calc expr``) accepts calls of it.
+    second : callable or None
+        The second-order rule: ``(node, ā) -> {(i, j): S_ij}`` where ā is the adjoint row
+        of the node's output (a 1-D array, vec order) and S_ij, of shape (size of argument
+        i, size of argument j), is ∂²(ā · vec(out)) / ∂vec(argument i) ∂vec(argument j).
+        Only blocks with i ≤ j that are not zero are returned (S_ji = S_ijᵀ). :data:`LINEAR`
+        for an operation whose second derivatives all vanish; ``None`` when it has no rule
+        (second-order derivatives through it are then refused).
     """
 
     name: str
@@ -295,6 +319,7 @@ class Operation:
     gradients: tuple[Callable[..., np.ndarray], ...] | None = None
     roles: frozenset[str] = frozenset()
     parser: bool = True
+    second: Callable[[NodeLike, np.ndarray], Mapping[tuple[int, int], Matrix]] | None = None
 
     def __post_init__(self) -> None:
         if self.spelling == "":

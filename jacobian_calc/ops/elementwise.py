@@ -24,7 +24,7 @@ from ..core.structure import Diagonal
 from ..core.validation import as_real_array
 from . import domain
 from .base import ATOM, POSTFIX, PRODUCT, TABLE, NodeLike, Operation, Param, Partial, \
-    Pointwise, Rule, diagonal_info, diagonal_partial
+    Pointwise, Rule, diagonal_info, diagonal_partial, pointwise_second
 
 __all__ = ["OPERATIONS", "activation_jacobian"]
 
@@ -47,11 +47,13 @@ def _symbol(node: NodeLike) -> dict[str, object]:
 def function(name: str, symbol: Form, f: Callable[[np.ndarray], np.ndarray],
              df: Callable[[np.ndarray], np.ndarray], definition: str, derivative: str, *,
              summary: str, domain_rules: tuple[Rule, ...] = (), roles: frozenset[str] = frozenset(),
-             equation: str | None = "29") -> Operation:
+             equation: str | None = "29",
+             d2f: Callable[[np.ndarray], np.ndarray] | None = None) -> Operation:
     r"""An entry for φ applied entry by entry: φ(X), and the factor diag(φ′(vec X)) (eq 29).
 
     ``definition`` and ``derivative`` are templates in ``$fn`` (the symbol) and ``$0`` (the
-    argument), e.g. ``r"$fn($0) = \frac{1}{1 + e^{-$0}}"``.
+    argument), e.g. ``r"$fn($0) = \frac{1}{1 + e^{-$0}}"``. ``d2f`` is φ″: with it the
+    entry has the second-order rule diag(ā ⊙ φ″(vec X)); without it, none.
     """
     return Operation(
         name=name, family="elementwise", arity=1,
@@ -60,7 +62,8 @@ def function(name: str, symbol: Form, f: Callable[[np.ndarray], np.ndarray],
                                    r"\operatorname{diag}($fn'($0))", equation=equation),),
         notation=Template("$fn($0)"), precedence=ATOM, domain=domain_rules,
         params=(_symbol_param(symbol),), fields=_symbol, summary=summary,
-        pointwise=Pointwise(f, df, Template(definition), Template(derivative)), roles=roles)
+        pointwise=Pointwise(f, df, Template(definition), Template(derivative), d2f),
+        roles=roles, second=pointwise_second if d2f is not None else None)
 
 
 def _sigmoid_derivative(h: np.ndarray) -> np.ndarray:
@@ -73,38 +76,53 @@ def _tanh_derivative(h: np.ndarray) -> np.ndarray:
     return 1.0 - t * t
 
 
+def _sigmoid_second(h: np.ndarray) -> np.ndarray:
+    s = expit(h)
+    return s * (1.0 - s) * (1.0 - 2.0 * s)
+
+
+def _tanh_second(h: np.ndarray) -> np.ndarray:
+    t = np.tanh(h)
+    return -2.0 * t * (1.0 - t * t)
+
+
 _ACTIVATION = frozenset({"activation"})
 
 IDENTITY = function(
     "identity", Form("identity", r"\operatorname{identity}"), lambda h: h.copy(), np.ones_like,
-    "$fn($0) = $0", "$fn'($0) = 1", roles=_ACTIVATION,
+    "$fn($0) = $0", "$fn'($0) = 1", roles=_ACTIVATION, d2f=np.zeros_like,
     summary="the identity, entry by entry (a linear layer has φ = identity)")
 SIGMOID = function(
     "sigmoid", Form("σ", r"\sigma"), expit, _sigmoid_derivative,
     r"$fn($0) = \frac{1}{1 + e^{-$0}}", r"$fn'($0) = $fn($0)\,(1 - $fn($0))", roles=_ACTIVATION,
+    d2f=_sigmoid_second,
     summary="the logistic sigmoid σ(x) = 1/(1 + e^(−x)), entry by entry")
 TANH = function(
     "tanh", Form("tanh", r"\tanh"), np.tanh, _tanh_derivative,
-    r"$fn($0)", r"$fn'($0) = 1 - \tanh^2($0)", roles=_ACTIVATION,
+    r"$fn($0)", r"$fn'($0) = 1 - \tanh^2($0)", roles=_ACTIVATION, d2f=_tanh_second,
     summary="the hyperbolic tangent, entry by entry")
 RELU = function(
     # Strict inequality: relu′(0) = 0 by convention.
     "relu", Form("relu", r"\operatorname{relu}"), lambda h: np.maximum(h, 0.0),
     lambda h: (h > 0).astype(np.float64),
     r"$fn($0) = \max($0, 0)", r"$fn'($0) = [$0 > 0]\ (\text{0 at } 0)", roles=_ACTIVATION,
+    # relu″ = 0 wherever it exists, that is everywhere but the kink at 0
+    d2f=np.zeros_like,
     summary="max(x, 0), entry by entry; relu′(0) = 0 by convention")
 SOFTPLUS = function(
     # logaddexp(0, h) = log(1 + e^h) without overflow for large h.
     "softplus", Form("softplus", r"\operatorname{softplus}"), lambda h: np.logaddexp(0.0, h),
     expit, r"$fn($0) = \log(1 + e^{$0})", r"$fn'($0) = \sigma($0)", roles=_ACTIVATION,
+    d2f=_sigmoid_derivative,
     summary="log(1 + eˣ), entry by entry (computed without overflow)")
 EXP = function(
     "exp", Form("exp", r"\exp"), np.exp, np.exp, r"$fn($0) = e^{$0}", r"$fn'($0) = e^{$0}",
-    summary="eˣ, entry by entry")
+    summary="eˣ, entry by entry", d2f=np.exp)
 LOG = function(
     "log", Form("log", r"\log"), np.log, lambda h: 1.0 / h, r"$fn($0)",
     r"$fn'($0) = 1/$0", domain_rules=(domain.positive(0),),
-    summary="the natural logarithm, entry by entry (every entry must be > 0)")
+    summary="the natural logarithm, entry by entry (every entry must be > 0)",
+    d2f=lambda h: -1.0 / (h * h))
 
 
 # ------------------------------------------------------------------------------ power
@@ -126,6 +144,14 @@ def _power_derivative(node: NodeLike) -> np.ndarray:
     return p * np.power(x, p - 1)
 
 
+def _power_second(node: NodeLike, adjoint: np.ndarray) -> dict[tuple[int, int], Any]:
+    """diag(ā ⊙ p(p − 1) x^(p−2)); zero for p = 0 and p = 1."""
+    p, x = node.params["p"], node.args[0].value.reshape(-1, order="F")
+    if p in (0.0, 1.0):
+        return {}
+    return {(0, 0): Diagonal(adjoint * p * (p - 1) * np.power(x, p - 2))}
+
+
 def _power_fields(node: NodeLike) -> dict[str, object]:
     p = node.params["p"]
     return {"p": int(p) if p == int(p) else p, "q": int(p - 1) if p == int(p) else p - 1}
@@ -140,7 +166,7 @@ POWER = Operation(
     domain=(domain.nonnegative_for(_fractional, "a non-integer power"),
             domain.nonzero_for(lambda params: params["p"] < 0, "a negative power")),
     params=(Param("p", _exponent),), fields=_power_fields, spelling=None,
-    summary="X**p: every entry raised to a constant power p")
+    summary="X**p: every entry raised to a constant power p", second=_power_second)
 
 
 # --------------------------------------------------------------------------- Hadamard
@@ -159,7 +185,9 @@ HADAMARD = Operation(
     ),
     notation=Template(r"$0 \odot $1"), precedence=PRODUCT,
     domain=(domain.same_shape("⊙", " (a scalar times an expression needs a scalar: shape ())"),),
-    spelling=None, summary="A * B: the Hadamard (entrywise) product of equal shapes")
+    spelling=None, summary="A * B: the Hadamard (entrywise) product of equal shapes",
+    # ∂²(ā·vec(A⊙B))/∂vec(A)∂vec(B) = diag(ā)
+    second=lambda node, adjoint: {(0, 1): Diagonal(adjoint)})
 
 #: The entries of this family, in the order they are listed.
 OPERATIONS = (IDENTITY, SIGMOID, TANH, RELU, SOFTPLUS, EXP, LOG, POWER, HADAMARD)

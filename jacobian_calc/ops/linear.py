@@ -27,8 +27,8 @@ from ..core.limits import check_work
 from ..core.validation import as_real_array, positive_int
 from ..core.vec import commutation_matrix
 from . import domain
-from .base import ATOM, POSTFIX, PRODUCT, SUM, UNARY, NodeLike, Operation, Param, Partial, \
-    Rule, dense_info, identity_partial, kron_partial
+from .base import ATOM, LINEAR, POSTFIX, PRODUCT, SUM, UNARY, NodeLike, Operation, Param, \
+    Partial, Rule, dense_info, identity_partial, kron_partial
 
 __all__ = ["OPERATIONS", "linear_weight_jacobian", "linear_input_jacobian"]
 
@@ -94,6 +94,24 @@ def _columns(b: np.ndarray) -> np.ndarray:
     return b.reshape(b.shape[0], -1)
 
 
+def _matmul_second(node: NodeLike, adjoint: np.ndarray) -> dict[tuple[int, int], Any]:
+    r"""∂²(ā·vec(AB))/∂vec(A)∂vec(B): the bilinear term tr(Āᵀ dA dB), Ā = unvec(ā).
+
+    Entry (i + m·l, l + k·j) is Ā_ij: for a vector B = b that is :math:`I_k \otimes \bar a`,
+    kept as a Kronecker product; for a matrix B a sparse matrix of m·k·n entries.
+    """
+    a, b = node.args
+    m, k = a.value.shape
+    if b.value.ndim == 1:
+        return {(0, 1): Kron(k, adjoint.reshape(m, 1))}
+    n = b.value.shape[1]
+    A_bar = adjoint.reshape(m, n, order="F")
+    i, l, j = np.meshgrid(np.arange(m), np.arange(k), np.arange(n), indexing="ij")
+    S = sp.csr_array((A_bar[i, j].ravel(), ((i + m * l).ravel(), (l + k * j).ravel())),
+                     shape=(m * k, k * n))
+    return {(0, 1): S}
+
+
 MATMUL = Operation(
     name="matmul", family="linear", arity=2,
     forward=lambda a, b: a @ b,
@@ -113,7 +131,7 @@ MATMUL = Operation(
     ),
     notation=Template("$0 $1"), precedence=PRODUCT,
     shape=lambda shapes, params: (shapes[0][0],) + shapes[1][1:],
-    domain=(Rule(_matmul_check),), spelling=None,
+    domain=(Rule(_matmul_check),), spelling=None, second=_matmul_second,
     summary="A @ B: the matrix product (a vector on the right is a column)")
 
 
@@ -122,18 +140,18 @@ ADD = Operation(
     name="add", family="linear", arity=2, forward=lambda a, b: a + b,
     partials=(identity_partial(), identity_partial()),
     notation=Template("$0 + $1"), precedence=SUM, domain=(domain.same_shape("+"),),
-    spelling=None, summary="A + B, of equal shapes")
+    spelling=None, summary="A + B, of equal shapes", second=LINEAR)
 
 SUB = Operation(
     name="sub", family="linear", arity=2, forward=lambda a, b: a - b,
     partials=(identity_partial(), identity_partial(-1.0, label="-I_{$n}")),
     notation=Template("$0 - $1"), precedence=SUM, domain=(domain.same_shape("−"),),
-    spelling=None, summary="A − B, of equal shapes")
+    spelling=None, summary="A − B, of equal shapes", second=LINEAR)
 
 NEG = Operation(
     name="neg", family="linear", arity=1, forward=lambda a: -a,
     partials=(identity_partial(-1.0, label="-I_{$n}"),),
-    notation=Template("-$0"), precedence=UNARY, spelling=None, summary="−A")
+    notation=Template("-$0"), precedence=UNARY, spelling=None, summary="−A", second=LINEAR)
 
 
 def _number(value: object) -> float:
@@ -151,7 +169,7 @@ SCALE = Operation(
     name="scale", family="linear", arity=1, forward=lambda a, c: c * a,
     partials=(identity_partial(lambda node: node.params["c"], label=r"$c\,I_{$n}"),),
     notation=Template(r"$c\,$0"), precedence=PRODUCT, params=(Param("c", _number),),
-    fields=_scale_fields, spelling=None, summary="c·A for a number c")
+    fields=_scale_fields, spelling=None, summary="c·A for a number c", second=LINEAR)
 
 
 def _scalar_mul_check(args: Sequence[NodeLike], params: Mapping[str, Any], where: str) -> None:
@@ -171,7 +189,9 @@ SCALAR_MUL = Operation(
     ),
     notation=Template(r"$0\,$1"), precedence=PRODUCT,
     shape=lambda shapes, params: shapes[1], domain=(Rule(_scalar_mul_check),),
-    spelling=None, summary="c * A for a scalar expression c")
+    spelling=None, summary="c * A for a scalar expression c",
+    # ∂²(ā·vec(cA))/∂c∂vec(A) = ā, a row
+    second=lambda node, adjoint: {(0, 1): adjoint.reshape(1, -1)})
 
 
 # ----------------------------------------------------------------------- transposes
@@ -198,7 +218,7 @@ TRANSPOSE = Operation(
                                                    node.value.size, True, node.value.size)),),
     notation=Template(r"$0^\top"), precedence=POSTFIX,
     shape=lambda shapes, params: (1, shapes[0][0]) if len(shapes[0]) == 1 else shapes[0][::-1],
-    domain=(domain.rank(0, (1, 2)),), spelling=None,
+    domain=(domain.rank(0, (1, 2)),), spelling=None, second=LINEAR,
     summary="A.T: the transpose; a vector (a column) becomes a 1×n row")
 
 # A vector is a column (the ML layout, eq 6): reading an n-vector as the n×1 matrix it
@@ -207,7 +227,7 @@ COLUMN = Operation(
     name="column", family="linear", arity=1, forward=lambda a: a.reshape(-1, 1),
     partials=(identity_partial(),), notation=Template("$0"), precedence=ATOM,
     shape=lambda shapes, params: (shapes[0][0], 1), domain=(domain.rank(0, (1,)),),
-    spelling=None, summary="a vector read as the n×1 matrix it stands for")
+    spelling=None, summary="a vector read as the n×1 matrix it stands for", second=LINEAR)
 
 
 # ----------------------------------------------------------------------------- biases
@@ -236,7 +256,7 @@ BIAS_ADD = Operation(
     partials=(identity_partial(),
               kron_partial(lambda node: (np.ones((_batch(node), 1)), node.args[1].value.size),
                            "$ones", fields=_bias_fields)),
-    notation=Template("$0 + $1"), precedence=SUM, domain=(Rule(_bias_check),),
+    notation=Template("$0 + $1"), precedence=SUM, domain=(Rule(_bias_check),), second=LINEAR,
     summary="h + b: the vector b (p,) added to every column of h (p,) or (p, n)")
 
 #: The entries of this family, in the order they are listed.

@@ -23,7 +23,9 @@ from scipy.special import log_softmax, softmax
 
 from ..core.errors import ChoiceError, ShapeError
 from ..core.notation import Template
+from ..core.structure import Identity
 from ..core.validation import as_real_array
+from ..core.vec import block_diagonal
 from . import domain
 from .base import ATOM, TABLE, NodeLike, Operation, Rule, gradient_partial
 
@@ -41,8 +43,10 @@ def _check(args: Sequence[NodeLike], params: Mapping[str, Any], where: str) -> N
 def loss(name: str, value: Callable[[np.ndarray, np.ndarray], float],
          gradient: Callable[[np.ndarray, np.ndarray], np.ndarray],
          target_gradient: Callable[[np.ndarray, np.ndarray], np.ndarray],
-         notation: str, gradient_label: str, target_label: str, summary: str) -> Operation:
-    """An entry for a loss L(ŷ, y): its value, the row gradients (∂f/∂ŷ)ᵀ and (∂f/∂y)ᵀ."""
+         notation: str, gradient_label: str, target_label: str, summary: str,
+         second: Callable[..., Mapping[tuple[int, int], Any]] | None = None) -> Operation:
+    """An entry for a loss L(ŷ, y): its value, the row gradients (∂f/∂ŷ)ᵀ and (∂f/∂y)ᵀ,
+    and its second-order rule (H_L = ∂²f/∂ŷ∂ŷ and the mixed blocks)."""
     return Operation(
         name=name, family="losses", arity=2,
         forward=lambda yhat, y: np.asarray(value(yhat, y)),
@@ -50,7 +54,7 @@ def loss(name: str, value: Callable[[np.ndarray, np.ndarray], float],
                   gradient_partial(target_gradient, target_label, position=1)),
         notation=Template(notation), precedence=ATOM, shape=lambda shapes, params: (),
         domain=(Rule(_check),), gradients=(gradient, target_gradient),
-        roles=frozenset({"loss"}), summary=summary)
+        roles=frozenset({"loss"}), summary=summary, second=second)
 
 
 def _squared_error(yhat: np.ndarray, y: np.ndarray) -> float:
@@ -66,11 +70,29 @@ def _cross_entropy_gradient(yhat: np.ndarray, y: np.ndarray) -> np.ndarray:
     return softmax(yhat, axis=0) * np.sum(y, axis=0) - y
 
 
+def _squared_error_second(node: NodeLike, adjoint: np.ndarray) -> dict[tuple[int, int], Any]:
+    # f = ½‖ŷ − y‖²: H_L = I, and −I between ŷ and y
+    n, a = node.args[0].value.size, float(adjoint[0])
+    return {(0, 0): Identity(n, a), (0, 1): Identity(n, -a), (1, 1): Identity(n, a)}
+
+
+def _cross_entropy_second(node: NodeLike, adjoint: np.ndarray) -> dict[tuple[int, int], Any]:
+    # per column: ∂²f/∂ŷ² = (Σy)(diag(s) − s sᵀ) and ∂²f/∂ŷ∂y = s 1ᵀ − I, s = softmax(ŷ)
+    yhat, y = (a.value.reshape(a.value.shape[0], -1) for a in node.args)
+    a = float(adjoint[0])
+    S = softmax(yhat, axis=0)
+    hess = np.array([a * t.sum() * (np.diag(s) - np.outer(s, s)) for s, t in zip(S.T, y.T)])
+    mixed = np.array([a * (np.outer(s, np.ones_like(s)) - np.eye(s.size)) for s in S.T])
+    if node.args[0].value.ndim == 1:
+        return {(0, 0): hess[0], (0, 1): mixed[0]}
+    return {(0, 0): block_diagonal(hess), (0, 1): block_diagonal(mixed)}
+
+
 SQUARED_ERROR = loss(
     "squared_error", _squared_error, lambda yhat, y: yhat - y, lambda yhat, y: y - yhat,
     r"\tfrac{1}{2}\lVert $0 - $1\rVert^2", r"\left($0 - $1\right)^\top",
     r"\left($1 - $0\right)^\top",
-    "½‖ŷ − y‖², summed over the columns of a batch")
+    "½‖ŷ − y‖², summed over the columns of a batch", _squared_error_second)
 SOFTMAX_CROSS_ENTROPY = loss(
     "softmax_cross_entropy", _cross_entropy, _cross_entropy_gradient,
     lambda yhat, y: -log_softmax(yhat, axis=0),
@@ -78,7 +100,8 @@ SOFTMAX_CROSS_ENTROPY = loss(
     r"-\sum_i {$1}_i \log \operatorname{softmax}($0)_i",
     r"\left(\operatorname{softmax}($0)\textstyle\sum_i {$1}_i - $1\right)^\top",
     r"\left(-\log \operatorname{softmax}($0)\right)^\top",
-    "−Σᵢ yᵢ log softmax(ŷ)ᵢ column by column, summed; computed through log-sum-exp")
+    "−Σᵢ yᵢ log softmax(ŷ)ᵢ column by column, summed; computed through log-sum-exp",
+    _cross_entropy_second)
 
 #: The entries of this family, in the order they are listed.
 OPERATIONS = (SQUARED_ERROR, SOFTMAX_CROSS_ENTROPY)

@@ -17,9 +17,10 @@ import scipy.sparse as sp
 from ..core.notation import Template
 from ..core.structure import MatrixInfo
 from . import domain
-from .base import ATOM, POSTFIX, NodeLike, Operation, Partial, gradient_partial, kron_partial
+from .base import ATOM, LINEAR, POSTFIX, NodeLike, Operation, Partial, gradient_partial, \
+    kron_partial
 
-__all__ = ["OPERATIONS", "cofactor"]
+__all__ = ["OPERATIONS", "cofactor", "trace_form"]
 
 
 def cofactor(X: np.ndarray) -> np.ndarray:
@@ -42,13 +43,61 @@ def cofactor(X: np.ndarray) -> np.ndarray:
     return sign * (U * others) @ Vt
 
 
+def _transposing_columns(M: np.ndarray, n: int) -> np.ndarray:
+    """M K_{n,n}: the columns of M reordered from vec(dX) to vec(dXᵀ) (K the commutation matrix)."""
+    return M[:, np.arange(n * n).reshape(n, n).T.ravel()]
+
+
+def trace_form(P: np.ndarray, Q: np.ndarray) -> np.ndarray:
+    r"""The matrix S of the bilinear form tr(P dX₁ Q dX₂) = vec(dX₁)ᵀ S vec(dX₂), n×n matrices.
+
+    Entry (b + n·c, d + n·a) is P_ab Q_cd: :math:`S = (Q \otimes P^\top) K_{n,n}`.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> P, Q, A, B = (rng.normal(size=(2, 2)) for _ in range(4))
+    >>> S = trace_form(P, Q)
+    >>> bool(np.isclose(A.ravel(order="F") @ S @ B.ravel(order="F"), np.trace(P @ A @ Q @ B)))
+    True
+    """
+    n = P.shape[0]
+    return _transposing_columns(np.kron(Q, P.T), n)
+
+
+def _inv_second(node: NodeLike, adjoint: np.ndarray) -> dict[tuple[int, int], np.ndarray]:
+    # d²(X⁻¹)[dX₁, dX₂] = Y dX₁ Y dX₂ Y + Y dX₂ Y dX₁ Y with Y = X⁻¹, so ā·vec(d²Y) is
+    # tr(P dX₁ Y dX₂) + tr(P dX₂ Y dX₁) with P = Y Āᵀ Y: the form and its transpose.
+    Y = node.value
+    n = Y.shape[0]
+    P = Y @ adjoint.reshape(n, n, order="F").T @ Y
+    S = trace_form(P, Y)
+    return {(0, 0): S + S.T}
+
+
+def _det_second(node: NodeLike, adjoint: np.ndarray) -> dict[tuple[int, int], np.ndarray]:
+    # d²det[dX₁, dX₂] = det X (tr(X⁻¹dX₁) tr(X⁻¹dX₂) − tr(X⁻¹dX₁ X⁻¹dX₂)), through X⁻¹
+    X = node.args[0].value
+    domain.check_invertible(X, f"the second derivative of {node.form.text}",
+                            node.args[0].form.text)
+    Xi = np.linalg.inv(X)
+    v = Xi.T.reshape(-1, order="F")
+    return {(0, 0): adjoint[0] * float(node.value) * (np.outer(v, v) - trace_form(Xi, Xi))}
+
+
+def _logdet_second(node: NodeLike, adjoint: np.ndarray) -> dict[tuple[int, int], np.ndarray]:
+    # d² log|det X|[dX₁, dX₂] = −tr(X⁻¹dX₁ X⁻¹dX₂)
+    Xi = np.linalg.inv(node.args[0].value)
+    return {(0, 0): -adjoint[0] * trace_form(Xi, Xi)}
+
+
 INV = Operation(
     name="inv", family="matrix", arity=1, forward=np.linalg.inv,
     # d(X⁻¹) = −X⁻¹ dX X⁻¹, so vec(d X⁻¹) = −(X⁻ᵀ ⊗ X⁻¹) vec(dX)
     partials=(kron_partial(lambda node: (node.value.T, node.value),
                            r"-\left($0^{-\top}\otimes $0^{-1}\right)", scale=-1.0),),
     notation=Template("$0^{-1}"), precedence=POSTFIX,
-    domain=(domain.square(0), domain.invertible(0)),
+    domain=(domain.square(0), domain.invertible(0)), second=_inv_second,
     summary="the inverse X⁻¹ of a square, invertible matrix")
 
 DET = Operation(
@@ -56,6 +105,7 @@ DET = Operation(
     partials=(gradient_partial(cofactor, r"\det($0)\,\operatorname{vec}($0^{-\top})^\top"),),
     notation=Template(r"\det($0)"), precedence=ATOM, shape=lambda shapes, params: (),
     domain=(domain.square(0), domain.prefers("invertible", 0)), gradients=(cofactor,),
+    second=_det_second,
     summary="the determinant of a square matrix")
 
 
@@ -69,7 +119,7 @@ LOGDET = Operation(
     partials=(gradient_partial(_inverse_transpose, r"\operatorname{vec}($0^{-\top})^\top"),),
     notation=Template(r"\log\lvert\det($0)\rvert"), precedence=ATOM,
     shape=lambda shapes, params: (), domain=(domain.square(0), domain.invertible(0)),
-    gradients=(_inverse_transpose,),
+    gradients=(_inverse_transpose,), second=_logdet_second,
     summary="log|det X| of a square, invertible matrix (log det X when det X > 0)")
 
 
@@ -89,7 +139,7 @@ TRACE = Operation(
                                                    node.args[0].value.shape[0], True)),),
     notation=Template(r"\operatorname{tr}($0)"), precedence=ATOM,
     shape=lambda shapes, params: (), domain=(domain.square(0),), aliases=("tr",),
-    gradients=(lambda X: np.eye(X.shape[0]),),
+    gradients=(lambda X: np.eye(X.shape[0]),), second=LINEAR,
     summary="the trace of a square matrix")
 
 #: The entries of this family, in the order they are listed.

@@ -15,7 +15,7 @@ from ..core.notation import Template
 from ..core.structure import MatrixInfo
 from ..core.vec import block_diagonal
 from . import domain
-from .base import ATOM, NodeLike, Operation, Partial, dense_info, gradient_partial
+from .base import ATOM, LINEAR, NodeLike, Operation, Partial, dense_info, gradient_partial
 
 __all__ = ["OPERATIONS"]
 
@@ -24,7 +24,7 @@ SUM = Operation(
     partials=(gradient_partial(np.ones_like, r"\mathbf{1}_{$n}^\top",
                                fields=lambda node: {"n": node.args[0].value.size}),),
     notation=Template(r"\operatorname{sum}($0)"), precedence=ATOM,
-    shape=lambda shapes, params: (), gradients=(np.ones_like,),
+    shape=lambda shapes, params: (), gradients=(np.ones_like,), second=LINEAR,
     summary="the sum of all entries (a scalar)")
 
 
@@ -43,6 +43,24 @@ def _softmax_info(node: NodeLike) -> MatrixInfo:
         return dense_info(s.size, s.size)
     k, n = s.shape
     return MatrixInfo(s.size, s.size, n * k * k, True)
+
+
+def _softmax_second(node: NodeLike, adjoint: np.ndarray) -> dict[tuple[int, int], object]:
+    r"""∂²(ā·softmax(h))/∂h∂h for each column s = softmax(h), a = ā's part of that column.
+
+    :math:`\operatorname{diag}(s \odot (a - a^\top s)) - s s^\top \odot (a 1^\top +
+    1 a^\top) + 2 (a^\top s)\, s s^\top`; block diagonal over the columns of a matrix.
+    """
+    S = node.value.reshape(node.value.shape[0], -1)
+    A = adjoint.reshape(S.shape, order="F")
+    blocks = []
+    for s, a in zip(S.T, A.T):
+        dot = float(a @ s)
+        ss = np.outer(s, s)
+        blocks.append(np.diag(s * (a - dot)) - ss * (a[:, None] + a[None, :]) + 2 * dot * ss)
+    if node.value.ndim == 1:
+        return {(0, 0): blocks[0]}
+    return {(0, 0): block_diagonal(np.array(blocks))}
 
 
 _SOFTMAX_LABELS = {
@@ -64,7 +82,7 @@ SOFTMAX = Operation(
     partials=(Partial(build=_softmax_factor, label=Template("$block"), fields=_softmax_fields,
                       info=_softmax_info),),
     notation=Template(r"\operatorname{softmax}($0)"), precedence=ATOM,
-    domain=(domain.rank(0, (1, 2)),),
+    domain=(domain.rank(0, (1, 2)),), second=_softmax_second,
     summary="softmax of a vector; of a matrix, column by column (each column one example)")
 
 #: The entries of this family, in the order they are listed.
