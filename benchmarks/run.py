@@ -31,6 +31,7 @@ import time
 import tracemalloc
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import NamedTuple
 from pathlib import Path
 
 
@@ -294,7 +295,30 @@ def _loops_for(fn: Callable[[], object], target: float = 2e-3) -> int:
     return max(1, min(1000, int(target / max(once, 1e-7))))
 
 
-def measure(rows: dict[str, Callable[[], object]], repeats: int) -> dict[str, tuple[float, int, int]]:
+class Timing(NamedTuple):
+    """One row's samples: median seconds per call, their number, calls per sample, quartiles."""
+
+    median: float
+    samples: int
+    loops: int
+    q1: float
+    q3: float
+
+
+def _quartiles(v: list[float]) -> tuple[float, float]:
+    if len(v) < 2:
+        return v[0], v[0]
+    q = statistics.quantiles(v, n=4)
+    return q[0], q[2]
+
+
+def with_spread(row: Row, timing: Timing) -> Row:
+    """Record the interquartile range of the row's samples with it (in ``extra``)."""
+    row.extra["quartiles_s"] = [timing.q1, timing.q3]
+    return row
+
+
+def measure(rows: dict[str, Callable[[], object]], repeats: int) -> dict[str, Timing]:
     """Median seconds per call of each row, measured interleaved (shuffled each round).
 
     The order is a fresh (seeded) permutation every round rather than a rotation: with a
@@ -320,7 +344,8 @@ def measure(rows: dict[str, Callable[[], object]], repeats: int) -> dict[str, tu
                 samples[name].append((time.perf_counter() - t0) / k)
     finally:
         gc.enable()
-    return {name: (statistics.median(v), len(v), loops[name]) for name, v in samples.items()}
+    return {name: Timing(statistics.median(v), len(v), loops[name], *_quartiles(v))
+            for name, v in samples.items()}
 
 
 def peak_memory(fn: Callable[[], object]) -> int:
@@ -396,9 +421,11 @@ def run_size(n: int, repeats: int, peers: dict[str, Callable | None], log: Calla
     exact = gradients_err(explicit(pb), compact(pb))
     for name, label, fn in (("compact", "compact numpy gradients (floor)", compact),
                             ("explicit", "literal explicit gradients", explicit)):
-        t, k, loops = timed[name]
-        rows.append(Row("gradients", label, n, t, k, loops, peak_memory(lambda f=fn: f(pb)),
-                        t / floor, "compact", t / floor, 0.0 if name == "compact" else exact))
+        tm = timed[name]
+        t, k, loops = tm[:3]
+        rows.append(with_spread(Row("gradients", label, n, t, k, loops,
+                                    peak_memory(lambda f=fn: f(pb)), t / floor, "compact",
+                                    t / floor, 0.0 if name == "compact" else exact), tm))
     log(f"n={n}: gradients done")
 
     # ---- the Kronecker factor xᵀ⊗I_p (p × pd): built alone, as the graph and the API build it
@@ -418,7 +445,8 @@ def run_size(n: int, repeats: int, peers: dict[str, Callable | None], log: Calla
     nnz = p * d
     in_graph = graph_factor(pb)
     for name, fn in kron_rows.items():
-        t, k, loops = timed[name]
+        tm = timed[name]
+        t, k, loops = tm[:3]
         mine = name.startswith("ours")
         held = retained_bytes(held_fn[name])
         built = fn()
@@ -443,7 +471,7 @@ def run_size(n: int, repeats: int, peers: dict[str, Callable | None], log: Calla
             row.note += ("; the graph's ∂h1/∂vec(W1) is this Kron" if same else
                          f"; the graph's ∂h1/∂vec(W1) is a {type(in_graph).__name__}, not this")
         del built
-        rows.append(row)
+        rows.append(with_spread(row, tm))
     del in_graph
     dense_bytes = 8 * p * (p * d)
     if dense_bytes <= DENSE_KRON_LIMIT:
@@ -468,10 +496,12 @@ def run_size(n: int, repeats: int, peers: dict[str, Callable | None], log: Calla
     ours_t = timed["ours (structured Kron)"][0]
     expected = (g.reshape(p, 1) * pb.x[None, :]).reshape(1, -1, order="F")  # vec(g xᵀ)ᵀ
     for name, M in stored.items():
-        t, k, loops = timed[name]
+        tm = timed[name]
+        t, k, loops = tm[:3]
         rows.append(Row("rowprod", f"row gradient × Kronecker factor: {name}", n, t, k, loops,
                         peak_memory(lambda M=M: g @ M), t / floor, "ours", t / ours_t,
                         rel_err(g @ M, expected), holds[name]))
+        with_spread(rows[-1], tm)
     del K, stored
     log(f"n={n}: Kronecker factor done")
 
@@ -480,7 +510,8 @@ def run_size(n: int, repeats: int, peers: dict[str, Callable | None], log: Calla
                     repeats)
     checks = verification(pb)
     unit = timed["compact"][0]
-    t, k, loops = timed["verify"]
+    tm = timed["verify"]
+    t, k, loops = tm[:3]
     ok = all(c.ok for c in checks)
     fd = [c.name for c in checks if c.entries is not None]
     row = Row("verify", f"lecture verification: verify_network(net, x, y, directions={DIRECTIONS})",
@@ -490,19 +521,20 @@ def run_size(n: int, repeats: int, peers: dict[str, Callable | None], log: Calla
               f"entry-by-entry FD for {', '.join(fd) if fd else 'none'} (≤ 2,000 entries); "
               f"compact gradients alongside {_fmt_time(unit)}")
     row.extra.update(ok=ok, compact_alongside_s=unit)
-    rows.append(row)
+    rows.append(with_spread(row, tm))
     if n == command_n:
         args = lecture_command_args(n)
         # About a second a call: fewer rounds; exit status 0 means every check passed.
         timed = measure({"cli": lambda: lecture_command(n)}, min(repeats, 5))
         status = lecture_command(n)
-        t, k, loops = timed["cli"]
+        tm = timed["cli"]
+        t, k, loops = tm[:3]
         row = Row("verify", "lecture command: jacobian-calc " + " ".join(args), n, t, k, loops,
                   None, t / floor, "compact", t / floor, None,
                   f"in-process (front.cli.main), stdout to a null sink; exit status {status} "
                   f"({'verified' if status == 0 else 'NOT verified'})")
         row.extra.update(exit_status=status, ok=status == 0)
-        rows.append(row)
+        rows.append(with_spread(row, tm))
     log(f"n={n}: verification done")
 
     # ---- the full Jacobian ∂ŷ/∂vec(W1), s × pd, dense
@@ -525,7 +557,8 @@ def run_size(n: int, repeats: int, peers: dict[str, Callable | None], log: Calla
     closed = full_closed_form(pb)
     closed_t = timed["closed form np.kron(xᵀ, W3 D2 W2 D1)"][0]
     for name, fn in full_rows.items():
-        t, k, loops = timed[name]
+        tm = timed[name]
+        t, k, loops = tm[:3]
         out = fn()
         if name.startswith("ours") or name == DIAGNOSTIC:
             err, peak = rel_err(out, closed), peak_memory(fn)
@@ -540,6 +573,7 @@ def run_size(n: int, repeats: int, peers: dict[str, Callable | None], log: Calla
                          "Kron last, whatever order the cost model picks" if name == DIAGNOSTIC
                          else "")
                         if peak is not None else "memory: own allocator, not traced"))
+        with_spread(rows[-1], tm)
     for peer, prepare in peers.items():
         if prepare is None:
             rows.append(Row("full", f"full ∂ŷ/∂vec(W1): {peer}", n, note="n/a: not installed"))
@@ -620,9 +654,11 @@ def run_scale(n: int, log: Callable) -> list[Row]:
     results = {name: fn(pb) for name, fn in (("compact", compact), ("explicit", explicit))}
     timed = measure({"compact": lambda: compact(pb), "explicit": lambda: explicit(pb)}, 3)
     for name, fn in (("compact", compact), ("explicit", explicit)):
-        t, k, loops = timed[name]
+        tm = timed[name]
+        t, k, loops = tm[:3]
         peak = peak_memory(lambda f=fn: f(pb))
-        rows.append(Row("scale", f"scale: {name} gradients", n, t, k, loops, peak))
+        rows.append(with_spread(Row("scale", f"scale: {name} gradients", n, t, k, loops, peak),
+                                tm))
     floor = rows[0].seconds
     for r in rows:
         r.ratio_compact = r.seconds / floor
@@ -694,14 +730,21 @@ def _fmt_err(e: float | None) -> str:
     return "—" if e is None else f"{e:.1e}"
 
 
+def _fmt_quartiles(r: Row) -> str:
+    q = r.extra.get("quartiles_s")
+    return "—" if not q or r.samples < 2 else f"{_fmt_time(q[0])} – {_fmt_time(q[1])}"
+
+
 def table(rows: list[Row]) -> str:
-    head = ("| n | row | median | × compact | × reference | peak memory | max rel. error | note |\n"
-            "|---:|---|---:|---:|---:|---:|---:|---|")
+    head = ("| n | row | median | quartiles | × compact | × reference | peak memory "
+            "| max rel. error | note |\n"
+            "|---:|---|---:|---:|---:|---:|---:|---:|---|")
     lines = [head]
     for r in rows:
         ref = "—" if r.ratio_reference is None else f"{r.ratio_reference:.2f}× {r.reference}"
-        lines.append(f"| {r.n} | {r.name} | {_fmt_time(r.seconds)} | {_fmt_ratio(r.ratio_compact)} "
-                     f"| {ref} | {_fmt_bytes(r.peak_bytes)} | {_fmt_err(r.exactness)} | {r.note} |")
+        lines.append(f"| {r.n} | {r.name} | {_fmt_time(r.seconds)} | {_fmt_quartiles(r)} "
+                     f"| {_fmt_ratio(r.ratio_compact)} | {ref} | {_fmt_bytes(r.peak_bytes)} "
+                     f"| {_fmt_err(r.exactness)} | {r.note} |")
     return "\n".join(lines)
 
 
