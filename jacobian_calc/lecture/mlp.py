@@ -34,6 +34,7 @@ from ..ops import ACTIVATIONS, LOSSES
 from ..render import render
 from ..render.report import Heading, Lines, Report, Table
 from . import backprop
+from .hessians import Curvature
 
 __all__ = ["MLP"]
 
@@ -44,7 +45,7 @@ Method = Literal["explicit", "backprop"]
 METHODS = ("explicit", "backprop")
 
 
-class MLP:
+class MLP(Curvature):
     """The lecture network with given weights, activation φ and loss L.
 
     Parameters
