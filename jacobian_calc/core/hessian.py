@@ -95,7 +95,7 @@ class Hessian(Jacobian):
         """``'∂²f/∂vec(W1)∂vec(W2)'`` (``∂²f/∂vec(W1)²`` for a diagonal block)."""
         a, b = _flat(pretty(self.x), self.of_shape, False), _flat(pretty(self.y), self.wrt_shape,
                                                                   False)
-        f = pretty(self.f)
+        f = _flat(pretty(self.f), (), False)  # an expression in brackets, as ∂(A x)/∂x
         return f"∂²{f}/∂{a}²" if self.x == self.y else f"∂²{f}/∂{a}∂{b}"
 
     @property
@@ -103,7 +103,7 @@ class Hessian(Jacobian):
         a = _flat(self.x_latex, self.of_shape, True)
         b = _flat(self.y_latex, self.wrt_shape, True)
         bottom = rf"\partial {a}^2" if self.x == self.y else rf"\partial {a}\,\partial {b}"
-        return rf"\frac{{\partial^2 {self.f_latex}}}{{{bottom}}}"
+        return rf"\frac{{\partial^2 {_flat(self.f_latex, (), True)}}}{{{bottom}}}"
 
     def symmetric_error(self) -> float:
         """max |H − Hᵀ| / max |H| for a diagonal block (0 when exactly symmetric)."""

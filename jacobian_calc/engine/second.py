@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ..core.errors import JacobianCalcError, ShapeError
+from ..core.errors import JacobianCalcError, ShapeError, WorkLimitError
 from ..core.hessian import Hessian
 from ..core.limits import check_work
 from ..core.structure import MatrixInfo, Structured, add, product, product_cost, product_info, \
@@ -67,11 +67,12 @@ class Term:
         The node n whose second derivative it is.
     positions : tuple of int
         (i, j): the arguments a_i (perturbed along X) and a_j (along Y).
-    left : matrix
-        :math:`T_{a_i,X}`, shape (size a_i, size X).
+    left : Jacobian
+        :math:`T_{a_i,X} = \partial \operatorname{vec}(a_i)/\partial \operatorname{vec}(X)`,
+        shape (size a_i, size X).
     middle : matrix
         :math:`S_n^{ij}`, shape (size a_i, size a_j).
-    right : matrix
+    right : Jacobian
         :math:`T_{a_j,Y}`, shape (size a_j, size Y).
     value : matrix
         The product, shape (size X, size Y).
@@ -91,14 +92,30 @@ def _row(J: Any) -> np.ndarray:
     return np.asarray(J.toarray(), dtype=np.float64).reshape(-1)
 
 
-def _rule(node: Node) -> Callable[..., Any]:
-    rule = node.op.second  # type: ignore[union-attr]
+def _blocks(node: Node, adjoint: Any) -> dict[tuple[int, int], Any]:
+    """The op's second-order rule at ``node``: {(i, j): S_ij}, each checked for its shape."""
+    op = node.op
+    rule = op.second  # type: ignore[union-attr]
     if rule is None:
         raise JacobianCalcError(
-            f"the operation {node.op.name!r} (in {node.form.text}) has no second-order rule; "  # type: ignore[union-attr]
+            f"the operation {op.name!r} (in {node.form.text}) has no second-order rule; "  # type: ignore[union-attr]
             f"second derivatives through it cannot be computed (give it one with "
-            f"jacobian_calc.extend, second=...)")
-    return rule
+            f"jacobian_calc.extend: d2f=... or second=...)")
+    out = rule(node, _row(adjoint))
+    arity = len(node.args)
+    for key, S in out.items():
+        if (not isinstance(key, tuple) or len(key) != 2
+                or not all(isinstance(k, int) and 0 <= k < arity for k in key)):
+            raise JacobianCalcError(f"the second-order rule of {op.name!r} gave the key "  # type: ignore[union-attr]
+                                    f"{key!r}; keys are pairs (i, j) of argument positions "
+                                    f"0…{arity - 1}")
+        i, j = key
+        expected = (node.args[i].size, node.args[j].size)
+        if tuple(getattr(S, "shape", ())) != expected:
+            raise ShapeError(f"the second-order rule of {op.name!r} gave S_{i}{j} of shape "  # type: ignore[union-attr]
+                             f"{getattr(S, 'shape', None)}; it must be (size of argument {i}, "
+                             f"size of argument {j}) = {expected}")
+    return out
 
 
 def _scalar(head: Node) -> None:
@@ -116,7 +133,7 @@ def _pairs(rule_out: Any) -> Iterator[tuple[int, int, Any]]:
 
 
 def _contributions(graph: Graph, head: Node, xs: Sequence[Node], ys: Sequence[Node],
-                   select: Callable[[Node], bool] | None = None
+                   select: Callable[[Node], bool] | None = None, what: str = ""
                    ) -> Iterator[tuple[Node, int, int, Any, Node, Node, Any, Any]]:
     """Every (node, i, j, S_ij, X, Y, T_{a_i,X}, T_{a_j,Y}) that adds to some block H_XY.
 
@@ -124,16 +141,18 @@ def _contributions(graph: Graph, head: Node, xs: Sequence[Node], ys: Sequence[No
     ``select`` keeps only the nodes it accepts.
     """
     variables = list(dict.fromkeys([*xs, *ys]))
-    adjoints = graph.adjoints(head, variables)
-    tangents = {v: graph.tangents(head, v) for v in variables}
+    try:
+        adjoints = graph.adjoints(head, variables, leaves=False)
+        tangents = {v: graph.tangents(head, v) for v in variables}
+    except WorkLimitError as exc:  # say what the sweeps were for
+        raise WorkLimitError(f"{what}: {exc}" if what else str(exc)) from None
     for node in graph.nodes:
         if node not in adjoints or node.op is None or (select is not None and not select(node)):
             continue
         involved = [v for v in variables if any(a in tangents[v] for a in node.args)]
         if not involved:
             continue
-        rule_out = _rule(node)(node, _row(adjoints[node]))
-        for i, j, S in _pairs(rule_out):
+        for i, j, S in _pairs(_blocks(node, adjoints[node])):
             for X in xs:
                 Ti = tangents[X].get(node.args[i])
                 if Ti is None:
@@ -141,7 +160,7 @@ def _contributions(graph: Graph, head: Node, xs: Sequence[Node], ys: Sequence[No
                 for Y in ys:
                     Tj = tangents[Y].get(node.args[j])
                     if Tj is not None:
-                        yield node, i, j, S, X, Y, Ti.storage, Tj.storage
+                        yield node, i, j, S, X, Y, Ti, Tj
 
 
 def _check(items: Sequence[tuple[Any, Any, Any]], blocks: int, what: str) -> None:
@@ -174,13 +193,14 @@ def _collect(graph: Graph, head: Node, xs: Sequence[Node], ys: Sequence[Node],
              select: Callable[[Node], bool] | None = None) -> list[tuple[Node, Node, Term]]:
     """The terms of every block H_XY (X in xs, Y in ys), checked against the work bound
     (with the sum of each block's terms when ``summed``)."""
-    raw = list(_contributions(graph, head, xs, ys, select))
-    _check([(Ti, S, Tj) for *_, S, _x, _y, Ti, Tj in raw], len(xs) * len(ys) if summed else 0,
+    raw = list(_contributions(graph, head, xs, ys, select, what))
+    _check([(Ti.storage, S, Tj.storage) for *_, S, _x, _y, Ti, Tj in raw],
+           len(xs) * len(ys) if summed else 0,
            what)
     name = names or _name
     out = []
     for node, i, j, S, X, Y, Ti, Tj in raw:
-        value = product(product(transpose(Ti), S), Tj)
+        value = product(product(transpose(Ti.storage), S), Tj.storage)
         out.append((X, Y, Term(name(node), node, (i, j), Ti, S, Tj, value)))
     return out
 
@@ -369,7 +389,7 @@ def hvp_many(graph: Graph, of: str | Node, directions: Mapping[str | Node, np.nd
                4 * sum(MatrixInfo.of(f.storage).apply or MatrixInfo.of(f.storage).nnz
                        for f in factors),
                f"a Hessian-vector product of {head.form.text}")
-    adjoints = graph.adjoints(head, variables) if live else {}
+    adjoints = graph.adjoints(head, variables, leaves=False) if live else {}
     # the tangent along V of every live node, one column each, tail to head
     along: dict[Node, np.ndarray] = dict(seeds)
     for node in live:
@@ -387,7 +407,7 @@ def hvp_many(graph: Graph, of: str | Node, directions: Mapping[str | Node, np.nd
     for node in live:
         if node.op is None or node not in adjoints or not any(a in along for a in node.args):
             continue
-        for p, q, M in _pairs(_rule(node)(node, _row(adjoints[node]))):
+        for p, q, M in _pairs(_blocks(node, adjoints[node])):
             if node.args[q] in along:
                 u = _dense(product(M, along[node.args[q]])).reshape(-1)
                 a = node.args[p]

@@ -47,6 +47,7 @@ from ..core.structure import Kron, KronSum, Structured, add
 from ..core.validation import as_real_array
 from ..engine import second
 from ..engine.graph import Graph, Node
+from ..engine.second_derivation import SecondDerivation, derive_second
 
 __all__ = ["Curvature", "KFAC", "Block"]
 
@@ -326,6 +327,19 @@ class Curvature:
                          y_shape=exact.wrt_shape, label="A ⊗ G", latex=r"A \otimes G")
         return KFAC(wrt, A, G, approx, exact, _relative_error(A, G, terms))
 
+    # ------------------------------------------------------------------ derivations
+    def _second_derivation(self: _Network, x: object, y: object, wrt: Block,
+                           max_values: int | None, context: Sequence[str]) -> SecondDerivation:
+        """The second-order derivation of one block, its terms named and explained."""
+        pair = self._block(wrt)
+        if not pair:
+            raise JacobianCalcError("a second-order derivation is of one block: give wrt='W1' "
+                                    "or a pair such as ('W1', 'W2')")
+        graph = self.compose(x, y)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return derive_second(graph, "f", pair[0], pair[1], names=_term_name,
+                                 explain=_explain, context=context, max_values=max_values)
+
     # ------------------------------------------------------------------ products
     def hvp(self: _Network, x: object, y: object, V: Mapping[str, object]) -> dict[str, np.ndarray]:
         """The Hessian-vector product H v over every parameter, without forming H.
@@ -363,6 +377,21 @@ class Curvature:
         shapes = {name: np.shape(v) for name, v in V.items()}
         return {name: out[name].reshape(shapes.get(name, out[name].shape))
                 for name in self.parameter_names}
+
+
+def _explain(name: str) -> str | None:
+    """What a named term of the network is (the module notes, one line each)."""
+    if name == "gauss_newton":
+        return ("the Gauss-Newton term J_Xᵀ H_L J_Y, J = ∂ŷ/∂vec(·), H_L = ∂²f/∂ŷ²; for two "
+                "weights (z_{k−1} z_{l−1}ᵀ) ⊗ (B_kᵀ H_L B_l) with B_k = ∂ŷ/∂h_k")
+    kind, _, k = name.partition("_")
+    if kind == "activation" and k.isdigit():
+        return f"the φ″ term of layer {k}: φ″(h{k}) weighted by ∂f/∂z{k}"
+    if kind == "product" and k.isdigit():
+        below = "x" if k == "1" else f"z{int(k) - 1}"
+        return (f"the bilinear term of h{k} = W{k} {below}: W{k} and {below} both move, a "
+                f"cross-layer residual that Gauss-Newton leaves out")
+    return None
 
 
 def _kron_terms(storage: Any) -> tuple[Kron, ...]:
