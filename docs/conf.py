@@ -4,9 +4,15 @@ Build (from the repository root)::
 
     pip install ".[docs]" && sphinx-build -W -b html docs docs/_build/html
 
-The notebooks in ``notebooks/`` are committed without outputs and executed at build time
-by MyST-NB. Math is typeset by a MathJax copy bundled into ``_static`` (the
+The notebooks in ``notebooks/`` are committed with their outputs, and the site shows those
+stored outputs: MyST-NB does not re-execute them (``nb_execution_mode = "off"``). That
+they are current is the test suite's job: ``python -m pytest`` re-runs every notebook
+with nbval and fails on any output that no longer matches (tests/test_notebooks.py). So
+the site, the notebooks on a Git host and a fresh run all show the same thing, and the
+build needs no kernel. Math is typeset by a MathJax copy bundled into ``_static`` (the
 ``sphinx-mathjax-offline`` extension), so reading the site needs no network.
+``_static/jacobian_calc.css`` lets wide math, outputs, code and tables scroll
+sideways on their own instead of running past the text column.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ extensions = [
 exclude_patterns = ["_build", "_generated", "**.ipynb_checkpoints", "Thumbs.db", ".DS_Store"]
 templates_path: list[str] = []
 html_static_path = ["_static"]
+html_css_files = ["jacobian_calc.css"]  # wide blocks scroll on their own
 html_theme = "alabaster"
 html_title = "jacobian_calc"
 html_theme_options = {
@@ -51,15 +58,15 @@ html_theme_options = {
     "sidebar_width": "230px",
 }
 
-# Markdown: $…$ and $$…$$ math, label targets such as (eq-22)= and {ref} roles.
+# Markdown: $…$ and $$…$$ math, label targets such as (eq-22)=, and plain links such as
+# [notebook 04](notebooks/04_vec_and_lemma.ipynb#eq-22) or [vec](api.md#jacobian_calc.vec)
+# that read on a Git host too (docs/equations.md uses only those).
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
 myst_heading_anchors = 3
 
-# Notebooks are stored without outputs; run them on every build, from their own folder.
-nb_execution_mode = "force"
-nb_execution_timeout = 300
-nb_execution_raise_on_error = True
-nb_execution_show_tb = True
+# The notebooks are shown with the outputs they are committed with (checked current by
+# nbval in the test suite); the build does not run them.
+nb_execution_mode = "off"
 nb_merge_streams = True
 # Markdown outputs (a Derivation's _repr_markdown_) hold tables and $…$ math: parse them
 # as MyST, with the extensions above, rather than as plain CommonMark.
@@ -93,9 +100,78 @@ def _write_function_list(app):
         target.write_text(text, encoding="utf-8")
 
 
+# A page links an API name as [`vec`](api.md#jacobian_calc.vec): on a Git host that opens
+# the API page. For the site the link becomes [`vec`](#jacobian_calc.vec), which MyST
+# resolves as a cross-reference to the documented object (and warns, so -W fails, when
+# the name is documented nowhere).
+_API_LINK = re.compile(r"\]\(api\.md#(jacobian_calc[\w.]*)\)")
+
+
+def _api_links_as_references(app, docname, source):
+    source[0] = _API_LINK.sub(r"](#\1)", source[0])
+
+
+def _canonical(name: str, module: str | None, cls: str | None) -> list[str]:
+    """Where ``name``, referenced from ``module``/``cls``, is documented under its own module.
+
+    A docstring says :data:`MAX_LISTED_PATHS` or :meth:`materialize` relative to the
+    module that defines it; the page may document the object under its re-exported name
+    (``jacobian_calc.Derivation``), or the target under its defining module.
+    """
+    import importlib
+    import inspect
+
+    candidates = []
+    context = None
+    if module:
+        try:
+            context = importlib.import_module(module)
+        except ImportError:
+            context = None
+    owner = getattr(context, cls.split(".")[0], None) if context and cls else None
+    if inspect.isclass(owner):
+        for base in owner.__mro__:
+            if base.__module__.startswith("jacobian_calc"):
+                candidates.append(f"{base.__module__}.{base.__qualname__}.{name}")
+        candidates.append(f"{owner.__module__}.{name}")
+    if "." in name:  # a full name re-exported elsewhere: the object's own module
+        head, _, attr = name.rpartition(".")
+        try:
+            obj = getattr(importlib.import_module(head), attr)
+            if getattr(obj, "__module__", None) and hasattr(obj, "__qualname__"):
+                candidates.append(f"{obj.__module__}.{obj.__qualname__}")
+            candidates.append(f"jacobian_calc.{attr}")
+        except (ImportError, AttributeError):
+            pass
+    elif module:
+        candidates.append(f"{module}.{name}")
+    return candidates
+
+
+def _resolve_relative(app, env, node, contnode):
+    if node.get("refdomain") != "py":
+        return None
+    target = node["reftarget"].lstrip("~.")
+    domain = env.get_domain("py")
+    candidates = _canonical(target, node.get("py:module"), node.get("py:class"))
+    # Last, a short name documented exactly once in the package, wherever that is.
+    suffix = "." + target.rpartition(".")[2]
+    documented = [name for name in domain.objects
+                  if name.startswith("jacobian_calc.") and name.endswith(suffix)]
+    if len(documented) == 1:
+        candidates.append(documented[0])
+    for candidate in candidates:
+        if candidate in domain.objects:
+            return domain.resolve_xref(env, node["refdoc"], app.builder, node["reftype"],
+                                       candidate, node, contnode)
+    return None
+
+
 def setup(app):
     app.connect("autodoc-process-docstring", _escape_absolute_values)
     app.connect("builder-inited", _write_function_list)
+    app.connect("source-read", _api_links_as_references)
+    app.connect("missing-reference", _resolve_relative)
 
 # Cross-references must resolve: a {py:func} on the equation map that names nothing would
 # otherwise render as plain text without a warning. Types in numpydoc parameter lists

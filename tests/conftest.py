@@ -12,6 +12,10 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
+# Not a doctest module: with --doctest-modules, pytest would import it as a test module
+# named "conftest", which docs/notebooks/conftest.py also is.
+collect_ignore = ["conftest.py"]
+
 # Property tests run hundreds of examples in seconds; no per-example deadline, because
 # a shared CI machine's hiccups are not bugs.
 settings.register_profile(

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # each test runs the example's own pytest in a subprocess
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "autograder"
 TESTS = ["test_gradient_of_the_layer_with_respect_to_W",

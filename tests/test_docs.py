@@ -1,9 +1,13 @@
-"""The documentation's promises, checked without building it (the Sphinx build is slow).
+"""The documentation's promises, checked without building it (tests/test_site.py builds it).
 
 * docs/equations.md maps every lecture equation (1)–(38), Figure 1 and §3.4 to a function
-  and to a notebook cell;
-* every ``{ref}`` target on the map is a MyST target ``(label)=`` in some notebook;
-* every API name the pages cross-reference exists when imported;
+  and to a notebook cell, with plain Markdown links that read on a Git host as well as in
+  the site: ``[`vec`](api.md#jacobian_calc.vec)`` and
+  ``[notebook 04 · (22)](notebooks/04_vec_and_lemma.ipynb#eq-22)``, no MyST roles;
+* every notebook link on the map names a committed notebook and a MyST target
+  ``(label)=`` in it;
+* every API name the pages link or cross-reference exists when imported, and each one the
+  map links is documented on the API page (so the anchor exists);
 * every public name of the package is on the API page;
 * the site's build command is the one README and docs/index.md document.
 """
@@ -25,7 +29,10 @@ EQUATION_MAP = DOCS / "equations.md"
 BUILD_COMMAND = 'pip install ".[docs]" && sphinx-build -W -b html docs docs/_build/html'
 
 ROLE = re.compile(r"\{py:(?:func|meth|class|attr|mod|data|exc)\}`(?:[^`<]*<)?~?([\w.]+)>?`")
-REF = re.compile(r"\{ref\}`[^`<]*<([\w-]+)>`|\{ref\}`([\w-]+)`")
+# What a Git host would show as raw text: any MyST role, e.g. {ref}`…` or {py:func}`…`.
+ANY_ROLE = re.compile(r"\{[\w:-]+\}`")
+API_LINK = re.compile(r"\]\(api\.md#([\w.]+)\)")
+NOTEBOOK_LINK = re.compile(r"\]\((notebooks/([0-9]{2})_\w+\.ipynb)#([\w-]+)\)")
 TARGET = re.compile(r"^\(([\w-]+)\)=\s*$", re.M)
 
 
@@ -37,8 +44,9 @@ def _map_rows() -> list[list[str]]:
     return rows
 
 
-def _refs(text: str) -> list[str]:
-    return [a or b for a, b in REF.findall(text)]
+def _notebook_links(text: str) -> list[tuple[str, str, str]]:
+    """(path, number, label) of each link to a notebook cell."""
+    return NOTEBOOK_LINK.findall(text)
 
 
 def _notebook_targets() -> dict[str, list[str]]:
@@ -62,6 +70,22 @@ def _documented(text: str) -> set[str]:
     for name, options in DIRECTIVE.findall(text):
         module = re.search(r"^\s+:module: ([\w.]+)", options, re.M)
         names.add(f"{module.group(1)}.{name}" if module else name)
+    return names
+
+
+def _documented_with_members(text: str) -> set[str]:
+    """Full names of the classes and modules whose members autodoc documents too.
+
+    ``:members:`` alone documents all of them; ``:members: a, b`` documents ``a`` and
+    ``b``, and (the option carries over) the members of those that are classes.
+    """
+    names = set()
+    for name, options in DIRECTIVE.findall(text):
+        members = re.search(r"^\s+:members:(.*)$", options, re.M)
+        if members is None:
+            continue
+        listed = [m.strip() for m in members.group(1).split(",") if m.strip()]
+        names |= {f"{name}.{member}" for member in listed} if listed else {name}
     return names
 
 
@@ -94,23 +118,50 @@ def test_every_lecture_equation_is_on_the_map():
 def test_every_row_names_a_function_and_a_notebook_cell():
     for row in _map_rows():
         assert len(row) == 4, row
-        assert ROLE.findall(row[2]), f"row {row[0]}: no API cross-reference"
-        refs = _refs(row[3])
-        assert len(refs) == 1, f"row {row[0]}: expected one notebook cell, got {refs}"
+        assert API_LINK.findall(row[2]), f"row {row[0]}: no link to the API page"
+        links = _notebook_links(row[3])
+        assert len(links) == 1, f"row {row[0]}: expected one notebook cell, got {links}"
         assert re.search(r"notebook 0[1-6]", row[3]), row[3]
 
 
-def test_every_ref_on_the_map_is_a_notebook_target():
+def test_the_map_reads_as_plain_markdown():
+    # A Git host renders Markdown without MyST: a role would show as {ref}`…` text.
+    text = EQUATION_MAP.read_text(encoding="utf-8")
+    assert not ANY_ROLE.findall(text), ANY_ROLE.findall(text)
+    assert not re.search(r"^\s*```\{", text, re.M), "a MyST directive block"
+    # every relative link target is a committed file (fragments are checked below)
+    for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text):
+        if "://" not in target:
+            assert (DOCS / target).is_file(), target
+
+
+def test_every_notebook_link_on_the_map_is_a_notebook_target():
     targets = _notebook_targets()
-    labels = _refs(EQUATION_MAP.read_text(encoding="utf-8"))
-    assert labels
-    missing = [label for label in labels if label not in targets]
+    links = _notebook_links(EQUATION_MAP.read_text(encoding="utf-8"))
+    assert links
+    missing = [label for _, _, label in links if label not in targets]
     assert not missing, f"targets not defined in any notebook: {missing}"
-    # And the notebook named in the row is the one holding the target.
+    for path, number, label in links:  # the linked file is the one holding the target
+        assert [stem[:2] for stem in targets[label]] == [number], (path, label, targets[label])
+        assert (DOCS / path).is_file(), path
+    # And the notebook named in the row's text is the one linked.
     for row in _map_rows():
-        (label,) = _refs(row[3])
-        number = re.search(r"notebook (0[1-6])", row[3]).group(1)
-        assert [stem[:2] for stem in targets[label]] == [number], (row[0], targets[label])
+        ((_, number, _),) = _notebook_links(row[3])
+        assert re.search(r"notebook (0[1-6])", row[3]).group(1) == number, row[3]
+
+
+def test_every_api_link_on_the_map_is_documented_on_the_api_page():
+    from jacobian_calc.render.catalog import functions_page
+
+    api = (DOCS / "api.md").read_text(encoding="utf-8") + functions_page()
+    documented = _documented(api)
+    with_members = _documented_with_members(api)
+    names = API_LINK.findall(EQUATION_MAP.read_text(encoding="utf-8"))
+    assert names
+    for name in names:
+        parent = name.rpartition(".")[0]
+        assert name in documented or name in with_members or parent in with_members, (
+            f"{name} is linked from the map but not documented on docs/api.md")
 
 
 def test_notebook_targets_are_unique():
@@ -121,7 +172,7 @@ def test_notebook_targets_are_unique():
 @pytest.mark.parametrize("page", ["equations.md", "api.md", "index.md"])
 def test_cross_referenced_api_names_resolve(page: str):
     text = (DOCS / page).read_text(encoding="utf-8")
-    names = set(ROLE.findall(text))
+    names = set(ROLE.findall(text)) | set(API_LINK.findall(text))
     names |= _documented(text)
     names |= {f"jacobian_calc.{n}" for n in re.findall(r"^   (\w+)$", text, re.M)}
     if page != "index.md":
@@ -158,11 +209,21 @@ def test_build_command_is_documented_in_readme_and_index():
         assert BUILD_COMMAND in path.read_text(encoding="utf-8"), path
 
 
-def test_site_bundles_mathjax_and_executes_notebooks():
+def test_site_bundles_mathjax_and_shows_the_stored_outputs():
     conf = (DOCS / "conf.py").read_text(encoding="utf-8")
     assert '"sphinx-mathjax-offline"' in conf      # MathJax copied into _static, no CDN
-    assert re.search(r'^nb_execution_mode = "(force|cache)"', conf, re.M)
+    # the notebooks' committed outputs, which the test suite keeps current (nbval)
+    assert re.search(r'^nb_execution_mode = "off"', conf, re.M)
     assert "docs/_build/" in (ROOT / ".gitignore").read_text(encoding="utf-8")
+
+
+def test_site_lets_wide_blocks_scroll():
+    conf = (DOCS / "conf.py").read_text(encoding="utf-8")
+    assert re.search(r'^html_css_files = \["jacobian_calc\.css"\]', conf, re.M)
+    css = (DOCS / "_static" / "jacobian_calc.css").read_text(encoding="utf-8")
+    for selector in ("div.math", "mjx-container", "div.highlight", "div.cell_output", "table"):
+        assert selector in css, selector
+    assert css.count("overflow-x: auto") >= 1 and "max-width: 100%" in css
 
 
 # ----------------------------------------------------------------- the README picture

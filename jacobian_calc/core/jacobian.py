@@ -225,7 +225,7 @@ class Jacobian(display.Printable):
 
     @property
     def shape(self) -> tuple[int, int]:
-        """(size(of), size(wrt))."""
+        """The matrix's shape (size(of), size(wrt)): a row per output entry, a column per input."""
         return tuple(self._storage.shape)  # type: ignore[return-value]
 
     @property

@@ -294,11 +294,11 @@ class MLP(Curvature):
         return Graph(apply(self.loss, z, target, name="f"))
 
     def predict(self, x: object) -> np.ndarray:
-        """ŷ for the input ``x``."""
+        """Run the forward pass on the input ``x`` and return the prediction ŷ (a copy)."""
         return self.compose(x).node("yhat").value.copy()
 
     def loss_value(self, x: object, y: object) -> float:
-        """f = L(y, ŷ)."""
+        """Run the forward pass on ``x``; return the loss f = L(y, ŷ) against the target ``y``."""
         return float(self.compose(x, y).node("f").value)
 
     # -------------------------------------------------------------- derivatives
