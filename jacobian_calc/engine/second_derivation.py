@@ -22,7 +22,7 @@ import scipy.sparse as sp
 
 from ..core.display import Printable
 from ..core.hessian import Hessian
-from ..core.notation import Form, dims
+from ..core.notation import Form, dims, flat_name
 from ..core.structure import Diagonal, Identity, Kron, KronSum, Structured, add
 from .graph import Graph, Node
 from .second import Term, TermNamer, hessian_terms
@@ -128,6 +128,10 @@ class SecondStep:
         What the term is (the network's names explain it) and how it simplifies.
     matrix : matrix
         The term's value (any storage).
+    positions : tuple of int
+        (i, j): the node's arguments along X and along Y.
+    arity : int
+        How many arguments the node has.
     """
 
     name: str
@@ -139,6 +143,8 @@ class SecondStep:
     vanishes: str | None
     notes: tuple[str, ...]
     matrix: Any = field(repr=False, compare=False)
+    positions: tuple[int, int] = (0, 0)
+    arity: int = 1
 
     @property
     def check(self) -> str:
@@ -193,27 +199,34 @@ class SecondDerivation(Printable):
         return tuple(s.name for s in self.steps if s.vanishes is not None)
 
 
+def _flat(node: Node, latex: bool) -> str:
+    """A node as a derivative writes it: vec(·) for a matrix, an expression in brackets."""
+    return flat_name(node.form.latex if latex else node.form.text, node.shape, latex,
+                     formed=True)
+
+
 def _middle_symbol(term: Term, head: Node) -> Form:
     """How S_n^{ij} is written: the loss's Hessian, diag(ā ⊙ φ″), or the general form."""
     node, (i, j) = term.node, term.positions
-    a, b = node.args[i].form, node.args[j].form
-    f, n = head.form, node.form
+    a, b = node.args[i], node.args[j]
+    at, bt, al, bl = _flat(a, False), _flat(b, False), _flat(a, True), _flat(b, True)
+    ft, fl = _flat(head, False), _flat(head, True)
     if node is head:
         if i == j:
-            return Form(f"∂²{f.text}/∂{a.text}²", rf"\frac{{\partial^2 {f.latex}}}{{\partial {a.latex}^2}}")
-        return Form(f"∂²{f.text}/∂{a.text}∂{b.text}",
-                    rf"\frac{{\partial^2 {f.latex}}}{{\partial {a.latex}\,\partial {b.latex}}}")
+            return Form(f"∂²{ft}/∂{at}²", rf"\frac{{\partial^2 {fl}}}{{\partial {al}^2}}")
+        return Form(f"∂²{ft}/∂{at}∂{bt}",
+                    rf"\frac{{\partial^2 {fl}}}{{\partial {al}\,\partial {bl}}}")
+    nt, nl = _flat(node, False), _flat(node, True)
     op = node.op
     if op is not None and op.pointwise is not None:
         sym = node.params.get("symbol")
         phi = sym if isinstance(sym, Form) else Form(op.name, rf"\operatorname{{{op.name}}}")
-        return Form(f"diag(∂{f.text}/∂{n.text} ⊙ {phi.text}″({a.text}))",
-                    rf"\operatorname{{diag}}\!\left(\frac{{\partial {f.latex}}}{{\partial {n.latex}}}"
-                    rf" \odot {phi.latex}''({a.latex})\right)")
-    bar = Form(f"(∂{f.text}/∂{n.text})", rf"\frac{{\partial {f.latex}}}{{\partial {n.latex}}}")
-    return Form(f"∂²({bar.text}·{n.text})/∂{a.text}∂{b.text}",
-                rf"\frac{{\partial^2 \left({bar.latex} \cdot {n.latex}\right)}}"
-                rf"{{\partial {a.latex}\,\partial {b.latex}}}")
+        return Form(f"diag(∂{ft}/∂{nt} ⊙ {phi.text}″({a.form.text}))",
+                    rf"\operatorname{{diag}}\!\left(\frac{{\partial {fl}}}{{\partial {nl}}}"
+                    rf" \odot {phi.latex}''({a.form.latex})\right)")
+    return Form(f"∂²((∂{ft}/∂{nt})·{nt})/∂{at}∂{bt}",
+                rf"\frac{{\partial^2 \left(\frac{{\partial {fl}}}{{\partial {nl}}} \cdot {nl}"
+                rf"\right)}}{{\partial {al}\,\partial {bl}}}")
 
 
 def _reason(term: Term) -> str | None:
@@ -284,7 +297,7 @@ def derive_second(graph: Graph, of: str | Node, x: str | Node, y: str | Node | N
         lines += list(_simplifies(t))
         node_form = Form(t.node.formula(), t.node.form.latex)
         steps.append(SecondStep(t.name, node_form, left, middle, right, value, _reason(t),
-                                tuple(lines), t.value))
+                                tuple(lines), t.value, t.positions, len(t.node.args)))
         total = t.value if total is None else add(total, t.value)
     if total is None:
         total = sp.csr_array((X.size, Y.size))

@@ -44,13 +44,14 @@ from typing import Any
 
 import numpy as np
 
-from ..core.errors import DomainError, JacobianCalcError, ShapeError
+from ..core.errors import ChoiceError, DomainError, JacobianCalcError, ShapeError
 from ..core.hessian import Hessian
 from ..core.jacobian import Jacobian
 from ..core.notation import dims
 from ..core.structure import is_finite
 from ..core.validation import as_real_array
 from ..engine.derivation import Derivation, derive
+from ..engine.second_derivation import SecondDerivation, derive_second
 from ..engine import second
 from ..engine.graph import Graph, Node, apply, leaf
 from ..ops import TABLE
@@ -477,14 +478,22 @@ def hvp(F: Expr, X: Expr, V: object) -> np.ndarray:
     return out
 
 
-def derivation(F: Expr, X: Expr, *, max_values: int | None = None) -> Derivation:
+def derivation(F: Expr, X: Expr, *, max_values: int | None = None, order: int = 1,
+               Y: Expr | None = None) -> Derivation | SecondDerivation:
     """The step-by-step record of ∂F/∂X: every step, every path with its factors and shapes, and the sum.
+
+    With ``order=2`` (F a scalar) it is the record of the Hessian block H_XY instead
+    (``Y`` defaults to ``X``): each node's term Tᵢᵀ S Tⱼ with its factors, shapes and
+    storage, the Kronecker checks, and the terms that vanish.
 
     Parameters
     ----------
     F, X : Expr
     max_values : int, optional
         The most values a printed step shows (default 60).
+    order : {1, 2}
+    Y : Expr, optional
+        The second variable of a Hessian block (``order=2`` only).
 
     Examples
     --------
@@ -493,13 +502,24 @@ def derivation(F: Expr, X: Expr, *, max_values: int | None = None) -> Derivation
     >>> d = jc.derivation(jc.trace(X @ X), X)
     >>> d.path_count, d.title
     (2, '∂tr(X X)/∂X')
+    >>> jc.derivation(jc.trace(X @ X), X, order=2).shape
+    (4, 4)
     """
     F, X = _as_expr(F, "derivation(F, X)"), _as_expr(X, "derivation(F, X)")
     if max_values is not None and (isinstance(max_values, bool) or not isinstance(max_values, int)
                                    or max_values < 0):
         raise JacobianCalcError(f"max_values must be a non-negative int, got {max_values!r}")
+    if isinstance(order, bool) or order not in (1, 2):
+        raise ChoiceError("derivative order", order, ("1", "2"))
+    if order == 2:
+        Y = X if Y is None else _as_expr(Y, "derivation(F, X, order=2, Y=Y)")
+        _scalar_of(F, X, f"derivation(F, {X.text}, order=2)")
+        with np.errstate(over="ignore", invalid="ignore"):
+            return derive_second(Graph(F.node, X.node, Y.node), F.node, X.node, Y.node,
+                                 max_values=max_values)
+    if Y is not None:
+        raise JacobianCalcError("Y is the second variable of a Hessian block: pass order=2")
     with np.errstate(over="ignore", invalid="ignore"):  # reported once, by _finite
         d = derive(Graph(F.node, X.node), F.node, X.node, max_values=max_values)
     _finite(d.result, F, X)
     return d
-

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.notation import dims
+from ..core.notation import Form, dims
 from ..engine.second_derivation import Factor, SecondDerivation, SecondStep
 from .report import Heading, Lines, Report, Table, report_html, report_json, report_latex, \
     report_markdown, report_text
@@ -20,10 +20,20 @@ __all__ = ["second_report", "second_text", "second_markdown", "second_latex", "s
 
 _COLUMNS = ("", "symbol", "shape", "stored as")
 _KINDS = ("text", "text", "dims", "text")
+_ROLES = (Form("Tᵢ", "T_i"), Form("S", "S"), Form("Tⱼ", "T_j"),
+          Form("Tᵢᵀ S Tⱼ", r"T_i^\top S\, T_j"))
 
 
-def _row(role: str, f: Factor) -> list[Any]:
+def _row(role: Form, f: Factor) -> list[Any]:
     return [role, f.symbol, dims(f.shape), f.stored_as]
+
+
+def _arguments(s: SecondStep) -> str:
+    """`` (arguments 1, 2)`` when the node has several: which pair the term belongs to."""
+    if s.arity == 1:
+        return ""
+    i, j = s.positions
+    return f" (arguments {i + 1}, {j + 1})"
 
 
 def _step_lines(s: SecondStep) -> list[str]:
@@ -48,7 +58,8 @@ def second_to_dict(d: SecondDerivation) -> dict[str, Any]:
     return {
         "title": d.title.text, "title_latex": d.title.latex, "shape": list(d.shape),
         "context": list(d.context),
-        "terms": [{"name": s.name, "node": s.node.text, "left": _factor_data(s.left),
+        "terms": [{"name": s.name, "node": s.node.text, "arguments": [p + 1 for p in s.positions],
+                   "left": _factor_data(s.left),
                    "middle": _factor_data(s.middle), "right": _factor_data(s.right),
                    "value": _factor_data(s.value), "check": s.check,
                    "kron_check": s.value.kron_check, "vanishes": s.vanishes,
@@ -67,9 +78,9 @@ def second_report(d: SecondDerivation, level: int = 1) -> Report:
     ]
     for k, s in enumerate(d.steps, 1):
         blocks += [
-            Heading(f"term {k}: {s.name}, from {s.node.text}", level + 1),
-            Table(_COLUMNS, [_row("Tᵢ", s.left), _row("S", s.middle), _row("Tⱼ", s.right),
-                             _row("Tᵢᵀ S Tⱼ", s.value)], kinds=_KINDS),
+            Heading(f"term {k}: {s.name}, from {s.node.text}{_arguments(s)}", level + 1),
+            Table(_COLUMNS, [_row(_ROLES[0], s.left), _row(_ROLES[1], s.middle),
+                             _row(_ROLES[2], s.right), _row(_ROLES[3], s.value)], kinds=_KINDS),
             Lines(tuple(_step_lines(s))),
         ]
     summary = [f"sum of {len(d.steps)} term(s): {dims(d.shape)}, stored {d.total.stored_as}"]
