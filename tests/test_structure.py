@@ -168,6 +168,7 @@ structured = st.one_of(
     st.builds(Identity, sides, scales),
     sides.flatmap(lambda n: real_arrays((n,), BOUND)).map(Diagonal),
     krons(),
+    st.builds(lambda K, c: K.scaled(c), krons(), scales),  # c·(I_n ⊗ I_m) keeps c apart
 )
 
 
@@ -211,6 +212,7 @@ def test_sparse_and_materialized_forms_have_the_same_entries(M):
     full = M.toarray()
     S = M.tosparse()
     assert sp.issparse(S) and isinstance(S, sp.sparray) and S.shape == M.shape
+    assert S.nnz == M.nnz  # the structural pattern, zeros among the values included
     np.testing.assert_array_equal(S.toarray(), full)
     out = M.materialize()
     np.testing.assert_array_equal(dense(out), full)
@@ -274,9 +276,6 @@ def test_transpose_and_scaled_equal_their_dense_forms(M, c):
     assert type(S) is type(M) and S.shape == M.shape
     # (c·a)·b and c·(a·b) round differently only where they underflow
     np.testing.assert_allclose(S.toarray(), c * full, rtol=1e-15, atol=1e-300)
-    if isinstance(M, Kron) and isinstance(M.left, int) and isinstance(M.right, int) \
-            and M.left > 1:
-        return  # see test_scaling_a_kron_of_two_identities_keeps_its_structure
     assert (S.nnz, S.dense) == (M.nnz, M.dense)  # "with the same structure"
 
 
@@ -486,21 +485,21 @@ def test_product_info_of_a_large_sparse_times_a_dense_structured_factor():
     assert said == got
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="Kron.scaled of two identity factors writes the left "
-                   "one out as a dense n×n array: 'c times this matrix, with the same "
-                   "structure' no longer holds, nnz grows from n·m to n²·m")
 def test_scaling_a_kron_of_two_identities_keeps_its_structure():
     K = Kron(2, 1)
     S = K.scaled(3.0)
     np.testing.assert_array_equal(S.toarray(), 3.0 * np.eye(2))
     assert S.nnz == K.nnz
+    # both factors stay identities (the split too): c is kept apart, 8 bytes
+    S = Kron(2, 3).scaled(-2.0)
+    assert (S.left, S.right, S.scale, S.nnz, S.nbytes) == (2, 3, -2.0, 6, 8)
+    np.testing.assert_array_equal(S.tosparse().toarray(), -2.0 * np.eye(6))
+    np.testing.assert_array_equal(S.T.toarray(), -2.0 * np.eye(6))
+    composed = S.compose(Kron(np.ones((2, 1)), 3))  # c·(I ⊗ I)(A ⊗ I) = cA ⊗ I
+    assert composed.scale == 1.0 and isinstance(composed.right, int)
+    np.testing.assert_array_equal(composed.toarray(), -2.0 * np.kron(np.ones((2, 1)), np.eye(3)))
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="Kron.nnz counts zeros among the factors' values (as "
-                   "documented: 'zeros among the values included'), but Kron.tosparse() "
-                   "drops them (sp.csr_array of each factor), so the two disagree")
 def test_kron_tosparse_stores_nnz_entries():
     K = Kron(np.array([[1.0, 0.0]]), np.array([[2.0], [0.0]]))
     assert K.tosparse().nnz == K.nnz

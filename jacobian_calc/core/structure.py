@@ -282,7 +282,7 @@ def _factor_nnz(f: np.ndarray | int) -> int:
 
 
 class Kron(Structured):
-    r"""A ⊗ B, each factor a dense matrix or an identity (given by its size n).
+    r"""A ⊗ B, each factor a dense matrix or an identity (given by its size n), times c.
 
     ``Kron(x[None, :], p)`` is :math:`x^\top \otimes I_p` (eq 22), ``Kron(n, A)`` is
     :math:`I_n \otimes A`, ``Kron(B.T, A)`` is ∂vec(AXB)/∂vec(X) and ``Kron(-Xi.T, Xi)``
@@ -294,13 +294,22 @@ class Kron(Structured):
     ----------
     left, right : numpy.ndarray (2-D) or int
         The factors; an int n stands for the identity I_n.
+    scale : float, optional
+        c in c·(A ⊗ B). It is multiplied into a matrix factor when there is one, so the
+        attribute ``scale`` differs from 1 only for c·(I_n ⊗ I_m): writing c·I_n out
+        instead would store n² numbers where the structure needs one.
     """
 
-    __slots__ = ("left", "right")
+    __slots__ = ("left", "right", "scale")
 
-    def __init__(self, left: np.ndarray | int, right: np.ndarray | int) -> None:
-        self.left = self._factor(left)
-        self.right = self._factor(right)
+    def __init__(self, left: np.ndarray | int, right: np.ndarray | int,
+                 scale: float = 1.0) -> None:
+        left, right, scale = self._factor(left), self._factor(right), float(scale)
+        if scale != 1.0 and not isinstance(left, int):
+            left, scale = scale * left, 1.0
+        elif scale != 1.0 and not isinstance(right, int):
+            right, scale = scale * right, 1.0
+        self.left, self.right, self.scale = left, right, scale
 
     @staticmethod
     def _factor(f: object) -> np.ndarray | int:
@@ -324,7 +333,8 @@ class Kron(Structured):
 
     @property
     def nbytes(self) -> int:
-        return sum(0 if isinstance(f, int) else int(f.nbytes) for f in (self.left, self.right))
+        held = sum(0 if isinstance(f, int) else int(f.nbytes) for f in (self.left, self.right))
+        return held + (8 if self.scale != 1.0 else 0)
 
     @property
     def dense(self) -> bool:
@@ -354,7 +364,8 @@ class Kron(Structured):
                 M = np.matmul(A.T, M)
         if not isinstance(self.right, int):
             M = np.matmul(M, self.right)
-        return M.reshape(r, ac * bc)
+        M = M.reshape(r, ac * bc)
+        return M if self.scale == 1.0 else self.scale * M
 
     def matmul(self, V: np.ndarray) -> np.ndarray:
         # Column v is vec(X) for X of shape (bc, ac); (A ⊗ B) v = vec(B X Aᵀ). Batched
@@ -366,28 +377,37 @@ class Kron(Structured):
             X = np.matmul(self.left, X)
         if not isinstance(self.right, int):
             X = np.matmul(X, self.right.T)
-        return X.reshape(m, ar * br).T
+        X = X.reshape(m, ar * br).T
+        return X if self.scale == 1.0 else self.scale * X
 
     def tosparse(self) -> sp.csr_array:
+        # Every entry of a matrix factor is stored, zeros included (as nnz counts them), so
+        # the pattern is the structure's and never depends on the values.
         left, right = self.left, self.right
-        if isinstance(right, int) and not isinstance(left, int) and left.shape[0] == 1:
+        if isinstance(left, int) and isinstance(right, int):
+            return Identity(left * right, self.scale).tosparse()  # c·(I_n ⊗ I_m) = c·I_nm
+        if isinstance(right, int) and left.shape[0] == 1:
             return row_kron_eye(left[0], right)  # xᵀ⊗I_p, eq (22)
         if isinstance(left, int) and not isinstance(right, int):
             return eye_kron(left, right)  # I_n⊗A
-        parts = [sp.eye_array(f, format="csr") if isinstance(f, int) else sp.csr_array(f)
+        parts = [sp.eye_array(f, format="csr") if isinstance(f, int) else _full_pattern(f)
                  for f in (left, right)]
         return sp.csr_array(sp.kron(parts[0], parts[1], format="csr"))
 
     def _dense(self) -> np.ndarray:
         parts = [np.eye(f) if isinstance(f, int) else f for f in (self.left, self.right)]
-        return kron_dense(parts[0], parts[1])
+        out = kron_dense(parts[0], parts[1])
+        return out if self.scale == 1.0 else self.scale * out
 
     def transpose(self) -> Kron:
-        return Kron(*(f if isinstance(f, int) else f.T for f in (self.left, self.right)))
+        return Kron(*(f if isinstance(f, int) else f.T for f in (self.left, self.right)),
+                    self.scale)
 
     def finite(self) -> bool:
-        # Every entry is a_ij·b_kl: finite when both factors are and the largest product is.
-        largest = 1.0
+        # Every entry is c·a_ij·b_kl: finite when the factors are and the largest product is.
+        largest = abs(self.scale)
+        if not np.isfinite(largest):
+            return False
         for f in (self.left, self.right):
             if not isinstance(f, int):
                 if not np.all(np.isfinite(f)):
@@ -396,11 +416,7 @@ class Kron(Structured):
         return bool(np.isfinite(largest))
 
     def scaled(self, c: float) -> Kron:
-        if not isinstance(self.left, int):
-            return Kron(c * self.left, self.right)
-        if not isinstance(self.right, int):
-            return Kron(self.left, c * self.right)
-        return Kron(np.eye(self.left) * c, self.right)
+        return Kron(self.left, self.right, self.scale * c)
 
     def compose(self, other: Kron) -> Kron | None:
         """(A ⊗ B)(C ⊗ D) = AC ⊗ BD when the factors meet, else ``None``."""
@@ -409,7 +425,7 @@ class Kron(Structured):
         if ac != cr or bc != dr:
             return None
         return Kron(_factor_product(self.left, other.left),
-                    _factor_product(self.right, other.right))
+                    _factor_product(self.right, other.right), self.scale * other.scale)
 
 
 class KronSum(Structured):
@@ -481,6 +497,16 @@ class KronSum(Structured):
 
     def scaled(self, c: float) -> KronSum:
         return KronSum(t.scaled(c) for t in self.terms)
+
+
+def _full_pattern(f: np.ndarray) -> sp.csr_array:
+    """A dense matrix as CSR with every entry stored (``sp.csr_array(f)`` drops its zeros)."""
+    rows, cols = f.shape
+    if not f.size:
+        return sp.csr_array(f.shape)
+    idx = index_dtype(max(f.size, cols))
+    return sp.csr_array((f.ravel(), np.tile(np.arange(cols, dtype=idx), rows),
+                         np.arange(0, f.size + 1, cols, dtype=idx)), shape=f.shape)
 
 
 def _factor_product(a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray | int:
