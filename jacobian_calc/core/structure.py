@@ -567,7 +567,8 @@ def product(a: Matrix, b: Matrix) -> Matrix:
     Identities only scale; diagonals multiply entry by entry; Kronecker products compose
     by the mixed-product rule (A ⊗ B)(C ⊗ D) = AC ⊗ BD; a dense operand times a structured
     one uses the structure; anything else is written out sparse and handed to scipy. The
-    result is dense whenever one side is dense.
+    result is dense whenever one side is dense: an ndarray, or for M(aᵀ ⊗ B) the Kronecker
+    product aᵀ ⊗ MB of two matrices, kept structured (see :func:`_through_kron`).
     """
     if isinstance(a, Identity):
         return _scale(b, a.scale)
