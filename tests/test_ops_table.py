@@ -225,8 +225,7 @@ def check_partial(op: Operation, node: Any, position: int) -> None:
     else:
         assert info.nnz == real.nnz, (where, info, real)
         assert info.sparse == real.sparse, (where, info, real)
-        if not isinstance(built, (Identity, Diagonal)):  # see the xfail test of kinds
-            assert info.kind == real.kind, (where, info, real)
+        assert info.kind == real.kind, (where, info, real)
 
     if partial.symmetric:
         np.testing.assert_array_equal(full, full.T, err_msg=where)
@@ -344,11 +343,6 @@ def test_an_added_operation_with_an_underscore_in_its_name_is_labelled_in_valid_
         extend.remove("frob_twox")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="identity_partial and diagonal_info describe c·I and diag(v) as "
-                   "kind 'sparse', but the factors built are Identity and Diagonal (kind "
-                   "'identity', 'diagonal'), which product multiplies by their structure: the "
-                   "cost model plans with the wrong rule for these factors")
 def test_factor_info_names_the_structure_of_identity_and_diagonal_factors():
     A, B = leaf("A", np.ones((2, 2))), leaf("B", np.ones((2, 2)))
     for node in (apply("add", A, B), apply("tanh", A), apply("hadamard", A, B)):
