@@ -30,7 +30,7 @@ from hypothesis.extra import numpy as hnp
 
 import jacobian_calc as jc
 from jacobian_calc import extend
-from jacobian_calc.core.structure import Diagonal, Identity, MatrixInfo, Structured
+from jacobian_calc.core.structure import MatrixInfo, Structured
 from jacobian_calc.engine.graph import Graph, apply, leaf
 from jacobian_calc.ops import TABLE
 from jacobian_calc.ops.base import Operation
