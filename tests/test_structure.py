@@ -358,6 +358,7 @@ def test_sum_info_describes_what_add_returns(pair):
     assert info.sparse == (not is_dense_storage(out)), (
         f"sum_info says sparse={info.sparse} for {MatrixInfo.of(a)} + {MatrixInfo.of(b)}, but "
         f"add returned {type(out).__name__} {MatrixInfo.of(out)}")
+    assert info.kind == MatrixInfo.of(out).kind
 
 
 def test_mismatched_shapes_are_refused_by_the_cost_model():

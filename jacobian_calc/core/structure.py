@@ -14,7 +14,8 @@ class                      stores                    a row g times it
 :class:`Identity` c·I_n    c                         c·g
 :class:`Diagonal` diag(v)  v (n numbers)             g ⊙ vᵀ
 :class:`Kron` A ⊗ B        A and B (or just n for    vec(Bᵀ G A)ᵀ with G = unvec(g)
-                           an identity factor)       (the vec identity behind eq 22–25)
+                           an identity factor; c     (the vec identity behind eq 22–25)
+                           for c·(I_n ⊗ I_m))
 =========================  ========================  =====================================
 
 :math:`x^\top \otimes I_p` is therefore kept as x itself (8·d bytes for p·d stored entries)
