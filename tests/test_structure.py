@@ -416,7 +416,7 @@ def test_linear_weight_jacobian_products_on_either_side_equal_the_dense_products
     assert_product_close((S @ K).toarray(), S.toarray(), full)
 
 
-# ----------------------------------- discrepancies once found (strict xfails until fixed)
+# ------------------------------------ discrepancies once found, kept as regression tests
 def _described(a: object, b: object) -> tuple[bool, bool]:
     """(what product_info says about sparse-ness, what product returns)."""
     info = product_info(MatrixInfo.of(a), MatrixInfo.of(b))
