@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from .core.errors import JacobianCalcError
-from .core.notation import Form, Template
+from .core.notation import Form, Template, operator_name
 from .ops.base import ATOM, FAMILIES, TABLE, Operation, Partial, Rule, dense_info
 from .ops.domain import invertible, positive, prefers, rank, same_shape, square
 from .ops.elementwise import function
@@ -85,7 +85,9 @@ def elementwise(name: str, f: Callable[[np.ndarray], np.ndarray],
     f, df : callable
         φ and φ′, ``ndarray -> ndarray`` of the same shape.
     symbol, latex : str, optional
-        How φ is written in text and LaTeX (default: the name, ``\operatorname{name}``).
+        How φ is written in text and LaTeX (default: the name, in LaTeX as
+        :func:`~jacobian_calc.core.notation.operator_name` writes it: ``\operatorname{name}``,
+        or ``\mathop{\mathrm{soft\_sign}}`` for a name with an ``_``).
     definition, derivative : str, optional
         Templates of φ's and φ′'s definitions in ``$fn`` (the symbol) and ``$0``, e.g.
         ``r"$fn($0) = \frac{$0}{1 + |$0|}"``; shown when it is the lecture network's φ.
@@ -115,7 +117,7 @@ def elementwise(name: str, f: Callable[[np.ndarray], np.ndarray],
     if d2f is not None:
         _callable(d2f, "d2f")
     symbol = symbol or name
-    form = Form(symbol, latex or rf"\operatorname{{{symbol}}}")
+    form = Form(symbol, latex or operator_name(symbol))
     op = function(name, form, f, df, definition or "$fn($0)", derivative or "$fn'($0)",
                   summary=summary or f"{name}, entry by entry", domain_rules=tuple(domain),
                   roles=frozenset({"activation"}) if activation else frozenset(), equation=None,
@@ -181,7 +183,7 @@ def operation(name: str, forward: Callable[..., np.ndarray],
         _callable(jac, f"jacobians[{i}]")
     arity = len(jacobians)
     labels = list(labels) if labels is not None else \
-        [rf"\partial\operatorname{{{name}}}/\partial ${i}" for i in range(arity)]
+        [rf"\partial{operator_name(name)}/\partial ${i}" for i in range(arity)]
     if len(labels) != arity:
         raise JacobianCalcError(f"operation {name!r} has {arity} Jacobian(s) but {len(labels)} "
                                 f"label(s)")

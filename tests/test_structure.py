@@ -168,6 +168,7 @@ structured = st.one_of(
     st.builds(Identity, sides, scales),
     sides.flatmap(lambda n: real_arrays((n,), BOUND)).map(Diagonal),
     krons(),
+    st.builds(lambda K, c: K.scaled(c), krons(), scales),  # c·(I_n ⊗ I_m) keeps c apart
 )
 
 
@@ -211,6 +212,7 @@ def test_sparse_and_materialized_forms_have_the_same_entries(M):
     full = M.toarray()
     S = M.tosparse()
     assert sp.issparse(S) and isinstance(S, sp.sparray) and S.shape == M.shape
+    assert S.nnz == M.nnz  # the structural pattern, zeros among the values included
     np.testing.assert_array_equal(S.toarray(), full)
     out = M.materialize()
     np.testing.assert_array_equal(dense(out), full)
@@ -274,9 +276,6 @@ def test_transpose_and_scaled_equal_their_dense_forms(M, c):
     assert type(S) is type(M) and S.shape == M.shape
     # (c·a)·b and c·(a·b) round differently only where they underflow
     np.testing.assert_allclose(S.toarray(), c * full, rtol=1e-15, atol=1e-300)
-    if isinstance(M, Kron) and isinstance(M.left, int) and isinstance(M.right, int) \
-            and M.left > 1:
-        return  # see test_scaling_a_kron_of_two_identities_keeps_its_structure
     assert (S.nnz, S.dense) == (M.nnz, M.dense)  # "with the same structure"
 
 
@@ -311,38 +310,15 @@ def test_compose_is_used_often_enough_to_be_tested():
 
 
 # ----------------------------------------------------- products and sums, every pair
-def _has_identity_factor(K: Kron) -> tuple[bool, bool]:
-    return isinstance(K.left, int), isinstance(K.right, int)
-
-
-def _known_product_info_mismatch(a: object, b: object) -> bool:
-    """The pairs of the xfail tests at the end of this file: product_info ≠ product.
-
-    Kept narrow: every other pair must be described exactly. When a discrepancy is fixed,
-    its strict xfail test starts to pass (and fails as XPASS): remove its clause here too.
-    """
-    if isinstance(a, Kron) and isinstance(b, Kron):
-        if a.compose(b) is None:
-            return True  # (A): written out by product, but product_info says "kron"
-        (la, ra), (lb, rb) = _has_identity_factor(a), _has_identity_factor(b)
-        if (la or ra) and (lb or rb) and not (la and lb) and not (ra and rb):
-            return True  # (B): both structurally sparse, composed into two dense factors
-    if {type(a), type(b)} == {Diagonal, Kron}:
-        return True  # (C): product writes one side sparse; product_info ignores it
-    for s, m in ((a, b), (b, a)):
-        if sp.issparse(s) and isinstance(m, Structured) and m.dense \
-                and s.shape[0] * s.shape[1] > 4 * max(m.nnz, 1):
-            return True  # (D): a large scipy operand keeps the product sparse
-    return False
-
-
 @given(products())
 def test_product_equals_the_dense_product_for_every_pair_of_kinds(pair):
     a, b = pair
     out = product(a, b)
     assert_product_close(out, dense(a), dense(b))
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        assert isinstance(out, np.ndarray)  # the result is dense whenever one side is
+        # dense whenever one side is: an ndarray, or M(aᵀ ⊗ B) = aᵀ ⊗ MB kept structured
+        # (two matrix factors, no structural zero)
+        assert isinstance(out, np.ndarray) or (isinstance(out, Kron) and out.dense)
     assert isinstance(out, (np.ndarray, Structured)) or isinstance(out, sp.sparray)
 
 
@@ -355,11 +331,13 @@ def test_product_info_and_cost_describe_what_product_returns(pair):
     out = product(a, b)
     assert info.shape == (ia.rows, ib.cols) == dims(out)
     assert isinstance(cost, int) and cost >= 0
-    if _known_product_info_mismatch(a, b):
-        return  # see the xfail tests below
     assert info.sparse == (not is_dense_storage(out)), (
         f"product_info says sparse={info.sparse} ({info.kind}) for {ia} @ {ib}, but product "
         f"returned {type(out).__name__} {MatrixInfo.of(out)}")
+    real = MatrixInfo.of(out)
+    assert info.kind == real.kind, (ia, ib, info, real)
+    if isinstance(out, Structured):  # its whole description, known before it is built
+        assert info == real, (ia, ib, info, real)
 
 
 @given(sums())
@@ -380,6 +358,7 @@ def test_sum_info_describes_what_add_returns(pair):
     assert info.sparse == (not is_dense_storage(out)), (
         f"sum_info says sparse={info.sparse} for {MatrixInfo.of(a)} + {MatrixInfo.of(b)}, but "
         f"add returned {type(out).__name__} {MatrixInfo.of(out)}")
+    assert info.kind == MatrixInfo.of(out).kind
 
 
 def test_mismatched_shapes_are_refused_by_the_cost_model():
@@ -437,17 +416,13 @@ def test_linear_weight_jacobian_products_on_either_side_equal_the_dense_products
     assert_product_close((S @ K).toarray(), S.toarray(), full)
 
 
-# ------------------------------------------------------------ known discrepancies
+# ------------------------------------ discrepancies once found, kept as regression tests
 def _described(a: object, b: object) -> tuple[bool, bool]:
     """(what product_info says about sparse-ness, what product returns)."""
     info = product_info(MatrixInfo.of(a), MatrixInfo.of(b))
     return info.sparse, not is_dense_storage(product(a, b))
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="(A) product_info assumes two Kronecker products "
-                   "compose into a Kron; when their factors do not meet, product writes them "
-                   "out (here a small one densified: an ndarray) while product_info says sparse")
 def test_product_info_of_kron_products_that_do_not_compose():
     a, b = Kron(2, np.ones((1, 1))), Kron(np.ones((1, 1)), 2)  # I₂ split 2·1, then 1·2
     assert a.compose(b) is None
@@ -455,10 +430,6 @@ def test_product_info_of_kron_products_that_do_not_compose():
     assert said == got
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="(B) product_info says a composed Kron is sparse when "
-                   "both operands are, but (A ⊗ I)(I ⊗ B) = A ⊗ B has two dense factors and "
-                   "is dense")
 def test_product_info_of_composed_krons_that_lose_their_identities():
     a, b = Kron(np.ones((2, 2)), 3), Kron(2, np.ones((3, 1)))
     assert isinstance(a.compose(b), Kron)
@@ -466,41 +437,32 @@ def test_product_info_of_composed_krons_that_lose_their_identities():
     assert said == got
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="(C) a diagonal times a Kronecker product: product "
-                   "writes the right side sparse and then densifies it (or the left side "
-                   "sparse), which product_info does not model; e.g. I₃-diag times a 3×3 "
-                   "I₃⊗[[1]] gives an ndarray although product_info says sparse")
 def test_product_info_of_a_diagonal_and_a_kron():
     said, got = _described(Diagonal(np.ones(3)), Kron(3, np.ones((1, 1))))
     assert said == got
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="(D) product_info says a dense structured factor makes "
-                   "the product dense, but product multiplies a large scipy operand by its "
-                   "tosparse() form and returns a scipy sparse array")
 def test_product_info_of_a_large_sparse_times_a_dense_structured_factor():
     a = sp.csr_array(np.ones((9, 1)))
     said, got = _described(a, Kron(np.ones((1, 1)), np.ones((1, 1))))
     assert said == got
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="Kron.scaled of two identity factors writes the left "
-                   "one out as a dense n×n array: 'c times this matrix, with the same "
-                   "structure' no longer holds, nnz grows from n·m to n²·m")
 def test_scaling_a_kron_of_two_identities_keeps_its_structure():
     K = Kron(2, 1)
     S = K.scaled(3.0)
     np.testing.assert_array_equal(S.toarray(), 3.0 * np.eye(2))
     assert S.nnz == K.nnz
+    # both factors stay identities (the split too): c is kept apart, 8 bytes
+    S = Kron(2, 3).scaled(-2.0)
+    assert (S.left, S.right, S.scale, S.nnz, S.nbytes) == (2, 3, -2.0, 6, 8)
+    np.testing.assert_array_equal(S.tosparse().toarray(), -2.0 * np.eye(6))
+    np.testing.assert_array_equal(S.T.toarray(), -2.0 * np.eye(6))
+    composed = S.compose(Kron(np.ones((2, 1)), 3))  # c·(I ⊗ I)(A ⊗ I) = cA ⊗ I
+    assert composed.scale == 1.0 and isinstance(composed.right, int)
+    np.testing.assert_array_equal(composed.toarray(), -2.0 * np.kron(np.ones((2, 1)), np.eye(3)))
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="Kron.nnz counts zeros among the factors' values (as "
-                   "documented: 'zeros among the values included'), but Kron.tosparse() "
-                   "drops them (sp.csr_array of each factor), so the two disagree")
 def test_kron_tosparse_stores_nnz_entries():
     K = Kron(np.array([[1.0, 0.0]]), np.array([[2.0], [0.0]]))
     assert K.tosparse().nnz == K.nnz

@@ -16,6 +16,7 @@ import numpy as np
 __all__ = [
     "pretty",
     "latex_name",
+    "operator_name",
     "dims",
     "chain_dims",
     "flat_name",
@@ -56,7 +57,28 @@ def latex_name(name: str) -> str:
 def _latex_stem(stem: str) -> str:
     if len(stem) == 1:
         return stem
-    return r"\mathrm{" + stem.replace("_", r"\_") + "}"
+    return r"\mathrm{" + _escape(stem) + "}"
+
+
+_SPECIAL = re.compile(r"([#$%&_{}])")
+
+
+def _escape(text: str) -> str:
+    """``text`` with the characters TeX reads as markup escaped (``_`` is a subscript)."""
+    return _SPECIAL.sub(r"\\\1", text)
+
+
+def operator_name(name: str) -> str:
+    r"""How a function's name is written in LaTeX: ``'relu'`` → ``'\operatorname{relu}'``.
+
+    A name of letters only is an ``\operatorname``. Any other (``'soft_sign'``, ``'log2'``)
+    is ``\mathop{\mathrm{soft\_sign}}``, the same upright operator with its ``_`` escaped:
+    unescaped it would be a subscript, and latex2mathml (the checker of
+    :func:`~jacobian_calc.render.check_latex`) reads ``\operatorname`` of letters only.
+    """
+    if name.isascii() and name.isalpha():
+        return rf"\operatorname{{{name}}}"
+    return rf"\mathop{{\mathrm{{{_escape(name)}}}}}"
 
 
 def _bracketed(shown: str, latex: bool) -> str:
@@ -183,10 +205,10 @@ _WORDS = {
 }
 #: Control symbols (a backslash and one non-letter).
 _SYMBOLS = {",": "·", ":": "", " ": " ", ";": " ", "!": "", "{": "{", "}": "}", "|": "‖",
-            "\\": " "}
+            "\\": " ", "_": "_", "#": "#", "%": "%", "&": "&"}
 #: Commands with one argument, and how the text form writes it.
 _ONE_ARG = {
-    "operatorname": lambda a: a, "mathrm": lambda a: a, "text": lambda a: a,
+    "operatorname": lambda a: a, "mathop": lambda a: a, "mathrm": lambda a: a, "text": lambda a: a,
     "mathbf": lambda a: a, "boldsymbol": lambda a: a, "hat": lambda a: a + "\u0302",
     "sqrt": lambda a: f"√({a})" if len(a) > 1 else f"√{a}",
 }

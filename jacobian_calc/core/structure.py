@@ -14,7 +14,8 @@ class                      stores                    a row g times it
 :class:`Identity` c·I_n    c                         c·g
 :class:`Diagonal` diag(v)  v (n numbers)             g ⊙ vᵀ
 :class:`Kron` A ⊗ B        A and B (or just n for    vec(Bᵀ G A)ᵀ with G = unvec(g)
-                           an identity factor)       (the vec identity behind eq 22–25)
+                           an identity factor; c     (the vec identity behind eq 22–25)
+                           for c·(I_n ⊗ I_m))
 =========================  ========================  =====================================
 
 :math:`x^\top \otimes I_p` is therefore kept as x itself (8·d bytes for p·d stored entries)
@@ -27,7 +28,7 @@ request.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from math import prod
 from typing import Any
 
@@ -282,7 +283,7 @@ def _factor_nnz(f: np.ndarray | int) -> int:
 
 
 class Kron(Structured):
-    r"""A ⊗ B, each factor a dense matrix or an identity (given by its size n).
+    r"""A ⊗ B, each factor a dense matrix or an identity (given by its size n), times c.
 
     ``Kron(x[None, :], p)`` is :math:`x^\top \otimes I_p` (eq 22), ``Kron(n, A)`` is
     :math:`I_n \otimes A`, ``Kron(B.T, A)`` is ∂vec(AXB)/∂vec(X) and ``Kron(-Xi.T, Xi)``
@@ -294,13 +295,22 @@ class Kron(Structured):
     ----------
     left, right : numpy.ndarray (2-D) or int
         The factors; an int n stands for the identity I_n.
+    scale : float, optional
+        c in c·(A ⊗ B). It is multiplied into a matrix factor when there is one, so the
+        attribute ``scale`` differs from 1 only for c·(I_n ⊗ I_m): writing c·I_n out
+        instead would store n² numbers where the structure needs one.
     """
 
-    __slots__ = ("left", "right")
+    __slots__ = ("left", "right", "scale")
 
-    def __init__(self, left: np.ndarray | int, right: np.ndarray | int) -> None:
-        self.left = self._factor(left)
-        self.right = self._factor(right)
+    def __init__(self, left: np.ndarray | int, right: np.ndarray | int,
+                 scale: float = 1.0) -> None:
+        left, right, scale = self._factor(left), self._factor(right), float(scale)
+        if scale != 1.0 and not isinstance(left, int):
+            left, scale = scale * left, 1.0
+        elif scale != 1.0 and not isinstance(right, int):
+            right, scale = scale * right, 1.0
+        self.left, self.right, self.scale = left, right, scale
 
     @staticmethod
     def _factor(f: object) -> np.ndarray | int:
@@ -324,7 +334,8 @@ class Kron(Structured):
 
     @property
     def nbytes(self) -> int:
-        return sum(0 if isinstance(f, int) else int(f.nbytes) for f in (self.left, self.right))
+        held = sum(0 if isinstance(f, int) else int(f.nbytes) for f in (self.left, self.right))
+        return held + (8 if self.scale != 1.0 else 0)
 
     @property
     def dense(self) -> bool:
@@ -354,7 +365,8 @@ class Kron(Structured):
                 M = np.matmul(A.T, M)
         if not isinstance(self.right, int):
             M = np.matmul(M, self.right)
-        return M.reshape(r, ac * bc)
+        M = M.reshape(r, ac * bc)
+        return M if self.scale == 1.0 else self.scale * M
 
     def matmul(self, V: np.ndarray) -> np.ndarray:
         # Column v is vec(X) for X of shape (bc, ac); (A ⊗ B) v = vec(B X Aᵀ). Batched
@@ -366,28 +378,37 @@ class Kron(Structured):
             X = np.matmul(self.left, X)
         if not isinstance(self.right, int):
             X = np.matmul(X, self.right.T)
-        return X.reshape(m, ar * br).T
+        X = X.reshape(m, ar * br).T
+        return X if self.scale == 1.0 else self.scale * X
 
     def tosparse(self) -> sp.csr_array:
+        # Every entry of a matrix factor is stored, zeros included (as nnz counts them), so
+        # the pattern is the structure's and never depends on the values.
         left, right = self.left, self.right
-        if isinstance(right, int) and not isinstance(left, int) and left.shape[0] == 1:
+        if isinstance(left, int) and isinstance(right, int):
+            return Identity(left * right, self.scale).tosparse()  # c·(I_n ⊗ I_m) = c·I_nm
+        if isinstance(right, int) and left.shape[0] == 1:
             return row_kron_eye(left[0], right)  # xᵀ⊗I_p, eq (22)
         if isinstance(left, int) and not isinstance(right, int):
             return eye_kron(left, right)  # I_n⊗A
-        parts = [sp.eye_array(f, format="csr") if isinstance(f, int) else sp.csr_array(f)
+        parts = [sp.eye_array(f, format="csr") if isinstance(f, int) else _full_pattern(f)
                  for f in (left, right)]
         return sp.csr_array(sp.kron(parts[0], parts[1], format="csr"))
 
     def _dense(self) -> np.ndarray:
         parts = [np.eye(f) if isinstance(f, int) else f for f in (self.left, self.right)]
-        return kron_dense(parts[0], parts[1])
+        out = kron_dense(parts[0], parts[1])
+        return out if self.scale == 1.0 else self.scale * out
 
     def transpose(self) -> Kron:
-        return Kron(*(f if isinstance(f, int) else f.T for f in (self.left, self.right)))
+        return Kron(*(f if isinstance(f, int) else f.T for f in (self.left, self.right)),
+                    self.scale)
 
     def finite(self) -> bool:
-        # Every entry is a_ij·b_kl: finite when both factors are and the largest product is.
-        largest = 1.0
+        # Every entry is c·a_ij·b_kl: finite when the factors are and the largest product is.
+        largest = abs(self.scale)
+        if not np.isfinite(largest):
+            return False
         for f in (self.left, self.right):
             if not isinstance(f, int):
                 if not np.all(np.isfinite(f)):
@@ -396,11 +417,7 @@ class Kron(Structured):
         return bool(np.isfinite(largest))
 
     def scaled(self, c: float) -> Kron:
-        if not isinstance(self.left, int):
-            return Kron(c * self.left, self.right)
-        if not isinstance(self.right, int):
-            return Kron(self.left, c * self.right)
-        return Kron(np.eye(self.left) * c, self.right)
+        return Kron(self.left, self.right, self.scale * c)
 
     def compose(self, other: Kron) -> Kron | None:
         """(A ⊗ B)(C ⊗ D) = AC ⊗ BD when the factors meet, else ``None``."""
@@ -409,7 +426,7 @@ class Kron(Structured):
         if ac != cr or bc != dr:
             return None
         return Kron(_factor_product(self.left, other.left),
-                    _factor_product(self.right, other.right))
+                    _factor_product(self.right, other.right), self.scale * other.scale)
 
 
 class KronSum(Structured):
@@ -483,6 +500,16 @@ class KronSum(Structured):
         return KronSum(t.scaled(c) for t in self.terms)
 
 
+def _full_pattern(f: np.ndarray) -> sp.csr_array:
+    """A dense matrix as CSR with every entry stored (``sp.csr_array(f)`` drops its zeros)."""
+    rows, cols = f.shape
+    if not f.size:
+        return sp.csr_array(f.shape)
+    idx = index_dtype(max(f.size, cols))
+    return sp.csr_array((f.ravel(), np.tile(np.arange(cols, dtype=idx), rows),
+                         np.arange(0, f.size + 1, cols, dtype=idx)), shape=f.shape)
+
+
 def _factor_product(a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray | int:
     if isinstance(a, int):
         return b
@@ -541,7 +568,8 @@ def product(a: Matrix, b: Matrix) -> Matrix:
     Identities only scale; diagonals multiply entry by entry; Kronecker products compose
     by the mixed-product rule (A ⊗ B)(C ⊗ D) = AC ⊗ BD; a dense operand times a structured
     one uses the structure; anything else is written out sparse and handed to scipy. The
-    result is dense whenever one side is dense.
+    result is dense whenever one side is dense: an ndarray, or for M(aᵀ ⊗ B) the Kronecker
+    product aᵀ ⊗ MB of two matrices, kept structured (see :func:`_through_kron`).
     """
     if isinstance(a, Identity):
         return _scale(b, a.scale)
@@ -578,6 +606,16 @@ def _square(m: np.ndarray | Diagonal) -> np.ndarray:
     return np.diag(m.values) if isinstance(m, Diagonal) else m
 
 
+def _times(m: np.ndarray | Diagonal, f: np.ndarray | int, m_first: bool) -> np.ndarray:
+    """``m @ f`` (or ``f @ m``) for a Kronecker factor f: a diagonal m scales f's rows (columns)
+    rather than being written out square, as :func:`product_cost` counts it."""
+    if isinstance(f, int):
+        return _square(m)
+    if isinstance(m, Diagonal):
+        return m.values[:, None] * f if m_first else f * m.values[None, :]
+    return m @ f if m_first else f @ m
+
+
 def _through_kron(a: Matrix, b: Matrix) -> Kron | None:
     """M (aᵀ ⊗ B) = aᵀ ⊗ MB and (a ⊗ B) M = a ⊗ BM for a row aᵀ (a column a): the mixed
     product with 1 ⊗ M. It keeps the tangents of a layer, (z ⊗ I)ᵀ times the layers above,
@@ -585,16 +623,12 @@ def _through_kron(a: Matrix, b: Matrix) -> Kron | None:
     an M of several rows (a dense row times a factor is the gradient's own fast path)."""
     if isinstance(b, Kron) and isinstance(a, (np.ndarray, Diagonal)) and a.shape[0] > 1 \
             and not isinstance(b.left, int) and b.left.shape[0] == 1:
-        br = b.right if not isinstance(b.right, int) else None
-        if (br.shape[0] if br is not None else b.right) == a.shape[1]:
-            M = _square(a)
-            return Kron(b.left, M if br is None else M @ br)
+        if _factor_shape(b.right)[0] == a.shape[1]:
+            return Kron(b.left, _times(a, b.right, m_first=True))
     if isinstance(a, Kron) and isinstance(b, (np.ndarray, Diagonal)) and b.shape[1] > 1 \
             and not isinstance(a.left, int) and a.left.shape[1] == 1:
-        ar = a.right if not isinstance(a.right, int) else None
-        if (ar.shape[1] if ar is not None else a.right) == b.shape[0]:
-            M = _square(b)
-            return Kron(a.left, M if ar is None else ar @ M)
+        if _factor_shape(a.right)[1] == b.shape[0]:
+            return Kron(a.left, _times(b, a.right, m_first=False))
     return None
 
 
@@ -644,10 +678,15 @@ class MatrixInfo:
         means ``nnz``.
     kind : str
         ``"dense"``, ``"sparse"``, or the structured class: ``"identity"``,
-        ``"diagonal"``, ``"kron"`` (how :func:`product` will multiply it).
+        ``"diagonal"``, ``"kron"``, ``"kronsum"`` (how :func:`product` will multiply it).
     left : tuple of int or None
-        For a Kronecker product A ⊗ B, the shape of A (a row aᵀ lets a dense matrix pass
-        through: M(aᵀ ⊗ B) = aᵀ ⊗ MB).
+        For a Kronecker product A ⊗ B, the shape of A, (n, n) for I_n: whether two
+        Kronecker products compose, (A ⊗ B)(C ⊗ D) = AC ⊗ BD, and whether a dense matrix
+        passes through a row aᵀ, M(aᵀ ⊗ B) = aᵀ ⊗ MB.
+    identities : tuple of bool
+        For a Kronecker product A ⊗ B, whether A and whether B is an identity (stored as
+        its size, and structurally sparse); a composed product keeps an identity factor
+        only where both had one.
     """
 
     rows: int
@@ -658,6 +697,7 @@ class MatrixInfo:
     stored: int | None = None
     kind: str = ""
     left: tuple[int, int] | None = None
+    identities: tuple[bool, bool] = (False, False)
 
     def __post_init__(self) -> None:
         if not self.kind:
@@ -672,6 +712,11 @@ class MatrixInfo:
     def shape(self) -> tuple[int, int]:
         return (self.rows, self.cols)
 
+    def transpose(self) -> MatrixInfo:
+        """The info of the transpose (of a Kronecker product: Aᵀ ⊗ Bᵀ)."""
+        return replace(self, rows=self.cols, cols=self.rows,
+                       left=None if self.left is None else self.left[::-1])
+
     @classmethod
     def of(cls, matrix: Any) -> MatrixInfo:
         """Describe a matrix that exists: dense, scipy sparse, structured, or a Jacobian's storage."""
@@ -682,10 +727,13 @@ class MatrixInfo:
             raise ShapeError(f"a chain factor must be a 2-D matrix, got shape {matrix.shape}")
         rows, cols = (int(n) for n in matrix.shape)
         if isinstance(matrix, Structured):
-            left = (_factor_shape(matrix.left)
-                    if isinstance(matrix, Kron) and not isinstance(matrix.left, int) else None)
+            kron = isinstance(matrix, Kron)
+            left = _factor_shape(matrix.left) if kron else None
+            identities = ((isinstance(matrix.left, int), isinstance(matrix.right, int))
+                          if kron else (False, False))
             return cls(rows, cols, int(matrix.nnz), not matrix.dense, int(matrix.apply_cost),
-                       max(1, int(matrix.nbytes) // 8), type(matrix).__name__.lower(), left)
+                       max(1, int(matrix.nbytes) // 8), type(matrix).__name__.lower(), left,
+                       identities)
         if isinstance(matrix, np.ndarray):
             return cls(rows, cols, rows * cols, False)
         return cls(rows, cols, int(matrix.nnz), True)
@@ -702,9 +750,85 @@ def _meet(a: MatrixInfo, b: MatrixInfo) -> None:
                          f"{a.cols} columns meet {b.rows} rows")
 
 
-def _densified(sparse: MatrixInfo, structured: MatrixInfo) -> bool:
-    """The rule of :func:`product`: a small sparse operand meets a structured one dense."""
-    return sparse.kind == "sparse" and sparse.rows * sparse.cols <= 4 * max(structured.nnz, 1)
+def _structured(info: MatrixInfo) -> bool:
+    """A structured class (not an ndarray or a scipy array): multiplied through its structure."""
+    return info.kind not in ("dense", "sparse")
+
+
+def _apply(info: MatrixInfo) -> int:
+    return info.nnz if info.apply is None else info.apply
+
+
+def _small(sparse: MatrixInfo, structured: MatrixInfo) -> bool:
+    """:func:`_small_enough` on infos."""
+    return sparse.rows * sparse.cols <= 4 * max(structured.nnz, 1)
+
+
+def _route(a: MatrixInfo, b: MatrixInfo) -> tuple[str, bool]:
+    """How :func:`product` multiplies two operands that no structural rule covers.
+
+    Returns the route and whether a sparse operand is written out dense first:
+    ``"rows"`` (dense rows of a times b's structure), ``"columns"`` (a's structure times
+    dense columns of b), ``"sparse"`` (scipy, both sparse: a structured operand met by
+    another structured or a large sparse one is written out sparse) or ``"dense"`` (numpy,
+    or scipy with one dense side). Only ``"sparse"`` gives a sparse result.
+    """
+    a_kind, b_kind = a.kind, b.kind
+    if _structured(b):
+        if a_kind == "sparse" and _small(a, b):
+            return "rows", True
+        if a_kind == "dense":
+            return "rows", False
+        b_kind = "sparse"  # b.tosparse()
+    if _structured(a):
+        if b_kind == "sparse" and _small(b, a):
+            return "columns", True
+        if b_kind == "dense":
+            return "columns", False
+        a_kind = "sparse"  # a.tosparse()
+    return ("sparse" if a_kind == b_kind == "sparse" else "dense"), False
+
+
+def _kron_info(left: tuple[int, int], right: tuple[int, int],
+               identities: tuple[bool, bool]) -> MatrixInfo:
+    """The info of A ⊗ B from its factors' shapes ((n, n) for I_n): what :meth:`MatrixInfo.of`
+    says of the :class:`Kron` (its nnz, apply_cost, nbytes and dense, computed the same way)."""
+    (ar, ac), (br, bc) = left, right
+    eye_a, eye_b = identities
+    nnz = (ar if eye_a else ar * ac) * (br if eye_b else br * bc)
+    apply = (ac * br if eye_a else ar * ac * br) + (ac * bc if eye_b else ac * br * bc)
+    held = (0 if eye_a else ar * ac) + (0 if eye_b else br * bc)
+    return MatrixInfo(ar * br, ac * bc, nnz, eye_a or eye_b, apply, max(1, held), "kron",
+                      left, identities)
+
+
+def _right_shape(info: MatrixInfo) -> tuple[int, int]:
+    """The shape of B in a Kronecker product A ⊗ B whose A has the shape ``info.left``."""
+    return (info.rows // info.left[0], info.cols // info.left[1])
+
+
+def _composes(a: MatrixInfo, b: MatrixInfo) -> bool:
+    """Whether :meth:`Kron.compose` applies: the columns of A meet the rows of C."""
+    return (a.kind == b.kind == "kron" and a.left is not None and b.left is not None
+            and a.left[1] == b.left[0])
+
+
+def _composed_info(a: MatrixInfo, b: MatrixInfo) -> MatrixInfo:
+    """The info of (A ⊗ B)(C ⊗ D) = AC ⊗ BD: an identity factor stays only where both were one."""
+    left = (a.left[0], b.left[1])
+    right = (_right_shape(a)[0], _right_shape(b)[1])
+    identities = (a.identities[0] and b.identities[0], a.identities[1] and b.identities[1])
+    return _kron_info(left, right, identities)
+
+
+def _factor_products_cost(a: MatrixInfo, b: MatrixInfo) -> int:
+    """Multiply-adds of AC and BD (a product with an identity factor is the other factor)."""
+    cost = 0
+    for (m, k), n, eyes in ((a.left, b.left[1], (a.identities[0], b.identities[0])),
+                            (_right_shape(a), _right_shape(b)[1],
+                             (a.identities[1], b.identities[1]))):
+        cost += 0 if any(eyes) else m * k * n
+    return cost
 
 
 def product_cost(a: MatrixInfo, b: MatrixInfo) -> int:
@@ -713,11 +837,15 @@ def product_cost(a: MatrixInfo, b: MatrixInfo) -> int:
     ========================  ==========================================================
     an identity on one side   the other side's stored entries (a scaling)
     two diagonals             n
-    two Kronecker products    the products of their factors
+    two Kronecker products    when their factors meet: the products AC and BD of the
+                              factors (none where one of the two is an identity)
+    M (aᵀ ⊗ B), (a ⊗ B) M     the product MB (BM), M dense or diagonal
     dense times structured    rows of the dense side × the structured side's ``apply``
+                              (a small sparse side is written out dense first: + its size)
     dense, dense              ``m·k·n``
     sparse, dense             ``nnz(A)·n``; dense, sparse: ``m·nnz(B)``
-    both sparse               ``nnz(A)·nnz(B)/k``
+    both sparse               ``nnz(A)·nnz(B)/k``; a structured side that meets another
+                              structured or a large sparse one is written out sparse
     ========================  ==========================================================
     """
     _meet(a, b)
@@ -727,28 +855,31 @@ def product_cost(a: MatrixInfo, b: MatrixInfo) -> int:
         return a.held
     if a.kind == b.kind == "diagonal":
         return a.rows
-    if a.kind == b.kind == "kron":
-        return (a.apply or 0) + (b.apply or 0)
+    if _composes(a, b):
+        return _factor_products_cost(a, b)
     through = _through_info(a, b)
     if through is not None:  # M (aᵀ ⊗ B): the product M·B of M with the right factor
         m, inner = (a, b) if b.kind == "kron" else (b, a)
+        if inner.identities[1]:  # M itself (a diagonal written out square)
+            return 0 if m.kind == "dense" else m.rows * m.cols
         outer = through.cols // inner.left[1] if inner is b else through.rows // inner.left[0]
         return m.rows * m.cols * outer if m.kind == "dense" else m.rows * outer
-    if b.apply is not None and (a.kind == "dense" or _densified(a, b)):
-        return a.rows * b.apply + (a.rows * a.cols if a.kind == "sparse" else 0)
-    if a.apply is not None and (b.kind == "dense" or _densified(b, a)):
-        return b.cols * a.apply + (b.rows * b.cols if b.kind == "sparse" else 0)
-    if a.sparse and b.sparse:
+    route, densified = _route(a, b)
+    if route == "rows":
+        return a.rows * _apply(b) + (a.rows * a.cols if densified else 0)
+    if route == "columns":
+        return b.cols * _apply(a) + (b.rows * b.cols if densified else 0)
+    if route == "sparse":
         return -(-a.nnz * b.nnz // max(a.cols, 1))  # ceil(nnz(A)·nnz(B)/k)
-    if a.sparse:
+    if a.kind == "sparse":
         return a.nnz * b.cols
-    if b.sparse:
+    if b.kind == "sparse":
         return a.rows * b.nnz
     return a.rows * a.cols * b.cols
 
 
 def product_info(a: MatrixInfo, b: MatrixInfo) -> MatrixInfo:
-    """What ``a @ b`` will be, following the rules of :func:`product`: sparse only if both are."""
+    """What ``a @ b`` will be, following the rules of :func:`product` (its kind, its storage)."""
     _meet(a, b)
     if a.kind == "identity":
         return b
@@ -756,37 +887,26 @@ def product_info(a: MatrixInfo, b: MatrixInfo) -> MatrixInfo:
         return a
     if a.kind == b.kind == "diagonal":
         return a
-    full = a.rows * b.cols
+    if _composes(a, b):
+        return _composed_info(a, b)
     through = _through_info(a, b)
     if through is not None:
         return through
-    if (b.apply is not None and _densified(a, b)) or (a.apply is not None and _densified(b, a)):
-        return MatrixInfo(a.rows, b.cols, full, False)
-    if a.kind == b.kind == "kron":
-        return MatrixInfo(a.rows, b.cols, min(full, a.nnz), a.sparse and b.sparse,
-                          a.apply, max(a.held, b.held), "kron")
-    if a.sparse and b.sparse:
+    full = a.rows * b.cols
+    if _route(a, b)[0] == "sparse":
         return MatrixInfo(a.rows, b.cols, min(full, -(-a.nnz * b.nnz // max(a.cols, 1))), True)
-    return MatrixInfo(a.rows, b.cols, full, False)
+    return dense_info(a.rows, b.cols)
 
 
 def _through_info(a: MatrixInfo, b: MatrixInfo) -> MatrixInfo | None:
     """The info of M (aᵀ ⊗ B) = aᵀ ⊗ MB (or of (a ⊗ B) M), mirroring :func:`_through_kron`."""
-    if b.kind == "kron" and b.left is not None and b.left[0] == 1 \
+    if b.kind == "kron" and b.left is not None and not b.identities[0] and b.left[0] == 1 \
             and a.kind in ("dense", "diagonal") and a.rows > 1:
-        c = b.left[1]
-        right = (a.rows, b.cols // c)
-    elif a.kind == "kron" and a.left is not None and a.left[1] == 1 \
+        return _kron_info(b.left, (a.rows, _right_shape(b)[1]), (False, False))
+    if a.kind == "kron" and a.left is not None and not a.identities[0] and a.left[1] == 1 \
             and b.kind in ("dense", "diagonal") and b.cols > 1:
-        c = a.left[0]
-        right = (a.rows // c, b.cols)
-    else:
-        return None
-    rows, cols = (right[0], right[1] * c) if b.kind == "kron" else (right[0] * c, right[1])
-    held = c + right[0] * right[1]
-    apply = c * right[0] + c * right[0] * right[1]
-    left = (1, c) if b.kind == "kron" else (c, 1)
-    return MatrixInfo(rows, cols, rows * cols, False, apply, held, "kron", left)
+        return _kron_info(a.left, (_right_shape(a)[0], b.cols), (False, False))
+    return None
 
 
 def sum_info(a: MatrixInfo, b: MatrixInfo) -> MatrixInfo:

@@ -212,9 +212,7 @@ def forward_cost(chain: Sequence[MatrixInfo | Any]) -> int:
     """Multiply-adds of head-to-tail accumulation: ``…·(J(k−1)·Jk)`` (forward mode)."""
     infos = _infos(chain)
     if len(infos) > MAX_SEARCHED_FACTORS:  # fold the transposed chain, right to left
-        flipped = [MatrixInfo(i.cols, i.rows, i.nnz, i.sparse, i.apply, i.stored, i.kind,
-                              None if i.left is None else i.left[::-1])
-                   for i in reversed(infos)]
+        flipped = [i.transpose() for i in reversed(infos)]
         return _fold_cost(flipped)
     return tree_cost(infos, _right_tree(0, len(infos) - 1))
 

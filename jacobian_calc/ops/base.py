@@ -41,7 +41,7 @@ from ..core.structure import Diagonal, Identity, Kron, MatrixInfo, dense_info
 __all__ = [
     "ATOM", "POSTFIX", "UNARY", "PRODUCT", "SUM",
     "FAMILIES", "NodeLike", "MatrixInfo", "Rule", "Partial", "Pointwise", "Param",
-    "Operation", "Table", "LiveView", "role_view", "TABLE", "dense_info", "identity_partial", "diagonal_partial", "diagonal_info",
+    "Operation", "Table", "LiveView", "role_view", "TABLE", "dense_info", "identity_partial", "identity_info", "diagonal_partial", "diagonal_info",
     "kron_partial", "gradient_partial", "LINEAR", "pointwise_second",
 ]
 
@@ -151,15 +151,22 @@ def identity_partial(scale: float | Callable[[NodeLike], float] = 1.0, *,
     return Partial(
         build=lambda node: Identity(node.value.size, c(node)),
         label=Template(label or "I_{$n}"),
-        info=lambda node: MatrixInfo(node.value.size, node.value.size, node.value.size, True,
-                                     node.value.size, 1),
+        info=lambda node: identity_info(node.value.size),
         symmetric=True, equation=equation, fields=size)
 
 
+def identity_info(n: int) -> MatrixInfo:
+    """The info of c·I_n, as :meth:`MatrixInfo.of` describes an :class:`Identity`: n entries
+    written out, n multiply-adds a row, one number held (c), multiplied as a scaling."""
+    n = int(n)
+    return MatrixInfo(n, n, n, True, n, 1, "identity")
+
+
 def diagonal_info(node: NodeLike) -> MatrixInfo:
-    """The info of a diagonal factor of the node's size: n stored entries, n multiply-adds a row."""
+    """The info of a diagonal factor of the node's size, as :meth:`MatrixInfo.of` describes a
+    :class:`Diagonal`: n stored entries, n multiply-adds a row, n numbers held."""
     n = int(node.value.size)
-    return MatrixInfo(n, n, n, True, n)
+    return MatrixInfo(n, n, n, True, n, n, "diagonal")
 
 
 def diagonal_partial(values: Callable[[NodeLike], np.ndarray], label: str, *,

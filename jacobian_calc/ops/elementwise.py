@@ -19,7 +19,7 @@ import numpy as np
 from scipy.special import expit
 
 from ..core.errors import ChoiceError, JacobianCalcError
-from ..core.notation import Form, Template
+from ..core.notation import Form, Template, operator_name
 from ..core.structure import Diagonal
 from ..core.validation import as_real_array
 from . import domain
@@ -35,7 +35,7 @@ def _symbol_param(default: Form) -> Param:
         if isinstance(value, Form):
             return value
         if isinstance(value, str) and value:
-            return Form(value, {"φ": r"\phi", "σ": r"\sigma"}.get(value, rf"\operatorname{{{value}}}"))
+            return Form(value, {"φ": r"\phi", "σ": r"\sigma"}.get(value, operator_name(value)))
         raise JacobianCalcError(f"symbol must be a non-empty str, got {value!r}")
     return Param("symbol", check, default)
 

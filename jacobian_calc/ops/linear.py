@@ -28,7 +28,7 @@ from ..core.validation import as_real_array, positive_int
 from ..core.vec import commutation_matrix
 from . import domain
 from .base import ATOM, LINEAR, POSTFIX, PRODUCT, SUM, UNARY, NodeLike, Operation, Param, \
-    Partial, Rule, dense_info, identity_partial, kron_partial
+    Partial, Rule, dense_info, identity_info, identity_partial, kron_partial
 
 __all__ = ["OPERATIONS", "linear_weight_jacobian", "linear_input_jacobian"]
 
@@ -202,6 +202,13 @@ def _transpose_factor(node: NodeLike) -> Any:
     return commutation_matrix(*a.shape)
 
 
+def _transpose_info(node: NodeLike) -> MatrixInfo:
+    n = node.value.size
+    if node.args[0].value.ndim == 1:
+        return identity_info(n)  # built as Identity: multiplied as a scaling
+    return MatrixInfo(n, n, n, True, n)  # K_mn, a permutation: one entry a row
+
+
 def _transpose_fields(node: NodeLike) -> dict[str, object]:
     a = node.args[0].value
     if a.ndim == 1:
@@ -214,8 +221,7 @@ TRANSPOSE = Operation(
     # A vector is a column, so its transpose is a 1×n row (a matrix).
     forward=lambda a: a[None, :].copy() if a.ndim == 1 else a.T.copy(),
     partials=(Partial(build=_transpose_factor, label=Template("$perm"), fields=_transpose_fields,
-                      info=lambda node: MatrixInfo(node.value.size, node.value.size,
-                                                   node.value.size, True, node.value.size)),),
+                      info=_transpose_info),),
     notation=Template(r"$0^\top"), precedence=POSTFIX,
     shape=lambda shapes, params: (1, shapes[0][0]) if len(shapes[0]) == 1 else shapes[0][::-1],
     domain=(domain.rank(0, (1, 2)),), spelling=None, second=LINEAR,
