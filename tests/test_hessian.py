@@ -335,3 +335,41 @@ def test_first_order_derivation_refuses_a_pair_and_orders_are_checked(lecture):
         net.derivation(x, y, wrt=("W1", "W2"))
     with pytest.raises(jc.ChoiceError, match="derivative order"):
         net.derivation(x, y, order=3)
+
+
+# ------------------------------------------------------------------ assembly
+def _storages(rng):
+    from jacobian_calc.core.structure import Diagonal, Identity
+    A, B, C = rng.normal(size=(2, 3)), rng.normal(size=(3, 2)), rng.normal(size=(3, 3))
+    return [Kron(A, B), Kron(2, C), Kron(C, 2), KronSum([Kron(A, B), Kron(-A, 2 * B)]),
+            Identity(6, 2.5), Diagonal(rng.normal(size=6)), rng.normal(size=(6, 6)),
+            sp.random_array((6, 6), density=0.3, random_state=1, format="csr")]
+
+
+def test_accumulate_adds_every_storage_into_a_strided_view(rng):
+    from jacobian_calc.engine.second import accumulate
+
+    for value in _storages(rng):
+        out = rng.normal(size=(9, 10))
+        expected = out.copy()
+        dense = value.toarray() if hasattr(value, "toarray") else value
+        expected[2:8, 3:9] += dense
+        accumulate(out[2:8, 3:9], value)
+        np.testing.assert_allclose(out, expected, atol=1e-14, err_msg=type(value).__name__)
+
+
+def test_assemble_mirrors_a_symmetric_matrix_of_blocks(rng):
+    from jacobian_calc.engine.second import assemble
+
+    values = _storages(rng)
+    blocks = {(0, 0): [values[4], values[6] + values[6].T], (0, 1): values[:2],
+              (1, 1): [values[5]]}
+    H = assemble(blocks, [6, 6])
+    dense = lambda v: v.toarray() if hasattr(v, "toarray") else v  # noqa: E731
+    top = np.hstack([dense(values[4]) + values[6] + values[6].T,
+                     dense(values[0]) + dense(values[1])])
+    bottom = np.hstack([(dense(values[0]) + dense(values[1])).T, dense(values[5])])
+    np.testing.assert_allclose(H.toarray() if sp.issparse(H) else H, np.vstack([top, bottom]),
+                               atol=1e-13)
+    sparse = assemble({(0, 0): [values[5]], (0, 1): [], (1, 1): [values[4]]}, [6, 6])
+    assert sp.issparse(sparse) and sparse.nnz == 12

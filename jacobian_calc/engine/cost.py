@@ -56,7 +56,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Union
 
-import numpy as np
 
 from ..core.errors import JacobianCalcError, ShapeError
 from ..core.notation import dims

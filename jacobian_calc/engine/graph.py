@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from ..core.errors import ChoiceError, DomainError, JacobianCalcError, ShapeError
 from ..core.jacobian import Jacobian

@@ -36,12 +36,13 @@ import scipy.sparse as sp
 
 from ..core.errors import JacobianCalcError, ShapeError, WorkLimitError
 from ..core.hessian import Hessian
-from ..core.limits import check_work
-from ..core.structure import MatrixInfo, Structured, add, product, product_cost, product_info, \
-    sum_info
+from ..core.limits import check_dense, check_work
+from ..core.structure import Diagonal, Identity, Kron, KronSum, MatrixInfo, Structured, add, \
+    product, product_cost, product_info, sum_info
 from .graph import Graph, Node
 
-__all__ = ["Term", "hessian", "hessian_terms", "hessian_blocks", "hvp", "hvp_many", "transpose",
+__all__ = ["Term", "hessian", "hessian_terms", "hessian_blocks", "assemble", "accumulate", "hvp",
+           "hvp_many", "transpose",
            "TermNamer"]
 
 #: ``node -> name`` of the term a node contributes (e.g. "gauss_newton", "activation_1").
@@ -210,10 +211,111 @@ def _empty(X: Node, Y: Node) -> sp.csr_array:
 
 
 def _sum(values: Sequence[Any], X: Node, Y: Node) -> Any:
-    total: Any = None
-    for value in values:
-        total = value if total is None else add(total, value)
-    return _empty(X, Y) if total is None else total
+    return assemble({(0, 0): list(values)}, [X.size], [Y.size])
+
+
+def accumulate(out: np.ndarray, value: Any) -> None:
+    """``out += value`` in place, for a dense ``out`` (a view is fine) and any storage.
+
+    A Kronecker product A ⊗ B is added one row of A at a time, through a 4-D view of
+    ``out``, so no full-size temporary is made; a sum of them term by term; a diagonal or
+    sparse matrix at its entries only.
+    """
+    if isinstance(value, KronSum):
+        for term in value.terms:
+            accumulate(out, term)
+        return
+    if isinstance(value, Kron) and not isinstance(value.left, int) \
+            and not isinstance(value.right, int):
+        A, B = value.left, value.right
+        blocks = out.view()
+        blocks.shape = (A.shape[0], B.shape[0], A.shape[1], B.shape[1])  # a view, or an error
+        for i in range(A.shape[0]):
+            blocks[i] += A[i][None, :, None] * B[:, None, :]
+        return
+    if isinstance(value, (Identity, Diagonal)):
+        n = value.shape[0]
+        idx = np.arange(n)
+        out[idx, idx] += value.values if isinstance(value, Diagonal) else value.scale
+        return
+    if isinstance(value, Structured):
+        value = value.tosparse()
+    if sp.issparse(value):
+        coo = sp.coo_array(value)
+        coo.sum_duplicates()
+        out[coo.row, coo.col] += coo.data
+        return
+    out += value
+
+
+def assemble(blocks: Mapping[tuple[int, int], Sequence[Any]], rows: Sequence[int],
+             cols: Sequence[int] | None = None) -> Any:
+    """The matrix made of blocks, each the sum of its values; mirrored when symmetric.
+
+    Parameters
+    ----------
+    blocks : mapping of (a, b) to a sequence of matrices
+        The terms of block (a, b), any storage. With ``cols`` omitted the matrix is
+        symmetric: only blocks a ≤ b are given and block (b, a) is the transpose.
+    rows, cols : sequence of int
+        The sizes of the block rows (and columns).
+
+    Returns
+    -------
+    matrix
+        One block: its terms' sum, kept structured when :func:`add` keeps it. Several:
+        dense when the terms fill a quarter of it or more (added in place, see
+        :func:`accumulate`), else a scipy sparse array.
+    """
+    symmetric = cols is None
+    cols = rows if cols is None else cols
+    if len(rows) == 1 and len(cols) == 1:
+        values = list(blocks.get((0, 0), []))
+        if not values:
+            return sp.csr_array((rows[0], cols[0]))
+        if len(values) == 1 or not _fills(values, rows[0] * cols[0]):
+            total = values[0]
+            for v in values[1:]:
+                total = add(total, v)
+            return total
+    r_at, c_at = np.cumsum([0, *rows]), np.cumsum([0, *cols])
+    shape = (int(r_at[-1]), int(c_at[-1]))
+    held = sum(MatrixInfo.of(v).nnz * (2 if symmetric and a != b else 1)
+               for (a, b), vs in blocks.items() for v in vs)
+    if _fills_count(held, shape[0] * shape[1]):
+        check_dense(shape, "the Hessian")
+        out = np.zeros(shape)
+        for (a, b), vs in blocks.items():
+            view = out[r_at[a]:r_at[a + 1], c_at[b]:c_at[b + 1]]
+            for v in vs:
+                accumulate(view, v)
+        if symmetric:
+            for (a, b) in blocks:
+                if a != b:
+                    out[r_at[b]:r_at[b + 1], c_at[a]:c_at[a + 1]] = \
+                        out[r_at[a]:r_at[a + 1], c_at[b]:c_at[b + 1]].T
+        return out
+    grid: list[list[Any]] = [[None] * len(cols) for _ in rows]
+    for (a, b), vs in blocks.items():
+        total: Any = sp.csr_array((rows[a], cols[b]))
+        for v in vs:
+            total = total + (v.tosparse() if isinstance(v, Structured) else sp.csr_array(v))
+        grid[a][b] = sp.csr_array(total)
+        if symmetric and a != b:
+            grid[b][a] = sp.csr_array(total.T)
+    for a in range(len(rows)):  # every block row and column needs one block to fix its size
+        if grid[a][a] is None and rows[a] == cols[a]:
+            grid[a][a] = sp.csr_array((rows[a], cols[a]))
+    return sp.csr_array(sp.block_array(grid, format="csr"))
+
+
+def _fills_count(held: int, size: int) -> bool:
+    return 4 * held >= size
+
+
+def _fills(values: Sequence[Any], size: int) -> bool:
+    """Whether the values' stored entries fill a quarter of the block (then it is dense)."""
+    return _fills_count(sum(MatrixInfo.of(v).nnz for v in values), size)
 
 
 def _labelled(matrix: Any, head: Node, X: Node, Y: Node, terms: dict[str, Any] | None = None
@@ -301,29 +403,31 @@ def hessian(graph: Graph, of: str | Node, x: str | Node, y: str | Node | None = 
 
 
 def hessian_blocks(graph: Graph, of: str | Node, variables: Sequence[str | Node]
-                   ) -> dict[tuple[str, str], Any]:
-    """Every block H_XY for X, Y among ``variables`` with X not after Y, in one pass.
+                   ) -> dict[tuple[int, int], list[Any]]:
+    """The terms of every block H_XY for X, Y among ``variables`` with X not after Y, in one pass.
 
     The adjoints are swept once and each variable's tangents once, however many blocks;
-    the blocks below the diagonal are the transposes (H_YX = H_XYᵀ).
+    the blocks below the diagonal are the transposes (H_YX = H_XYᵀ). :func:`assemble`
+    makes the matrix of them.
 
     Returns
     -------
     dict
-        ``{(X.label, Y.label): matrix}`` for every pair X ≤ Y in the order given.
+        ``{(a, b): [terms of the block of variables a and b]}`` for every pair a ≤ b of
+        positions in ``variables`` (an empty list for a block that is zero).
     """
     head = graph.node(of)
     _scalar(head)
     nodes = [graph.node(v) for v in variables]
     what = f"the Hessian of {head.form.text} over ({', '.join(n.form.text for n in nodes)})"
-    found: dict[tuple[int, int], list[Any]] = {}
+    found: dict[tuple[int, int], list[Any]] = {
+        (a, b): [] for a in range(len(nodes)) for b in range(a, len(nodes))}
     position = {id(n): k for k, n in enumerate(nodes)}
     for X, Y, t in _collect(graph, head, nodes, nodes, None, what):
         a, b = position[id(X)], position[id(Y)]
         if a <= b:
-            found.setdefault((a, b), []).append(t.value)
-    return {(nodes[a].label, nodes[b].label): _sum(found.get((a, b), []), nodes[a], nodes[b])
-            for a in range(len(nodes)) for b in range(a, len(nodes))}
+            found[(a, b)].append(t.value)
+    return found
 
 
 def hvp(graph: Graph, of: str | Node, x: str | Node, v: np.ndarray) -> np.ndarray:

@@ -50,7 +50,7 @@ from ..engine.derivation import Derivation
 from ..ops import TABLE
 from ..render import FORMATS, render
 from ..render.data import json_values
-from ..render.report import Heading, Lines, Report
+from ..render.report import Lines, Report
 from ..verify.compare import ATOL, ENTRY_LIMIT, RTOL, Comparison, verify_jacobian
 from .expr import Expr, derivation, jacobian, var
 from .parse import parse_expression, validate

@@ -38,12 +38,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
-import scipy.sparse as sp
 
 from ..core.errors import ChoiceError, JacobianCalcError, ShapeError
 from ..core.hessian import Hessian
-from ..core.limits import check_dense, check_work
-from ..core.structure import Kron, KronSum, Structured, add
+from ..core.limits import check_work
+from ..core.structure import Kron, KronSum
 from ..core.validation import as_real_array
 from ..engine import second
 from ..engine.graph import Graph, Node
@@ -149,32 +148,16 @@ class Curvature:
         return Hessian(matrix, f="f", x=X.label, y=Y.label, x_shape=X.shape, y_shape=Y.shape,
                        x_latex=X.form.latex, y_latex=Y.form.latex, terms=terms)
 
-    def _full(self: _Network, graph: Graph, blocks: Mapping[tuple[str, str], Any]) -> Hessian:
-        """The blocks H_XY (X ≤ Y) assembled into the Hessian over θ = (vec W1; …; b1; …)."""
+    def _full(self: _Network, graph: Graph, blocks: Mapping[tuple[int, int], Sequence[Any]]
+              ) -> Hessian:
+        """The blocks (a ≤ b, by position) assembled into the Hessian over θ = (vec W1; …; b1; …)."""
         nodes = [graph.node(n) for n in self.parameter_names]
-        starts = np.cumsum([0] + [n.size for n in nodes])
+        sizes = [n.size for n in nodes]
+        starts = np.cumsum([0] + sizes)
         total = int(starts[-1])
         parts = {n.label: (slice(int(a), int(b)), n.shape)
                  for n, a, b in zip(nodes, starts[:-1], starts[1:])}
-        written = {k: (v.materialize() if isinstance(v, Structured) else v)
-                   for k, v in blocks.items()}
-        stored = sum(2 * (v.nnz if sp.issparse(v) else v.size) for v in written.values())
-        if stored < total * total // 4:  # mostly zeros: keep it sparse
-            grid: list[list[Any]] = [[None] * len(nodes) for _ in nodes]
-            for (a, b), v in written.items():
-                i, j = self.parameter_names.index(a), self.parameter_names.index(b)
-                grid[i][j] = sp.csr_array(v)
-                if i != j:
-                    grid[j][i] = sp.csr_array(v).T
-            matrix: Any = sp.csr_array(sp.block_array(grid, format="csr"))
-        else:
-            check_dense((total, total), "the full Hessian")
-            matrix = np.zeros((total, total))
-            for (a, b), v in written.items():
-                ra, rb = parts[a][0], parts[b][0]
-                dense = v.toarray() if sp.issparse(v) else v
-                matrix[ra, rb] = dense
-                matrix[rb, ra] = dense.T
+        matrix = second.assemble(blocks, sizes)
         return Hessian(matrix, f="f", x="θ", y="θ", x_shape=(total,), y_shape=(total,),
                        x_latex=r"\theta", y_latex=r"\theta", parts=parts)
 
@@ -254,24 +237,15 @@ class Curvature:
         return [(xv[:, i], yv[:, i]) for i in range(xv.shape[1])]
 
     def _gn_blocks(self: _Network, x: object, y: object, pairs: Sequence[tuple[str, str]]
-                   ) -> dict[tuple[str, str], Any]:
-        """Each block's loss-node term, per example, summed (Kronecker products kept)."""
+                   ) -> dict[tuple[str, str], list[Any]]:
+        """Each block's loss-node terms, one per example (Kronecker products for weights)."""
         per: dict[tuple[str, str], list[Any]] = {p: [] for p in pairs}
         for xi, yi in self._examples(x, y):
             graph = self.compose(xi, yi)
             for a, b in pairs:
                 terms = second.hessian_terms(graph, "f", a, b, select=_is_loss)
                 per[(a, b)] += [t.value for t in terms]
-        out = {}
-        for (a, b), values in per.items():
-            if values and all(isinstance(v, Kron) for v in values):
-                out[(a, b)] = values[0] if len(values) == 1 else KronSum(values)
-                continue
-            total: Any = None
-            for v in values:
-                total = v if total is None else add(total, v)
-            out[(a, b)] = total
-        return out
+        return per
 
     def gauss_newton(self: _Network, x: object, y: object, wrt: Block = None) -> Hessian:
         r"""The generalized Gauss-Newton matrix Jᵀ H_L J, or one block J_Xᵀ H_L J_Y.
@@ -293,16 +267,18 @@ class Curvature:
         names = self.parameter_names
         pairs = [pair] if pair else [(a, b) for i, a in enumerate(names) for b in names[i:]]
         with np.errstate(over="ignore", invalid="ignore"):
-            blocks = self._gn_blocks(x, y, pairs)
+            per = self._gn_blocks(x, y, pairs)
         graph = self.compose(x, y)
         if not pair:
-            return self._full(graph, {k: (v if v is not None else
-                                          sp.csr_array((graph.node(k[0]).size,
-                                                        graph.node(k[1]).size)))
-                                      for k, v in blocks.items()})
+            index = {n: k for k, n in enumerate(names)}
+            return self._full(graph, {(index[a], index[b]): v for (a, b), v in per.items()})
         X, Y = graph.node(pair[0]), graph.node(pair[1])
-        value = blocks[pair]
-        return self._labelled(sp.csr_array((X.size, Y.size)) if value is None else value, X, Y)
+        values = per[pair]
+        if values and all(isinstance(v, Kron) for v in values):
+            value: Any = values[0] if len(values) == 1 else KronSum(values)
+        else:
+            value = second.assemble({(0, 0): values}, [X.size], [Y.size])
+        return self._labelled(value, X, Y)
 
     def kfac(self: _Network, x: object, y: object, wrt: str = "W1") -> KFAC:
         """The K-FAC factors (A, G) of a weight's Gauss-Newton block and the error of A ⊗ G.

@@ -14,7 +14,6 @@ import numpy as np
 from ..core.jacobian import Jacobian
 from ..engine.derivation import Derivation, FactorInfo
 from .latex import derivation_title_latex
-from .text import storage_text
 
 __all__ = ["JSON_ENTRIES", "json_values", "jacobian_to_dict", "factor_dict",
            "derivation_to_dict"]

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from math import prod
 from typing import Any
 
 import numpy as np
@@ -55,7 +54,6 @@ __all__ = [
     "latex_number",
     "latex_dims",
     "words_latex",
-    "equation_latex",
     "matrix_latex",
     "scalar_blocks",
     "block_size",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
 
 from ..core.jacobian import Jacobian
 from ..core.notation import dims, pretty

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..core.notation import Form, dims
 from ..engine.second_derivation import Factor, SecondDerivation, SecondStep
-from .report import Heading, Lines, Report, Table, report_html, report_json, report_latex, \
+from .report import Heading, Lines, Report, Table, report_html, report_latex, \
     report_markdown, report_text
 
 __all__ = ["second_report", "second_text", "second_markdown", "second_latex", "second_html",
