@@ -437,10 +437,11 @@ def mlp_gauss_newton_block(
     zl = zs[l - 1] if kind_l == "W" else ones
     rows, cols = zk.shape[0] * B[k - 1].shape[2], zl.shape[0] * B[l - 1].shape[2]
     check_dense((rows, cols), "Gauss-Newton block")
-    inner = np.swapaxes(B[k - 1], 1, 2) @ HL @ B[l - 1]  # (n, n_k, n_l): B_kᵀ H_L B_l
     block = np.zeros((rows, cols))
-    for i in range(n):
-        block += np.kron(np.outer(zk[:, i], zl[:, i]), inner[i])
+    with np.errstate(over="ignore", invalid="ignore"):
+        inner = np.swapaxes(B[k - 1], 1, 2) @ HL @ B[l - 1]  # (n, n_k, n_l): B_kᵀ H_L B_l
+        for i in range(n):
+            block += np.kron(np.outer(zk[:, i], zl[:, i]), inner[i])
     return _finite(block, "the Gauss-Newton block")
 
 
@@ -477,6 +478,7 @@ def mlp_kfac(
     hs, zs = _forward(net)
     B, HL = _jacobian_factors(net, hs)
     z = zs[k - 1]
-    A = (z @ z.T) / z.shape[1]
-    G = np.sum(np.swapaxes(B[k - 1], 1, 2) @ HL @ B[k - 1], axis=0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        A = (z @ z.T) / z.shape[1]
+        G = np.sum(np.swapaxes(B[k - 1], 1, 2) @ HL @ B[k - 1], axis=0)
     return _finite(A, "the K-FAC factor A"), _finite(G, "the K-FAC factor G")
