@@ -17,6 +17,7 @@ JAX use their own allocators and show n/a). See ``benchmarks/README.md``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as _dt
 import gc
 import importlib
@@ -30,6 +31,7 @@ import time
 import tracemalloc
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import NamedTuple
 from pathlib import Path
 
 
@@ -61,12 +63,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the source tree, installed or not
 
 import jacobian_calc as jc  # noqa: E402
+from jacobian_calc.core.structure import Kron, Structured, product  # noqa: E402
+from jacobian_calc.front.cli import main as cli_main  # noqa: E402
 from jacobian_calc.lecture import backprop  # noqa: E402
-from jacobian_calc.core.kron import (  # noqa: E402
-    KronEyeArray,
-    clear_kron_pattern_cache,
-    kron_pattern_cache_info,
-)
+from jacobian_calc.verify.network import verify_network  # noqa: E402
 
 FULL_SIZES = (4, 64, 256, 1024, 2048)
 QUICK_SIZES = (4, 64)
@@ -75,6 +75,10 @@ SCALE_SIZE = 4096
 FULL_JACOBIAN_LIMIT = 2 << 30
 #: The dense Kronecker factor is allocated (to measure it) only up to this many bytes.
 DENSE_KRON_LIMIT = 256 << 20
+#: The size at which the speed and memory targets are judged; the lecture command runs there.
+TARGET_N = 1024
+#: Random directions of the Gâteaux check, as ``jacobian-calc lecture`` uses by default.
+DIRECTIONS = 8
 
 
 # ------------------------------------------------------------------------ problem
@@ -100,7 +104,7 @@ def make_problem(n: int, seed: int = 0) -> Problem:
                rng.normal(size=(s, q)) / np.sqrt(q)]
     x, y = rng.normal(size=d), rng.normal(size=s)
     net = jc.MLP(weights, activation="sigmoid", loss="squared_error")
-    return Problem(n, net._weights, x, y, net)  # the net's own read-only copies
+    return Problem(n, net.weights, x, y, net)  # copies of the net's weights, made once
 
 
 def sigmoid(h: np.ndarray) -> np.ndarray:
@@ -116,29 +120,48 @@ def explicit(pb: Problem) -> dict[str, np.ndarray]:
     return pb.net.gradients(pb.x, pb.y, method="explicit")
 
 
-def explicit_cold(pb: Problem) -> dict[str, np.ndarray]:
-    clear_kron_pattern_cache()  # no recycled value buffers, no cached index patterns
-    return explicit(pb)
+def kron_structured(pb: Problem) -> Kron:
+    """xᵀ⊗I_p as the graph builds it for ``W1 @ x`` (the first partial of matmul in
+    ``ops/linear.py``): ``Kron(x-as-a-1×d-row, p)``, holding a view of x and nothing else."""
+    return Kron(pb.x.reshape(pb.x.shape[0], -1).T, pb.sizes[1])
 
 
-def kron_ours(pb: Problem) -> sp.sparray:
+def kron_structured_own(pb: Problem) -> Kron:
+    """The same factor with a copy of x of its own: what it holds, counted in full."""
+    return Kron(np.array(pb.x).reshape(pb.x.shape[0], -1).T, pb.sizes[1])
+
+
+def kron_public(pb: Problem) -> sp.sparray:
+    """``jc.linear_weight_jacobian(x, p)``: a plain scipy CSR array, from its index pattern."""
     return jc.linear_weight_jacobian(pb.x, pb.sizes[1])
 
 
-def kron_ours_cold(pb: Problem) -> sp.sparray:
-    clear_kron_pattern_cache()  # not from our pool: a new array, as for the first factor
-    return jc.linear_weight_jacobian(pb.x, pb.sizes[1])
+def graph_factor(pb: Problem) -> object:
+    """The storage of ∂h1/∂vec(W1) in the graph of the literal route itself."""
+    return pb.net.compose(pb.x).factor("h1", 0).storage
 
 
-def array_bytes(K: sp.sparray) -> int:
-    """Bytes of every array a sparse factor holds (values, indices, pointers, offsets)."""
-    if isinstance(K, KronEyeArray):
-        return K.diagonals.nbytes  # its only array; the offsets exist only in K.T
+def array_bytes(K: object) -> int:
+    """Bytes of every array a factor holds (values, indices, pointers, offsets)."""
+    if isinstance(K, Structured):
+        return int(K.nbytes)  # Kron: its factors (x, 8·d bytes; p is a number)
+    if K.format == "coo":  # .row/.col rather than .coords: scipy 1.12 has no .coords
+        return K.data.nbytes + K.row.nbytes + K.col.nbytes
     names = {"csr": ("data", "indices", "indptr"), "csc": ("data", "indices", "indptr"),
              "bsr": ("data", "indices", "indptr"), "dia": ("data", "offsets")}
-    if K.format == "coo":
-        return K.data.nbytes + sum(c.nbytes for c in K.coords)
     return sum(getattr(K, a).nbytes for a in names[K.format])
+
+
+def o_p_allowance(p: int) -> int:
+    """The O(p) of "12 B per stored entry + O(p)": a pointer per row (8 B) and 1 KiB of headers."""
+    return 8 * (p + 1) + 1024
+
+
+def scipy_plain(K: object) -> bool:
+    """True when K is no subclass of a scipy class, or exactly one of scipy's public arrays."""
+    if isinstance(K, Structured):
+        return not (sp.issparse(K) or isinstance(K, np.ndarray))
+    return type(K) in (sp.csr_array, sp.csc_array, sp.coo_array)
 
 
 def kron_scipy_csc(pb: Problem) -> sp.sparray:
@@ -149,8 +172,43 @@ def kron_scipy_default(pb: Problem) -> sp.sparray:
     return sp.kron(pb.x[None, :], sp.eye_array(pb.sizes[1]))
 
 
+def verification(pb: Problem) -> list:
+    """What ``jacobian-calc lecture`` verifies: literal vs compact, Gâteaux, small-parameter FD."""
+    return verify_network(pb.net, pb.x, pb.y, directions=DIRECTIONS)
+
+
+def lecture_command_args(n: int) -> list[str]:
+    return ["lecture", "--sizes", str(n), str(n), str(n), str(max(2, n // 8))]
+
+
+def lecture_command(n: int) -> int:
+    """The whole ``jacobian-calc lecture`` command, in-process, its output sent to a null sink."""
+    with open(os.devnull, "w", encoding="utf-8") as sink, contextlib.redirect_stdout(sink):
+        return cli_main(lecture_command_args(n))
+
+
 def full_ours(pb: Problem) -> np.ndarray:
     return pb.net.jacobian(pb.x, of="yhat", wrt="W1").matrix
+
+
+#: A diagnostic row of the full-Jacobian group (no target): the same literal factors in
+#: another order, to show what the order chosen by the cost model costs.
+DIAGNOSTIC = "diagnostic: the same literal factors in the order ((W3·D2·W2·D1)·K)"
+
+
+def full_row_block_first(pb: Problem) -> np.ndarray:
+    """The graph's factors of ∂ŷ/∂vec(W1), multiplied head first, the Kron factor last.
+
+    ``structure.product`` on the factors' storages: W3·diag(φ′(h2))·W2·diag(φ′(h1)) is an
+    s × p dense block, and that block times Kron(xᵀ, p) is ``Kron.rmatmul``, one pass.
+    """
+    graph = pb.net.compose(pb.x)
+    path = graph.edge_paths("yhat", "W1", limit=1)[0]
+    factors = [graph.factor(node, position).storage for node, position in reversed(path)]
+    block = factors[0]
+    for f in factors[1:-1]:
+        block = product(block, f)
+    return product(block, factors[-1])
 
 
 def full_closed_form(pb: Problem) -> np.ndarray:
@@ -237,7 +295,30 @@ def _loops_for(fn: Callable[[], object], target: float = 2e-3) -> int:
     return max(1, min(1000, int(target / max(once, 1e-7))))
 
 
-def measure(rows: dict[str, Callable[[], object]], repeats: int) -> dict[str, tuple[float, int, int]]:
+class Timing(NamedTuple):
+    """One row's samples: median seconds per call, their number, calls per sample, quartiles."""
+
+    median: float
+    samples: int
+    loops: int
+    q1: float
+    q3: float
+
+
+def _quartiles(v: list[float]) -> tuple[float, float]:
+    if len(v) < 2:
+        return v[0], v[0]
+    q = statistics.quantiles(v, n=4)
+    return q[0], q[2]
+
+
+def with_spread(row: Row, timing: Timing) -> Row:
+    """Record the interquartile range of the row's samples with it (in ``extra``)."""
+    row.extra["quartiles_s"] = [timing.q1, timing.q3]
+    return row
+
+
+def measure(rows: dict[str, Callable[[], object]], repeats: int) -> dict[str, Timing]:
     """Median seconds per call of each row, measured interleaved (shuffled each round).
 
     The order is a fresh (seeded) permutation every round rather than a rotation: with a
@@ -263,7 +344,8 @@ def measure(rows: dict[str, Callable[[], object]], repeats: int) -> dict[str, tu
                 samples[name].append((time.perf_counter() - t0) / k)
     finally:
         gc.enable()
-    return {name: (statistics.median(v), len(v), loops[name]) for name, v in samples.items()}
+    return {name: Timing(statistics.median(v), len(v), loops[name], *_quartiles(v))
+            for name, v in samples.items()}
 
 
 def peak_memory(fn: Callable[[], object]) -> int:
@@ -296,6 +378,7 @@ def retained_bytes(fn: Callable[[], object]) -> int:
 
 def rel_err(a: object, b: object) -> float:
     """max|a − b| / max(max|a|, max|b|), computed in row blocks (no full-size temporaries)."""
+    a, b = (m.tosparse() if isinstance(m, Structured) else m for m in (a, b))
     if sp.issparse(a) and sp.issparse(b):  # never densify a p × pd factor
         if a.shape != b.shape:
             raise ValueError(f"shapes differ: {a.shape} vs {b.shape}")
@@ -326,7 +409,8 @@ def peer_err(tensor: object, ours: np.ndarray, s: int, p: int, d: int) -> float:
 
 
 # ------------------------------------------------------------------------ groups
-def run_size(n: int, repeats: int, peers: dict[str, Callable | None], log: Callable) -> list[Row]:
+def run_size(n: int, repeats: int, peers: dict[str, Callable | None], log: Callable,
+             command_n: int | None = None) -> list[Row]:
     pb = make_problem(n)
     d, p, q, s = pb.sizes
     rows: list[Row] = []
@@ -337,47 +421,61 @@ def run_size(n: int, repeats: int, peers: dict[str, Callable | None], log: Calla
     exact = gradients_err(explicit(pb), compact(pb))
     for name, label, fn in (("compact", "compact numpy gradients (floor)", compact),
                             ("explicit", "literal explicit gradients", explicit)):
-        t, k, loops = timed[name]
-        rows.append(Row("gradients", label, n, t, k, loops, peak_memory(lambda f=fn: f(pb)),
-                        t / floor, "compact", t / floor, 0.0 if name == "compact" else exact))
-    cold = peak_memory(lambda: explicit_cold(pb))
-    rows[-1].extra["peak_bytes_cold"] = cold
-    explicit(pb)
-    pool = kron_pattern_cache_info()["pool_nbytes"]
-    rows[-1].note = (f"peak {_fmt_bytes(cold)} with no recycled buffer or cached pattern "
-                     f"(a first call); between calls the buffer pool holds {_fmt_bytes(pool)}")
+        tm = timed[name]
+        t, k, loops = tm[:3]
+        rows.append(with_spread(Row("gradients", label, n, t, k, loops,
+                                    peak_memory(lambda f=fn: f(pb)), t / floor, "compact",
+                                    t / floor, 0.0 if name == "compact" else exact), tm))
     log(f"n={n}: gradients done")
 
-    # ---- the Kronecker factor x^T ⊗ I_p (p × pd)
-    kron_rows = {"ours (recycled value buffer)": lambda: kron_ours(pb),
-                 "ours (pool emptied: a new value array)": lambda: kron_ours_cold(pb),
+    # ---- the Kronecker factor xᵀ⊗I_p (p × pd): built alone, as the graph and the API build it
+    kron_rows = {"ours, structured Kron(xᵀ, p) as the graph builds it":
+                 lambda: kron_structured(pb),
+                 "ours, public jc.linear_weight_jacobian (scipy CSR)": lambda: kron_public(pb),
                  "scipy.sparse.kron, format='csc'": lambda: kron_scipy_csc(pb),
                  "scipy.sparse.kron, default format": lambda: kron_scipy_default(pb)}
+    # What one factor holds: built on its own, from values of its own (the structured one
+    # gets a copy of x, so the 8·d bytes of its values are counted, not shared with the node).
+    held_fn = dict(zip(kron_rows, (lambda: kron_structured_own(pb), lambda: kron_public(pb),
+                                   lambda: kron_scipy_csc(pb), lambda: kron_scipy_default(pb))))
     timed = measure(kron_rows, repeats)
-    ref_name = "scipy.sparse.kron, format='csc'"
-    fastest_scipy = min(timed[ref_name][0], timed["scipy.sparse.kron, default format"][0])
+    fastest_scipy = min(timed["scipy.sparse.kron, format='csc'"][0],
+                        timed["scipy.sparse.kron, default format"][0])
     reference = kron_scipy_csc(pb)
     nnz = p * d
+    in_graph = graph_factor(pb)
     for name, fn in kron_rows.items():
-        t, k, loops = timed[name]
+        tm = timed[name]
+        t, k, loops = tm[:3]
         mine = name.startswith("ours")
-        clear_kron_pattern_cache()  # what one factor holds, in memory of its own
-        held = retained_bytes(fn)
+        held = retained_bytes(held_fn[name])
         built = fn()
         arrays = array_bytes(built)
+        kind = type(built).__name__
+        note = (f"{held / nnz:.4g} B per stored entry held ({held:,} B traced); "
+                f"{arrays / nnz:.4g} B in its arrays ({arrays:,} B); {kind}")
         row = Row("kron", f"Kronecker factor xᵀ⊗I_p: {name}", n, t, k, loops, peak_memory(fn),
                   t / floor, "fastest scipy.sparse.kron" if mine else None,
-                  t / fastest_scipy if mine else None, rel_err(built, reference),
-                  f"{held / nnz:.2f} B per stored entry held ({arrays / nnz:.2f} B in its "
-                  f"arrays; format {built.format})")
+                  t / fastest_scipy if mine else None, rel_err(built, reference), note)
+        row.extra.update(bytes_per_entry=held / nnz, array_bytes_per_entry=arrays / nnz,
+                         held_bytes=held, array_bytes=arrays, stored_entries=nnz, p=p,
+                         allowance_bytes=o_p_allowance(p), type=kind,
+                         no_scipy_subclass=scipy_plain(built))
+        if mine:
+            row.extra["speedup"] = fastest_scipy / t
+        if isinstance(built, Kron):
+            # The factor the literal route multiplies: the graph's own storage of ∂h1/∂vec(W1).
+            same = (type(in_graph) is Kron and in_graph.right == built.right
+                    and np.array_equal(in_graph.left, built.left))
+            row.extra["graph_builds_this"] = bool(same)
+            row.note += ("; the graph's ∂h1/∂vec(W1) is this Kron" if same else
+                         f"; the graph's ∂h1/∂vec(W1) is a {type(in_graph).__name__}, not this")
         del built
-        row.extra["bytes_per_entry"] = held / nnz
-        row.extra["array_bytes_per_entry"] = arrays / nnz
-        rows.append(row)
-    kron_ours(pb)
+        rows.append(with_spread(row, tm))
+    del in_graph
     dense_bytes = 8 * p * (p * d)
     if dense_bytes <= DENSE_KRON_LIMIT:
-        held = retained_bytes(lambda: kron_ours(pb).toarray())
+        held = retained_bytes(lambda: kron_structured(pb).toarray())
         how = "allocated and measured"
     else:
         held, how = dense_bytes, "computed as 8·p·pd (too large to allocate)"
@@ -386,21 +484,58 @@ def run_size(n: int, repeats: int, peers: dict[str, Callable | None], log: Calla
     row.extra["bytes_per_entry"] = held / nnz
     rows.append(row)
     # ---- a row gradient times the factor, by how the factor is stored
-    K = kron_ours(pb)
-    stored = {"ours (xᵀ⊗I_p kept as the DIA array of its transpose)": K,
-              "the same factor stored CSC (16 B per entry)": K.tocsc(copy=True),
-              "the same factor stored CSR (12 B per entry + O(p))": K.tocsr()}
+    K = kron_structured(pb)
+    stored = {"ours (structured Kron)": K,
+              "the same factor stored CSC": K.tosparse().tocsc(),
+              "the same factor stored CSR": K.tosparse()}
+    holds = {"ours (structured Kron)": "x itself, 8·d B: one outer product g xᵀ (Lemma 2.6)",
+             "the same factor stored CSC": "16 B per entry: a gather per column",
+             "the same factor stored CSR": "12 B per entry + O(p): a scattered write"}
     g = np.random.default_rng(n).normal(size=(1, p))
     timed = measure({name: (lambda M=M: g @ M) for name, M in stored.items()}, repeats)
-    ours_t = timed[next(iter(stored))][0]
-    ours_out = g @ K
+    ours_t = timed["ours (structured Kron)"][0]
+    expected = (g.reshape(p, 1) * pb.x[None, :]).reshape(1, -1, order="F")  # vec(g xᵀ)ᵀ
     for name, M in stored.items():
-        t, k, loops = timed[name]
+        tm = timed[name]
+        t, k, loops = tm[:3]
         rows.append(Row("rowprod", f"row gradient × Kronecker factor: {name}", n, t, k, loops,
                         peak_memory(lambda M=M: g @ M), t / floor, "ours", t / ours_t,
-                        rel_err(g @ M, ours_out)))
+                        rel_err(g @ M, expected), holds[name]))
+        with_spread(rows[-1], tm)
     del K, stored
     log(f"n={n}: Kronecker factor done")
+
+    # ---- the lecture command's verification, against the compact gradients side by side
+    timed = measure({"compact": lambda: compact(pb), "verify": lambda: verification(pb)},
+                    repeats)
+    checks = verification(pb)
+    unit = timed["compact"][0]
+    tm = timed["verify"]
+    t, k, loops = tm[:3]
+    ok = all(c.ok for c in checks)
+    fd = [c.name for c in checks if c.entries is not None]
+    row = Row("verify", f"lecture verification: verify_network(net, x, y, directions={DIRECTIONS})",
+              n, t, k, loops, peak_memory(lambda: verification(pb)), t / floor,
+              "compact alongside", t / unit, max(c.literal_vs_compact for c in checks),
+              f"verdict {'ok' if ok else 'MISMATCH'} for {len(checks)} parameters; "
+              f"entry-by-entry FD for {', '.join(fd) if fd else 'none'} (≤ 2,000 entries); "
+              f"compact gradients alongside {_fmt_time(unit)}")
+    row.extra.update(ok=ok, compact_alongside_s=unit)
+    rows.append(with_spread(row, tm))
+    if n == command_n:
+        args = lecture_command_args(n)
+        # About a second a call: fewer rounds; exit status 0 means every check passed.
+        timed = measure({"cli": lambda: lecture_command(n)}, min(repeats, 5))
+        status = lecture_command(n)
+        tm = timed["cli"]
+        t, k, loops = tm[:3]
+        row = Row("verify", "lecture command: jacobian-calc " + " ".join(args), n, t, k, loops,
+                  None, t / floor, "compact", t / floor, None,
+                  f"in-process (front.cli.main), stdout to a null sink; exit status {status} "
+                  f"({'verified' if status == 0 else 'NOT verified'})")
+        row.extra.update(exit_status=status, ok=status == 0)
+        rows.append(with_spread(row, tm))
+    log(f"n={n}: verification done")
 
     # ---- the full Jacobian ∂ŷ/∂vec(W1), s × pd, dense
     full_bytes = 8 * s * p * d
@@ -411,6 +546,7 @@ def run_size(n: int, repeats: int, peers: dict[str, Callable | None], log: Calla
     full_rows: dict[str, Callable[[], object]] = {
         "ours: net.jacobian(x, of='yhat', wrt='W1')": lambda: full_ours(pb),
         "closed form np.kron(xᵀ, W3 D2 W2 D1)": lambda: full_closed_form(pb),
+        DIAGNOSTIC: lambda: full_row_block_first(pb),
     }
     for peer, prepare in peers.items():
         if prepare is not None:
@@ -421,9 +557,10 @@ def run_size(n: int, repeats: int, peers: dict[str, Callable | None], log: Calla
     closed = full_closed_form(pb)
     closed_t = timed["closed form np.kron(xᵀ, W3 D2 W2 D1)"][0]
     for name, fn in full_rows.items():
-        t, k, loops = timed[name]
+        tm = timed[name]
+        t, k, loops = tm[:3]
         out = fn()
-        if name.startswith("ours"):
+        if name.startswith("ours") or name == DIAGNOSTIC:
             err, peak = rel_err(out, closed), peak_memory(fn)
         elif name.startswith("closed"):
             err, peak = 0.0, peak_memory(fn)
@@ -432,7 +569,11 @@ def run_size(n: int, repeats: int, peers: dict[str, Callable | None], log: Calla
         del out
         rows.append(Row("full", f"full ∂ŷ/∂vec(W1): {name}", n, t, k, loops, peak, t / floor,
                         "closed form", t / closed_t, err,
-                        "" if peak is not None else "memory: own allocator, not traced"))
+                        ("not a target: compose, then the factors multiplied head first, "
+                         "Kron last, whatever order the cost model picks" if name == DIAGNOSTIC
+                         else "")
+                        if peak is not None else "memory: own allocator, not traced"))
+        with_spread(rows[-1], tm)
     for peer, prepare in peers.items():
         if prepare is None:
             rows.append(Row("full", f"full ∂ŷ/∂vec(W1): {peer}", n, note="n/a: not installed"))
@@ -507,26 +648,26 @@ def run_lecture_checks(count: int) -> list[Row]:
 
 
 def run_scale(n: int, log: Callable) -> list[Row]:
-    """Explicit gradients at a large n, once, with their peak memory against the compact route."""
+    """Explicit gradients at a large n, with their peak memory against the compact route."""
     pb = make_problem(n)
     rows = []
     results = {name: fn(pb) for name, fn in (("compact", compact), ("explicit", explicit))}
     timed = measure({"compact": lambda: compact(pb), "explicit": lambda: explicit(pb)}, 3)
     for name, fn in (("compact", compact), ("explicit", explicit)):
-        t, k, loops = timed[name]
+        tm = timed[name]
+        t, k, loops = tm[:3]
         peak = peak_memory(lambda f=fn: f(pb))
-        rows.append(Row("scale", f"scale: {name} gradients", n, t, k, loops, peak))
-    cold = peak_memory(lambda: explicit_cold(pb))
+        rows.append(with_spread(Row("scale", f"scale: {name} gradients", n, t, k, loops, peak),
+                                tm))
     floor = rows[0].seconds
     for r in rows:
         r.ratio_compact = r.seconds / floor
         r.reference, r.ratio_reference = "compact", r.seconds / floor
     rows[1].exactness = gradients_err(results["explicit"], results["compact"])
     rows[0].exactness = 0.0
-    rows[1].extra["peak_bytes_cold"] = cold
-    rows[1].note = (f"peak {rows[1].peak_bytes / rows[0].peak_bytes:.2f}× the "
-                    f"compact route's ({cold / rows[0].peak_bytes:.2f}×, {_fmt_bytes(cold)}, "
-                    f"on a first call)")
+    weights = sum(W.nbytes for W in pb.weights)
+    rows[1].note = (f"peak {rows[1].peak_bytes / rows[0].peak_bytes:.2f}× the compact route's; "
+                    f"the weights themselves hold {_fmt_bytes(weights)}")
     log(f"n={n}: scale done")
     return rows
 
@@ -589,14 +730,21 @@ def _fmt_err(e: float | None) -> str:
     return "—" if e is None else f"{e:.1e}"
 
 
+def _fmt_quartiles(r: Row) -> str:
+    q = r.extra.get("quartiles_s")
+    return "—" if not q or r.samples < 2 else f"{_fmt_time(q[0])} – {_fmt_time(q[1])}"
+
+
 def table(rows: list[Row]) -> str:
-    head = ("| n | row | median | × compact | × reference | peak memory | max rel. error | note |\n"
-            "|---:|---|---:|---:|---:|---:|---:|---|")
+    head = ("| n | row | median | quartiles | × compact | × reference | peak memory "
+            "| max rel. error | note |\n"
+            "|---:|---|---:|---:|---:|---:|---:|---:|---|")
     lines = [head]
     for r in rows:
         ref = "—" if r.ratio_reference is None else f"{r.ratio_reference:.2f}× {r.reference}"
-        lines.append(f"| {r.n} | {r.name} | {_fmt_time(r.seconds)} | {_fmt_ratio(r.ratio_compact)} "
-                     f"| {ref} | {_fmt_bytes(r.peak_bytes)} | {_fmt_err(r.exactness)} | {r.note} |")
+        lines.append(f"| {r.n} | {r.name} | {_fmt_time(r.seconds)} | {_fmt_quartiles(r)} "
+                     f"| {_fmt_ratio(r.ratio_compact)} | {ref} | {_fmt_bytes(r.peak_bytes)} "
+                     f"| {_fmt_err(r.exactness)} | {r.note} |")
     return "\n".join(lines)
 
 
@@ -604,56 +752,75 @@ def _find(rows: list[Row], n: int, start: str) -> Row | None:
     return next((r for r in rows if r.n == n and r.name.startswith(start)), None)
 
 
+KRON_OURS = (("structured Kron (the factor the literal route builds)",
+              "Kronecker factor xᵀ⊗I_p: ours, structured Kron"),
+             ("public jc.linear_weight_jacobian (scipy CSR)",
+              "Kronecker factor xᵀ⊗I_p: ours, public jc.linear_weight_jacobian"))
+
+
 def targets(rows: list[Row]) -> list[tuple[str, bool | None, str]]:
-    """Each target of issue 5 with whether this run met it (None: not measured)."""
+    """Each target of issues 5 and 9 with whether this run met it (None: not measured)."""
     out: list[tuple[str, bool | None, str]] = []
-    for n in (1024, 2048):
+    N = TARGET_N
+    for n in (N, 2 * N):
         r = _find(rows, n, "literal explicit")
         out.append((f"explicit gradients ≤ 2.0× compact at n = {n}",
                     None if r is None else r.ratio_compact <= 2.0,
                     "not run" if r is None else f"{r.ratio_compact:.2f}×"))
-    c = _find(rows, 1024, "Kronecker factor xᵀ⊗I_p: ours (pool emptied")
-    w = _find(rows, 1024, "Kronecker factor xᵀ⊗I_p: ours (recycled")
-    if c is None or w is None:
-        out.append(("Kronecker factor ≥ 10× faster than scipy.sparse.kron at n = 1024", None, "not run"))
-        out.append(("Kronecker factor ≤ 12 B per stored entry + O(p)", None, "not run"))
-    else:
-        # Judged on the slower of our two builds (a new array, a recycled one) against the
-        # faster of the two scipy.sparse.kron calls; the memory of a factor built in an
-        # array of its own, both as traced and as the bytes of the arrays it holds.
-        slower = min(1 / c.ratio_reference, 1 / w.ratio_reference)
-        out.append(("Kronecker factor ≥ 10× faster than scipy.sparse.kron at n = 1024 "
-                    "(the slower of our two builds against scipy's faster format)",
-                    slower >= 10, f"{slower:.1f}× ({1 / c.ratio_reference:.1f}× into a new "
-                    f"array, {1 / w.ratio_reference:.1f}× into a recycled one)"))
-        worst = max(c.extra["bytes_per_entry"], c.extra["array_bytes_per_entry"])
-        out.append(("Kronecker factor ≤ 12 B per stored entry + O(p)", worst <= 12,
-                    f"{c.extra['bytes_per_entry']:.2f} B/entry traced, "
-                    f"{c.extra['array_bytes_per_entry']:.2f} B/entry in its arrays"))
-    ours = _find(rows, 1024, "full ∂ŷ/∂vec(W1): ours")
+    for what, start in KRON_OURS:
+        r = _find(rows, N, start)
+        if r is None:
+            out.append((f"Kronecker factor, {what}: ≥ 10× faster than scipy.sparse.kron at "
+                        f"n = {N}", None, "not run"))
+            out.append((f"Kronecker factor, {what}: ≤ 12 B per stored entry + O(p)", None,
+                        "not run"))
+            continue
+        out.append((f"Kronecker factor, {what}: ≥ 10× faster than scipy.sparse.kron at n = {N} "
+                    f"(against the faster of format='csc' and the default)",
+                    r.extra["speedup"] >= 10,
+                    f"{r.extra['speedup']:.1f}× ({_fmt_time(r.seconds)})"))
+        # Judged on the larger of the traced bytes and the arrays' nbytes, O(p) taken off.
+        held = max(r.extra["held_bytes"], r.extra["array_bytes"])
+        judged = max(0, held - r.extra["allowance_bytes"]) / r.extra["stored_entries"]
+        out.append((f"Kronecker factor, {what}: ≤ 12 B per stored entry + O(p) at n = {N}",
+                    judged <= 12,
+                    f"{r.extra['bytes_per_entry']:.4g} B/entry traced, "
+                    f"{r.extra['array_bytes_per_entry']:.4g} B/entry in its arrays; "
+                    f"{judged:.4g} B/entry after an O(p) allowance of "
+                    f"{r.extra['allowance_bytes']:,} B (8·(p + 1) + 1 KiB)"))
+    plain = [r for r in rows if r.name.startswith("Kronecker factor xᵀ⊗I_p: ours")]
+    out.append(("Kronecker factor without subclassing scipy: the structured one is a plain "
+                "object, the public one exactly scipy.sparse.csr_array",
+                all(r.extra["no_scipy_subclass"] for r in plain) if plain else None,
+                ", ".join(sorted({r.extra["type"] for r in plain})) or "not run"))
+    graph = [r for r in plain if "graph_builds_this" in r.extra]
+    out.append(("the structured Kron measured is the literal route's own factor "
+                "(graph storage of ∂h1/∂vec(W1))",
+                all(r.extra["graph_builds_this"] for r in graph) if graph else None,
+                f"checked at n = {', '.join(str(r.n) for r in graph)}" if graph else "not run"))
+    ours = _find(rows, N, "full ∂ŷ/∂vec(W1): ours")
     if ours is None or ours.seconds is None:
-        out.append(("full ∂ŷ/∂vec(W1) ≤ 1.2× closed form at n = 1024", None, "not run"))
+        out.append((f"full ∂ŷ/∂vec(W1) ≤ 1.2× closed form at n = {N}", None, "not run"))
     else:
-        out.append(("full ∂ŷ/∂vec(W1) ≤ 1.2× closed form at n = 1024",
+        out.append((f"full ∂ŷ/∂vec(W1) ≤ 1.2× closed form at n = {N}",
                     ours.ratio_reference <= 1.2, f"{ours.ratio_reference:.2f}×"))
         for peer in ("torch.func.jacrev", "jax.jacrev"):
-            pr = _find(rows, 1024, f"full ∂ŷ/∂vec(W1): {peer}")
+            pr = _find(rows, N, f"full ∂ŷ/∂vec(W1): {peer}")
             if pr is None or pr.seconds is None:
-                out.append((f"full ∂ŷ/∂vec(W1) no slower than {peer} at n = 1024", None,
+                out.append((f"full ∂ŷ/∂vec(W1) no slower than {peer} at n = {N}", None,
                             "peer not installed"))
             else:
-                out.append((f"full ∂ŷ/∂vec(W1) no slower than {peer} at n = 1024",
+                out.append((f"full ∂ŷ/∂vec(W1) no slower than {peer} at n = {N}",
                             ours.seconds <= pr.seconds,
-                            f"ours {_fmt_time(ours.seconds)}, {peer} {_fmt_time(pr.seconds)}"))
-    e, cpt = _find(rows, 1024, "literal explicit"), _find(rows, 1024, "compact numpy")
+                            f"ours {_fmt_time(ours.seconds)}, {peer} {_fmt_time(pr.seconds)} "
+                            f"({ours.seconds / pr.seconds:.2f}×)"))
+    e, cpt = _find(rows, N, "literal explicit"), _find(rows, N, "compact numpy")
     if e is None or cpt is None:
-        out.append(("explicit peak memory ≤ 3× compact at n = 1024", None, "not run"))
+        out.append((f"explicit peak memory ≤ 3× compact at n = {N}", None, "not run"))
     else:
-        worst = max(e.peak_bytes, e.extra.get("peak_bytes_cold", 0))
-        ratio = worst / cpt.peak_bytes
-        out.append(("explicit peak memory ≤ 3× compact at n = 1024 (a first call)",
-                    ratio <= 3, f"{ratio:.2f}× ({_fmt_bytes(worst)} vs {_fmt_bytes(cpt.peak_bytes)}); "
-                    f"{e.peak_bytes / cpt.peak_bytes:.2f}× with recycled buffers"))
+        ratio = e.peak_bytes / cpt.peak_bytes
+        out.append((f"explicit peak memory ≤ 3× compact at n = {N}", ratio <= 3,
+                    f"{ratio:.2f}× ({_fmt_bytes(e.peak_bytes)} vs {_fmt_bytes(cpt.peak_bytes)})"))
     # Both hypothesis variants, judged on the slower (the one drawing every entry).
     hyp = [r for r in rows if "hypothesis examples of literal == compact" in r.name
            and r.loops >= 1000 and r.seconds is not None]  # loops: examples run
@@ -665,13 +832,37 @@ def targets(rows: list[Row]) -> list[tuple[str, bool | None, str]]:
     errs = [r.exactness for r in rows if r.exactness is not None]
     out.append(("literal == compact (and every other route) to 1e-12 relative",
                 max(errs) <= 1e-12 if errs else None, f"worst {max(errs):.1e}" if errs else ""))
+    sc = [r for r in rows if r.group == "scale"]
+    if len(sc) == 2:
+        out.append((f"explicit gradients at n = {sc[1].n} run within memory (--scale)",
+                    sc[1].exactness is not None and sc[1].exactness <= 1e-12,
+                    f"ran, exact to {sc[1].exactness:.1e}; {_fmt_time(sc[1].seconds)} "
+                    f"({sc[1].ratio_compact:.2f}× compact); peak {_fmt_bytes(sc[1].peak_bytes)}, "
+                    f"{sc[1].peak_bytes / sc[0].peak_bytes:.2f}× the compact route's"))
+    else:
+        out.append(("explicit gradients at n = 4096 run within memory (--scale)", None,
+                    "not run (without --scale)"))
+    v = _find(rows, N, "lecture verification")
+    out.append((f"the lecture command's verification ≤ 30× one compact gradient at n = {N} "
+                f"(verify_network, {DIRECTIONS} directions)",
+                None if v is None else v.ratio_reference <= 30 and v.extra["ok"],
+                "not run" if v is None else
+                f"{v.ratio_reference:.1f}× ({_fmt_time(v.seconds)} against "
+                f"{_fmt_time(v.extra['compact_alongside_s'])}); verdict "
+                f"{'ok' if v.extra['ok'] else 'MISMATCH'}"))
+    c = _find(rows, N, "lecture command")
+    out.append((f"`jacobian-calc lecture --sizes {N} {N} {N} {N // 8}` verifies in seconds "
+                f"(exit status 0 in < 10 s)",
+                None if c is None else c.extra["ok"] and c.seconds < 10,
+                "not run" if c is None else
+                f"{_fmt_time(c.seconds)}, exit status {c.extra['exit_status']}"))
     return out
 
 
 def report(rows: list[Row], info: dict, command: str) -> str:
     lines = [f"Command: `{command}`", "",
              "Machine: " + ", ".join(f"{k} {v}" for k, v in info.items() if v is not None), "",
-             table(rows), "", "Targets (issue 5):", ""]
+             table(rows), "", "Targets (issues 5 and 9):", ""]
     for what, ok, detail in targets(rows):
         mark = "not measured" if ok is None else ("met" if ok else "MISSED")
         lines.append(f"- {what}: **{mark}** — {detail}")
@@ -709,10 +900,12 @@ def main(argv: list[str] | None = None) -> int:
     def log(msg: str) -> None:
         print(f"# {msg}", file=sys.stderr, flush=True)
 
+    # The lecture command runs once per run, at n = 1024 when measured (else the largest n).
+    command_n = TARGET_N if TARGET_N in sizes else max(sizes)
     rows: list[Row] = []
     rows += run_lecture_checks(checks)
     for n in sizes:
-        rows += run_size(n, repeats, peers, log)
+        rows += run_size(n, repeats, peers, log, command_n)
     if args.scale:
         rows += run_scale(SCALE_SIZE, log)
     try:

@@ -47,7 +47,8 @@ from .core.limits import get_dense_limit, get_work_limit, set_dense_limit, set_w
 from .core.vec import commutation_matrix, unvec, vec
 from .engine.cost import MatrixInfo, chain, cost_report, optimal_order
 from .engine.derivation import Derivation
-from .front.expr import FUNCTIONS, Expr, derivation, grad, jacobian, var
+from .core.hessian import Hessian
+from .front.expr import FUNCTIONS, Expr, derivation, grad, hessian, hvp, jacobian, var
 from .lecture.mlp import MLP
 from .ops import ACTIVATIONS, LOSSES
 from .ops.elementwise import activation_jacobian
@@ -116,6 +117,9 @@ __all__ = [
     "var",
     "jacobian",
     "grad",
+    "hessian",
+    "hvp",
+    "Hessian",
     "derivation",
     "FUNCTIONS",
     # the functions of the operations table, except those that would shadow a builtin

@@ -39,7 +39,7 @@ array([[2., 4.],
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace as replaced
 from typing import Any
 
@@ -73,7 +73,8 @@ def elementwise(name: str, f: Callable[[np.ndarray], np.ndarray],
                 latex: str | None = None, definition: str | None = None,
                 derivative: str | None = None, summary: str = "",
                 domain: Sequence[Rule] = (), activation: bool = False, parser: bool = False,
-                replace: bool = False) -> Operation:
+                replace: bool = False,
+                d2f: Callable[[np.ndarray], np.ndarray] | None = None) -> Operation:
     r"""Add a function applied entry by entry: φ and φ′, and its factor diag(φ′(vec X)) (eq 29).
 
     Parameters
@@ -98,6 +99,10 @@ def elementwise(name: str, f: Callable[[np.ndarray], np.ndarray],
         Accept it in the expression parser.
     replace : bool
         Replace an operation of the same name (otherwise that is an error).
+    d2f : callable, optional
+        φ″, ``ndarray -> ndarray``: with it, Hessians (:func:`jacobian_calc.hessian`) pass
+        through the function (its second-order rule is diag(ā ⊙ φ″)); without it they are
+        refused with an error that names it.
 
     Returns
     -------
@@ -107,11 +112,14 @@ def elementwise(name: str, f: Callable[[np.ndarray], np.ndarray],
     name = _check_name(name)
     _callable(f, "f")
     _callable(df, "df")
+    if d2f is not None:
+        _callable(d2f, "d2f")
     symbol = symbol or name
     form = Form(symbol, latex or rf"\operatorname{{{symbol}}}")
     op = function(name, form, f, df, definition or "$fn($0)", derivative or "$fn'($0)",
                   summary=summary or f"{name}, entry by entry", domain_rules=tuple(domain),
-                  roles=frozenset({"activation"}) if activation else frozenset(), equation=None)
+                  roles=frozenset({"activation"}) if activation else frozenset(), equation=None,
+                  d2f=d2f)
     return TABLE.add(replaced(op, parser=parser), replace=replace)
 
 
@@ -119,7 +127,8 @@ def operation(name: str, forward: Callable[..., np.ndarray],
               jacobians: Sequence[Callable[..., Any]], *, notation: str,
               labels: Sequence[str] | None = None, shape: Callable[..., tuple] | None = None,
               domain: Sequence[Rule] = (), family: str = "elementwise", summary: str = "",
-              precedence: int = ATOM, parser: bool = False, replace: bool = False
+              precedence: int = ATOM, parser: bool = False, replace: bool = False,
+              second: Callable[..., Mapping[tuple[int, int], Any]] | None = None
               ) -> Operation:
     r"""Add any operation: its forward, one literal Jacobian per argument, its notation, its domain.
 
@@ -152,6 +161,12 @@ def operation(name: str, forward: Callable[..., np.ndarray],
         How tightly the notation binds (a function call, the default, binds tightest).
     parser, replace : bool
         As for :func:`elementwise`.
+    second : callable, optional
+        The second-order rule, ``(abar, *argument values) -> {(i, j): S_ij}``: for the
+        adjoint row ā = ∂f/∂vec(out) (a 1-D array), the blocks
+        S_ij = ∂²(ā · vec(out))/∂vec(argument i)∂vec(argument j), shape (size of argument
+        i, size of argument j), for i ≤ j (the pair (j, i) is the transpose); pairs left
+        out are zero. Without it, Hessians through the operation are refused.
 
     Returns
     -------
@@ -183,8 +198,14 @@ def operation(name: str, forward: Callable[..., np.ndarray],
         partials=tuple(partial(i) for i in range(arity)), notation=Template(notation),
         precedence=precedence,
         shape=(lambda shapes, params: tuple(shape(*shapes))) if shape is not None else None,
-        domain=tuple(domain), summary=summary or name, parser=parser)
+        domain=tuple(domain), summary=summary or name, parser=parser,
+        second=None if second is None else _second_rule(second))
     return TABLE.add(op, replace=replace)
+
+
+def _second_rule(user: Callable[..., Mapping[tuple[int, int], Any]]) -> Callable[..., Any]:
+    _callable(user, "second")
+    return lambda node, adjoint: dict(user(adjoint, *(a.value for a in node.args)))
 
 
 def remove(name: str) -> Operation:

@@ -14,20 +14,22 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "benchmarks" / "run.py"
 
-# The rows the issue asks for, written out here rather than taken from the script.
+# The rows the issues ask for, written out here rather than taken from the script.
 ROW_NAMES = [
     "explicit-vs-compact checks, sizes 4 5 3 2 (plain loop)",
     "hypothesis examples of literal == compact, sizes 4 5 3 2",
     "compact numpy gradients (floor)",
     "literal explicit gradients",
-    "Kronecker factor xᵀ⊗I_p: ours (recycled value buffer)",
-    "Kronecker factor xᵀ⊗I_p: ours (pool emptied: a new value array)",
+    "Kronecker factor xᵀ⊗I_p: ours, structured Kron(xᵀ, p) as the graph builds it",
+    "Kronecker factor xᵀ⊗I_p: ours, public jc.linear_weight_jacobian (scipy CSR)",
     "Kronecker factor xᵀ⊗I_p: scipy.sparse.kron, format='csc'",
     "Kronecker factor xᵀ⊗I_p: scipy.sparse.kron, default format",
     "Kronecker factor xᵀ⊗I_p: dense ndarray",
-    "row gradient × Kronecker factor: ours",
+    "row gradient × Kronecker factor: ours (structured Kron)",
     "row gradient × Kronecker factor: the same factor stored CSC",
     "row gradient × Kronecker factor: the same factor stored CSR",
+    "lecture verification: verify_network(net, x, y, directions=8)",
+    "lecture command: jacobian-calc lecture --sizes 64 64 64 8",
     "full ∂ŷ/∂vec(W1): ours: net.jacobian(x, of='yhat', wrt='W1')",
     "full ∂ŷ/∂vec(W1): closed form np.kron(xᵀ, W3 D2 W2 D1)",
     "full ∂ŷ/∂vec(W1): torch.func.jacrev",
@@ -59,7 +61,14 @@ def test_quick_benchmark_prints_every_row_for_each_size(quick_run):
         rows = [line for line in lines if line.startswith(f"| {n} | ")]
         assert any("literal explicit gradients" in line for line in rows)
         assert any("Kronecker factor" in line for line in rows)
-    assert "Targets (issue 5):" in proc.stdout
+        assert any("lecture verification" in line for line in rows)
+    assert "Targets (issues 5 and 9):" in proc.stdout
+    # every target is listed with its verdict, measured or not
+    targets = [line for line in proc.stdout.split("Targets (issues 5 and 9):", 1)[1]
+               .splitlines() if line.startswith("- ")]
+    assert len(targets) >= 15
+    for line in targets:
+        assert any(v in line for v in ("**met**", "**MISSED**", "**not measured**")), line
 
 
 def test_quick_benchmark_results_are_exact(quick_run):
@@ -74,11 +83,34 @@ def test_quick_benchmark_results_are_exact(quick_run):
         assert r["seconds"] > 0 and r["peak_bytes"] > 0
     errs = [r["exactness"] for r in rows if r["exactness"] is not None]
     assert len(errs) >= 10 and max(errs) <= 1e-12
-    kron = [r for r in rows if r["name"].startswith("Kronecker factor xᵀ⊗I_p: ours")]
-    # 8 bytes of value per stored entry plus the factor's small fixed overhead, traced, and
-    # exactly 8 in the arrays it holds; scipy.sparse.kron's CSC holds 16
-    assert all(8.0 <= r["extra"]["bytes_per_entry"] < 12.0 for r in kron if r["n"] == 64)
-    assert all(r["extra"]["array_bytes_per_entry"] == 8.0 for r in kron)
-    csc = [r for r in rows if r["name"].endswith("scipy.sparse.kron, format='csc'")]
-    assert all(r["extra"]["array_bytes_per_entry"] > 16.0 for r in csc)
+    by_name = {(r["name"], r["n"]): r for r in rows}
+    kron = "Kronecker factor xᵀ⊗I_p: "
+    for n in (4, 64):
+        p = d = n
+        structured = by_name[(kron + "ours, structured Kron(xᵀ, p) as the graph builds it", n)]
+        public = by_name[(kron + "ours, public jc.linear_weight_jacobian (scipy CSR)", n)]
+        csc = by_name[(kron + "scipy.sparse.kron, format='csc'", n)]
+        # the structured factor is the graph's own, holds x (8·d bytes) and is no scipy class
+        assert structured["extra"]["graph_builds_this"] is True
+        assert structured["extra"]["array_bytes"] == 8 * d
+        assert structured["extra"]["type"] == "Kron"
+        # the public one is a plain CSR array: 8 B value + 4 B index per entry, 4 B per row
+        assert public["extra"]["type"] == "csr_array"
+        assert public["extra"]["array_bytes"] == 12 * p * d + 4 * (p + 1)
+        assert csc["extra"]["array_bytes"] >= 16 * p * d
+        for r in (structured, public):
+            assert r["extra"]["no_scipy_subclass"] is True
+            assert r["extra"]["stored_entries"] == p * d
+            assert r["exactness"] == 0.0  # the same matrix as scipy.sparse.kron, exactly
+    # traced bytes of one factor built on its own: its arrays plus a fixed object overhead
+    public64 = by_name[(kron + "ours, public jc.linear_weight_jacobian (scipy CSR)", 64)]
+    assert 12.0 <= public64["extra"]["bytes_per_entry"] < 13.0
+    rowprod = [r for r in rows if r["name"].startswith("row gradient × Kronecker factor")]
+    assert len(rowprod) == 6 and all(r["exactness"] <= 1e-15 for r in rowprod)
+    verify = [r for r in rows if r["name"].startswith("lecture verification")]
+    assert {r["n"] for r in verify} == {4, 64}
+    assert all(r["extra"]["ok"] is True and r["exactness"] <= 1e-12 for r in verify)
+    command = [r for r in rows if r["name"].startswith("lecture command")]
+    assert len(command) == 1 and command[0]["extra"]["exit_status"] == 0
+    assert len(data["targets"]) >= 15
     assert (out / "results.md").read_text(encoding="utf-8").startswith("# Benchmark results")

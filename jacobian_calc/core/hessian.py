@@ -20,7 +20,9 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from .errors import ChoiceError
 from .jacobian import Jacobian, Shape
+from .structure import Structured
 from .notation import flat_name, latex_name, pretty
 
 __all__ = ["Hessian"]
@@ -43,15 +45,19 @@ class Hessian(Jacobian):
         The LaTeX forms (by default from the names).
     terms : mapping of str to matrix, optional
         Named parts whose sum is the matrix (for :meth:`~jacobian_calc.MLP.hessian_terms`).
+    parts : mapping of str to (slice, shape), optional
+        For a Hessian over several stacked variables θ = (vec W1; vec W2; …): where each
+        variable's entries sit and its shape (see :meth:`block`).
     label, latex : str, optional
         How the matrix is written.
     """
 
-    __slots__ = ("f", "x", "y", "f_latex", "x_latex", "y_latex", "terms")
+    __slots__ = ("f", "x", "y", "f_latex", "x_latex", "y_latex", "terms", "parts")
 
     def __init__(self, matrix: Any, *, f: str, x: str, y: str, x_shape: Shape, y_shape: Shape,
                  f_latex: str | None = None, x_latex: str | None = None,
                  y_latex: str | None = None, terms: Mapping[str, Any] | None = None,
+                 parts: Mapping[str, tuple[slice, Shape]] | None = None,
                  label: str | None = None, latex: str | None = None) -> None:
         x_latex = x_latex or latex_name(x)
         y_latex = y_latex or latex_name(y)
@@ -62,13 +68,34 @@ class Hessian(Jacobian):
         self.f_latex = f_latex or latex_name(f)
         self.x_latex, self.y_latex = x_latex, y_latex
         self.terms = dict(terms or {})
+        self.parts = dict(parts or {})
+
+    def block(self, a: str, b: str | None = None) -> Hessian:
+        """The block H_ab of a Hessian over stacked variables, e.g. ``H.block("W1", "W2")``.
+
+        Raises
+        ------
+        ChoiceError
+            ``a`` or ``b`` is not one of the stacked variables (:attr:`parts`).
+        """
+        b = a if b is None else b
+        for name in (a, b):
+            if name not in self.parts:
+                raise ChoiceError("block name", name, self.parts)
+        (ra, sa), (rb, sb) = self.parts[a], self.parts[b]
+        m = self.storage
+        if isinstance(m, Structured):
+            m = m.materialize()
+        sub = m[ra, rb]
+        return Hessian(sp.csr_array(sub) if sp.issparse(sub) else np.array(sub), f=self.f, x=a,
+                       y=b, x_shape=sa, y_shape=sb, f_latex=self.f_latex)
 
     @property
     def symbol(self) -> str:
         """``'∂²f/∂vec(W1)∂vec(W2)'`` (``∂²f/∂vec(W1)²`` for a diagonal block)."""
         a, b = _flat(pretty(self.x), self.of_shape, False), _flat(pretty(self.y), self.wrt_shape,
                                                                   False)
-        f = pretty(self.f)
+        f = _flat(pretty(self.f), (), False)  # an expression in brackets, as ∂(A x)/∂x
         return f"∂²{f}/∂{a}²" if self.x == self.y else f"∂²{f}/∂{a}∂{b}"
 
     @property
@@ -76,7 +103,7 @@ class Hessian(Jacobian):
         a = _flat(self.x_latex, self.of_shape, True)
         b = _flat(self.y_latex, self.wrt_shape, True)
         bottom = rf"\partial {a}^2" if self.x == self.y else rf"\partial {a}\,\partial {b}"
-        return rf"\frac{{\partial^2 {self.f_latex}}}{{{bottom}}}"
+        return rf"\frac{{\partial^2 {_flat(self.f_latex, (), True)}}}{{{bottom}}}"
 
     def symmetric_error(self) -> float:
         """max |H − Hᵀ| / max |H| for a diagonal block (0 when exactly symmetric)."""

@@ -599,15 +599,16 @@ class Graph:
                 result[t.label] = _zeros(head, t)
         return Accumulation(head, result, tuple(steps))
 
-    def _reverse(self, head: Node, targets: Sequence[Node], record: bool = False
-                 ) -> tuple[dict[int, Jacobian], list[Step]]:
-        """The tail-to-head sweep: the adjoint of every live node but the head, by node id."""
+    def _reverse(self, head: Node, targets: Sequence[Node], record: bool = False,
+                 leaves: bool = True) -> tuple[dict[int, Jacobian], list[Step]]:
+        """The tail-to-head sweep: the adjoint of every live node but the head, by node id
+        (of the inner nodes only when ``leaves`` is false)."""
         live = self._live(head, targets)
         live_ids = {id(n) for n in live}
         adjoint: dict[int, Jacobian] = {}
         steps: list[Step] = []
         for node in reversed(live):
-            if node is head:
+            if node is head or (not leaves and node.op is None):
                 continue
             total: Jacobian | None = None
             terms: list[Term] = []
@@ -627,12 +628,15 @@ class Graph:
                 steps.append(Step(node, tuple(terms), total))
         return adjoint, steps
 
-    def adjoints(self, of: str | Node, wrt: Iterable[str | Node]) -> dict[Node, Jacobian]:
-        """∂(of)/∂(n) for every node n on a path from a variable of ``wrt`` to ``of`` (the head included)."""
+    def adjoints(self, of: str | Node, wrt: Iterable[str | Node], *, leaves: bool = True
+                 ) -> dict[Node, Jacobian]:
+        """∂(of)/∂(n) for every node n on a path from a variable of ``wrt`` to ``of`` (the head
+        included); with ``leaves=False`` only for the computed nodes (what second-order
+        rules need: a leaf's adjoint is a gradient nobody asked for)."""
         head = self.node(of)
         targets = [self.node(w) for w in wrt]
         self.check(head, targets, f"the adjoints of {head.form.text}", "reverse")
-        adjoint, _ = self._reverse(head, targets)
+        adjoint, _ = self._reverse(head, targets, leaves=leaves)
         out = {n: adjoint[id(n)] for n in self._live(head, targets) if id(n) in adjoint}
         out[head] = _identity(head)
         return out

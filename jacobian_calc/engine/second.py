@@ -27,21 +27,24 @@ carries those injections back to X.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
-from ..core.errors import JacobianCalcError, ShapeError
+from ..core.errors import JacobianCalcError, ShapeError, WorkLimitError
 from ..core.hessian import Hessian
 from ..core.limits import check_work
-from ..core.structure import Identity, Structured, add, product
+from ..core.structure import MatrixInfo, Structured, add, product, product_cost, product_info, \
+    sum_info
 from .graph import Graph, Node
 
-__all__ = ["hessian", "hvp", "transpose", "TermNamer"]
+__all__ = ["Term", "hessian", "hessian_terms", "hessian_blocks", "hvp", "hvp_many", "transpose",
+           "TermNamer"]
 
-#: ``node -> name`` of the term a node contributes (e.g. "gauss_newton", "φ″(h1)").
+#: ``node -> name`` of the term a node contributes (e.g. "gauss_newton", "activation_1").
 TermNamer = Callable[[Node], str]
 
 
@@ -52,34 +55,211 @@ def transpose(matrix: Any) -> Any:
     return matrix.T
 
 
+@dataclass(frozen=True)
+class Term:
+    r"""One node's contribution :math:`T_{a_i,X}^\top S_n^{ij} T_{a_j,Y}` to a Hessian block.
+
+    Attributes
+    ----------
+    name : str
+        The term's name (by default the node's formula).
+    node : Node
+        The node n whose second derivative it is.
+    positions : tuple of int
+        (i, j): the arguments a_i (perturbed along X) and a_j (along Y).
+    left : Jacobian
+        :math:`T_{a_i,X} = \partial \operatorname{vec}(a_i)/\partial \operatorname{vec}(X)`,
+        shape (size a_i, size X).
+    middle : matrix
+        :math:`S_n^{ij}`, shape (size a_i, size a_j).
+    right : Jacobian
+        :math:`T_{a_j,Y}`, shape (size a_j, size Y).
+    value : matrix
+        The product, shape (size X, size Y).
+    """
+
+    name: str
+    node: Node
+    positions: tuple[int, int]
+    left: Any
+    middle: Any
+    right: Any
+    value: Any
+
+
 def _row(J: Any) -> np.ndarray:
     """An adjoint ∂f/∂vec(n) (a 1 × size row Jacobian) as a 1-D float array."""
     return np.asarray(J.toarray(), dtype=np.float64).reshape(-1)
 
 
-def _rule(node: Node) -> Callable[..., Any]:
-    rule = node.op.second  # type: ignore[union-attr]
+def _blocks(node: Node, adjoint: Any) -> dict[tuple[int, int], Any]:
+    """The op's second-order rule at ``node``: {(i, j): S_ij}, each checked for its shape."""
+    op = node.op
+    rule = op.second  # type: ignore[union-attr]
     if rule is None:
         raise JacobianCalcError(
-            f"the operation {node.op.name!r} (in {node.form.text}) has no second-order rule; "  # type: ignore[union-attr]
-            f"second derivatives through it cannot be computed (add one with "
-            f"jacobian_calc.extend, second=...)")
-    return rule
+            f"the operation {op.name!r} (in {node.form.text}) has no second-order rule; "  # type: ignore[union-attr]
+            f"second derivatives through it cannot be computed (give it one with "
+            f"jacobian_calc.extend: d2f=... or second=...)")
+    out = rule(node, _row(adjoint))
+    arity = len(node.args)
+    for key, S in out.items():
+        if (not isinstance(key, tuple) or len(key) != 2
+                or not all(isinstance(k, int) and 0 <= k < arity for k in key)):
+            raise JacobianCalcError(f"the second-order rule of {op.name!r} gave the key "  # type: ignore[union-attr]
+                                    f"{key!r}; keys are pairs (i, j) of argument positions "
+                                    f"0…{arity - 1}")
+        i, j = key
+        expected = (node.args[i].size, node.args[j].size)
+        if tuple(getattr(S, "shape", ())) != expected:
+            raise ShapeError(f"the second-order rule of {op.name!r} gave S_{i}{j} of shape "  # type: ignore[union-attr]
+                             f"{getattr(S, 'shape', None)}; it must be (size of argument {i}, "
+                             f"size of argument {j}) = {expected}")
+    return out
 
 
-def _scalar(graph: Graph, head: Node) -> None:
+def _scalar(head: Node) -> None:
     if head.size != 1:
         raise ShapeError(f"a Hessian needs a scalar f, but {head.form.text} has {head.size} "
-                         f"entries (shape {head.shape})")
+                         f"entries (shape {head.shape}); take a sum or a loss first")
 
 
-def _default_name(node: Node) -> str:
+def _pairs(rule_out: Any) -> Iterator[tuple[int, int, Any]]:
+    """Each (i, j, S_ij) of a rule, with the mirrored (j, i, S_ijᵀ) of an off-diagonal pair."""
+    for (i, j), S in rule_out.items():
+        yield i, j, S
+        if i != j:
+            yield j, i, transpose(S)
+
+
+def _contributions(graph: Graph, head: Node, xs: Sequence[Node], ys: Sequence[Node],
+                   select: Callable[[Node], bool] | None = None, what: str = ""
+                   ) -> Iterator[tuple[Node, int, int, Any, Node, Node, Any, Any]]:
+    """Every (node, i, j, S_ij, X, Y, T_{a_i,X}, T_{a_j,Y}) that adds to some block H_XY.
+
+    The adjoints are swept once, each variable's tangents once, each rule applied once;
+    ``select`` keeps only the nodes it accepts.
+    """
+    variables = list(dict.fromkeys([*xs, *ys]))
+    try:
+        adjoints = graph.adjoints(head, variables, leaves=False)
+        tangents = {v: graph.tangents(head, v) for v in variables}
+    except WorkLimitError as exc:  # say what the sweeps were for
+        raise WorkLimitError(f"{what}: {exc}" if what else str(exc)) from None
+    for node in graph.nodes:
+        if node not in adjoints or node.op is None or (select is not None and not select(node)):
+            continue
+        involved = [v for v in variables if any(a in tangents[v] for a in node.args)]
+        if not involved:
+            continue
+        for i, j, S in _pairs(_blocks(node, adjoints[node])):
+            for X in xs:
+                Ti = tangents[X].get(node.args[i])
+                if Ti is None:
+                    continue
+                for Y in ys:
+                    Tj = tangents[Y].get(node.args[j])
+                    if Tj is not None:
+                        yield node, i, j, S, X, Y, Ti, Tj
+
+
+def _check(items: Sequence[tuple[Any, Any, Any]], blocks: int, what: str) -> None:
+    """The work of the products Tᵢᵀ S Tⱼ and (``blocks`` > 0) of their sums, from the infos."""
+    entries = operations = 0
+    total: dict[int, MatrixInfo] = {}
+    for key, (Ti, S, Tj) in enumerate(items):
+        a, m, b = (MatrixInfo.of(transpose(Ti)), MatrixInfo.of(S), MatrixInfo.of(Tj))
+        first = product_info(a, m)
+        value = product_info(first, b)
+        operations += product_cost(a, m) + product_cost(first, b)
+        entries += first.held + value.held
+        total[key] = value
+    infos = list(total.values())
+    if infos and blocks:
+        acc = infos[0]
+        for info in infos[1:]:
+            acc = sum_info(acc, info)
+            operations += acc.nnz
+        entries += acc.held * blocks
+    check_work(entries, operations, what)
+
+
+def _name(node: Node) -> str:
     return node.formula()
+
+
+def _collect(graph: Graph, head: Node, xs: Sequence[Node], ys: Sequence[Node],
+             names: TermNamer | None, what: str, summed: bool = True,
+             select: Callable[[Node], bool] | None = None) -> list[tuple[Node, Node, Term]]:
+    """The terms of every block H_XY (X in xs, Y in ys), checked against the work bound
+    (with the sum of each block's terms when ``summed``)."""
+    raw = list(_contributions(graph, head, xs, ys, select, what))
+    _check([(Ti.storage, S, Tj.storage) for *_, S, _x, _y, Ti, Tj in raw],
+           len(xs) * len(ys) if summed else 0,
+           what)
+    name = names or _name
+    out = []
+    for node, i, j, S, X, Y, Ti, Tj in raw:
+        value = product(product(transpose(Ti.storage), S), Tj.storage)
+        out.append((X, Y, Term(name(node), node, (i, j), Ti, S, Tj, value)))
+    return out
+
+
+def _empty(X: Node, Y: Node) -> sp.csr_array:
+    return sp.csr_array((X.size, Y.size))
+
+
+def _sum(values: Sequence[Any], X: Node, Y: Node) -> Any:
+    total: Any = None
+    for value in values:
+        total = value if total is None else add(total, value)
+    return _empty(X, Y) if total is None else total
+
+
+def _labelled(matrix: Any, head: Node, X: Node, Y: Node, terms: dict[str, Any] | None = None
+              ) -> Hessian:
+    return Hessian(matrix, f=head.label, x=X.label, y=Y.label, x_shape=X.shape, y_shape=Y.shape,
+                   f_latex=head.form.latex, x_latex=X.form.latex, y_latex=Y.form.latex,
+                   terms=terms)
+
+
+def _what(head: Node, X: Node, Y: Node) -> str:
+    return f"the Hessian block ∂²{head.form.text}/∂{X.form.text}∂{Y.form.text}"
+
+
+def hessian_terms(graph: Graph, of: str | Node, x: str | Node, y: str | Node | None = None, *,
+                  names: TermNamer | None = None,
+                  select: Callable[[Node], bool] | None = None) -> list[Term]:
+    """The terms of H_XY node by node, each with its three literal factors (see the module notes).
+
+    Parameters
+    ----------
+    graph : Graph
+    of : str or Node
+        The scalar f.
+    x, y : str or Node
+        The variables (``y`` defaults to ``x``).
+    names : callable, optional
+        ``node -> name`` of each node's term (default: the node's formula).
+    select : callable, optional
+        ``node -> bool``: only the terms of the nodes it accepts (default: every node).
+
+    Returns
+    -------
+    list of Term
+        In the graph's order (tail to head); a node whose rule has two pairs (i, j)
+        contributes one term for each.
+    """
+    head, X = graph.node(of), graph.node(x)
+    Y = X if y is None else graph.node(y)
+    _scalar(head)
+    return [t for _x, _y, t in _collect(graph, head, [X], [Y], names, _what(head, X, Y),
+                                        summed=False, select=select)]
 
 
 def hessian(graph: Graph, of: str | Node, x: str | Node, y: str | Node | None = None, *,
             names: TermNamer | None = None, keep_terms: bool = False) -> Hessian:
-    r"""H_XY = ∂²f/∂vec(X)∂vec(Y) of the scalar ``of``, assembled node by node (see the module notes).
+    r"""H_XY = ∂²f/∂vec(X)∂vec(Y) of the scalar ``of``, assembled node by node.
 
     Parameters
     ----------
@@ -91,7 +271,13 @@ def hessian(graph: Graph, of: str | Node, x: str | Node, y: str | Node | None = 
     names : callable, optional
         ``node -> name`` of each node's term (default: the node's formula).
     keep_terms : bool
-        Keep each node's contribution, by name, in :attr:`Hessian.terms`.
+        Keep each node's contribution, by name, in :attr:`Hessian.terms` (a term that
+        vanishes at this point is kept too, as the zero matrix it is).
+
+    Returns
+    -------
+    Hessian
+        Shape (size X, size Y); a sparse zero matrix when f does not depend on both.
 
     Raises
     ------
@@ -100,53 +286,44 @@ def hessian(graph: Graph, of: str | Node, x: str | Node, y: str | Node | None = 
     JacobianCalcError
         An operation on the way has no second-order rule.
     WorkLimitError
-        The tangents and the block would be over the work bound.
+        The tangents, the terms or the block would be over the work bound.
     """
     head, X = graph.node(of), graph.node(x)
     Y = X if y is None else graph.node(y)
-    _scalar(graph, head)
-    variables = [X] if Y is X else [X, Y]
-    _check(graph, head, X, Y, keep_terms)
-    adjoints = graph.adjoints(head, variables)
-    tx = graph.tangents(head, X)
-    ty = tx if Y is X else graph.tangents(head, Y)
-    name = names or _default_name
-    total: Any = None
-    terms: dict[str, Any] = {}
-    for node, adjoint in adjoints.items():
-        if node.op is None or not any(a in tx or a in ty for a in node.args):
-            continue
-        rule = _rule(node)
-        abar = _row(adjoint)
-        for (i, j), S in rule(node, abar).items():
-            pairs = [(i, j, S)] if i == j else [(i, j, S), (j, i, transpose(S))]
-            for p, q, M in pairs:
-                Tp, Tq = tx.get(node.args[p]), ty.get(node.args[q])
-                if Tp is None or Tq is None:
-                    continue
-                part = product(product(transpose(Tp.storage), M), Tq.storage)
-                total = part if total is None else add(total, part)
-                if keep_terms:
-                    key = name(node)
-                    terms[key] = part if key not in terms else add(terms[key], part)
-    if total is None:
-        total = sp.csr_array((X.size, Y.size))
-    return Hessian(total, f=head.label, x=X.label, y=Y.label, x_shape=X.shape, y_shape=Y.shape,
-                   f_latex=head.form.latex, x_latex=X.form.latex, y_latex=Y.form.latex,
-                   terms=terms)
+    _scalar(head)
+    terms = [t for _x, _y, t in _collect(graph, head, [X], [Y], names, _what(head, X, Y))]
+    named: dict[str, list[Any]] = {}
+    for t in terms:
+        named.setdefault(t.name, []).append(t.value)
+    total = _sum([t.value for t in terms], X, Y)
+    kept = {k: _sum(v, X, Y) for k, v in named.items()} if keep_terms else None
+    return _labelled(total, head, X, Y, kept)
 
 
-def _check(graph: Graph, head: Node, X: Node, Y: Node, keep_terms: bool) -> None:
-    """The work of a Hessian block: the tangents, every term's product, and the block."""
-    live = [n for n in graph.nodes if graph.depends_on(head, n)
-            and (graph.depends_on(n, X) or graph.depends_on(n, Y))]
-    tangents = sum(n.size for n in live) * (X.size + (Y.size if Y is not X else 0))
-    block = X.size * Y.size
-    terms = sum(1 for n in live if n.op is not None)
-    entries = tangents + block * (1 + (terms if keep_terms else 1))
-    operations = tangents * max((n.size for n in live), default=1) + block * terms
-    check_work(entries, operations,
-               f"the Hessian block ∂²{head.form.text}/∂{X.form.text}∂{Y.form.text}")
+def hessian_blocks(graph: Graph, of: str | Node, variables: Sequence[str | Node]
+                   ) -> dict[tuple[str, str], Any]:
+    """Every block H_XY for X, Y among ``variables`` with X not after Y, in one pass.
+
+    The adjoints are swept once and each variable's tangents once, however many blocks;
+    the blocks below the diagonal are the transposes (H_YX = H_XYᵀ).
+
+    Returns
+    -------
+    dict
+        ``{(X.label, Y.label): matrix}`` for every pair X ≤ Y in the order given.
+    """
+    head = graph.node(of)
+    _scalar(head)
+    nodes = [graph.node(v) for v in variables]
+    what = f"the Hessian of {head.form.text} over ({', '.join(n.form.text for n in nodes)})"
+    found: dict[tuple[int, int], list[Any]] = {}
+    position = {id(n): k for k, n in enumerate(nodes)}
+    for X, Y, t in _collect(graph, head, nodes, nodes, None, what):
+        a, b = position[id(X)], position[id(Y)]
+        if a <= b:
+            found.setdefault((a, b), []).append(t.value)
+    return {(nodes[a].label, nodes[b].label): _sum(found.get((a, b), []), nodes[a], nodes[b])
+            for a in range(len(nodes)) for b in range(a, len(nodes))}
 
 
 def hvp(graph: Graph, of: str | Node, x: str | Node, v: np.ndarray) -> np.ndarray:
@@ -164,59 +341,93 @@ def hvp(graph: Graph, of: str | Node, x: str | Node, v: np.ndarray) -> np.ndarra
     -------
     ndarray, shaped like X
     """
-    head, X = graph.node(of), graph.node(x)
-    _scalar(graph, head)
-    V = np.asarray(v, dtype=np.float64)
-    if V.shape != X.shape:
-        raise ShapeError(f"V must be shaped like {X.form.text}, {X.shape}; got {V.shape}")
-    check_work(sum(n.size for n in graph.nodes) * 4, sum(n.size for n in graph.nodes) * 8,
+    X = graph.node(x)
+    return hvp_many(graph, of, {X: v}, [X])[X.label]
+
+
+def hvp_many(graph: Graph, of: str | Node, directions: Mapping[str | Node, np.ndarray],
+             wrt: Sequence[str | Node]) -> dict[str, np.ndarray]:
+    r"""The Hessian-vector product over several variables: (H v)_W = Σ_X H_WX vec(V_X).
+
+    One forward sweep carries the columns vec(V_X) through the tangents (each node gets
+    Σ_X T_{n,X} vec(V_X)), each node's second-order rule turns them into injections
+    S_n^{ij} (T v)_j at its arguments, and one reverse sweep — the first-order one, with
+    the injections added on the way — brings them back to every W of ``wrt``.
+
+    Parameters
+    ----------
+    graph : Graph
+    of : str or Node
+        The scalar f.
+    directions : mapping of variable to ndarray
+        V_X, each shaped like its variable X (treated as independent).
+    wrt : sequence of str or Node
+        The variables W whose part of H v is returned.
+
+    Returns
+    -------
+    dict of str to ndarray
+        ``{W.label: (H v)_W shaped like W}``.
+    """
+    head = graph.node(of)
+    _scalar(head)
+    seeds: dict[Node, np.ndarray] = {}
+    for ref, value in directions.items():
+        X = graph.node(ref)
+        V = np.asarray(value, dtype=np.float64)
+        if V.shape != X.shape:
+            raise ShapeError(f"the direction for {X.form.text} must be shaped like it, "
+                             f"{X.shape}; got {V.shape}")
+        seeds[X] = V.reshape(-1, 1, order="F")
+    targets = [graph.node(w) for w in wrt]
+    variables = list(dict.fromkeys([*seeds, *targets]))
+    live = [n for n in graph.nodes if graph.depends_on(head, n)
+            and any(graph.depends_on(n, v) for v in variables)]
+    factors = [graph.factor(n, p) for n in live if n.op is not None
+               for p, a in enumerate(n.args) if a in live]
+    check_work(4 * sum(n.size for n in live) + sum(MatrixInfo.of(f.storage).held for f in factors),
+               4 * sum(MatrixInfo.of(f.storage).apply or MatrixInfo.of(f.storage).nnz
+                       for f in factors),
                f"a Hessian-vector product of {head.form.text}")
-    adjoints = graph.adjoints(head, [X])
-    # tangents along V: each node's T v, one column, head to tail
-    column = V.reshape(-1, 1, order="F")
-    along: dict[Node, Any] = {X: column}
-    for node in graph.nodes:
-        if node is X or node.op is None or not graph.depends_on(head, node):
+    adjoints = graph.adjoints(head, variables, leaves=False) if live else {}
+    # the tangent along V of every live node, one column each, tail to head
+    along: dict[Node, np.ndarray] = dict(seeds)
+    for node in live:
+        if node in seeds or node.op is None:
             continue
         total = None
         for position, arg in enumerate(node.args):
             if arg in along:
-                term = product(graph.factor(node, position).storage, along[arg])
-                total = term if total is None else add(total, term)
+                term = _dense(product(graph.factor(node, position).storage, along[arg]))
+                total = term if total is None else total + term
         if total is not None:
             along[node] = total
-    # the second-order injections, at the arguments of every node
+    # the second-order injections ā_n · d²n at the arguments of every node
     inject: dict[Node, np.ndarray] = {}
-    for node, adjoint in adjoints.items():
-        if node.op is None or not any(a in along for a in node.args):
+    for node in live:
+        if node.op is None or node not in adjoints or not any(a in along for a in node.args):
             continue
-        for (i, j), S in _rule(node)(node, _row(adjoint)).items():
-            pairs = [(i, j, S)] if i == j else [(i, j, S), (j, i, transpose(S))]
-            for p, q, M in pairs:
-                if node.args[q] in along:
-                    u = np.asarray(_dense(product(M, along[node.args[q]]))).reshape(-1)
-                    a = node.args[p]
-                    inject[a] = u if a not in inject else inject[a] + u
-    # one reverse sweep that carries the injections back to X
+        for p, q, M in _pairs(_blocks(node, adjoints[node])):
+            if node.args[q] in along:
+                u = _dense(product(M, along[node.args[q]])).reshape(-1)
+                a = node.args[p]
+                inject[a] = u if a not in inject else inject[a] + u
+    # one reverse sweep that carries the injections back to the variables
     rows: dict[Node, np.ndarray] = {}
-    for node in reversed(graph.nodes):
-        if not graph.depends_on(head, node) or not graph.depends_on(node, X):
-            continue
+    for node in reversed(live):
         r = inject.get(node)
         for child, position in graph.consumers(node):
             if child in rows:
-                term = np.asarray(_dense(product(rows[child][None, :],
-                                                 graph.factor(child, position).storage)))
-                r = term.reshape(-1) if r is None else r + term.reshape(-1)
+                term = _dense(product(rows[child][None, :],
+                                      graph.factor(child, position).storage)).reshape(-1)
+                r = term if r is None else r + term
         if r is not None:
             rows[node] = r
-    out = rows.get(X, np.zeros(X.size))
-    return out.reshape(X.shape, order="F")
+    return {W.label: rows.get(W, np.zeros(W.size)).reshape(W.shape, order="F")
+            for W in targets}
 
 
 def _dense(m: Any) -> np.ndarray:
-    if isinstance(m, (Structured,)) or sp.issparse(m):
+    if isinstance(m, Structured) or sp.issparse(m):
         return m.toarray()
     return np.asarray(m)
-
-

@@ -45,16 +45,20 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import DomainError, JacobianCalcError, ShapeError
+from ..core.hessian import Hessian
 from ..core.jacobian import Jacobian
 from ..core.notation import dims
 from ..core.structure import is_finite
+from ..core.validation import as_real_array
 from ..engine.derivation import Derivation, derive
+from ..engine import second
 from ..engine.graph import Graph, Node, apply, leaf
 from ..ops import TABLE
 from ..ops.base import LiveView, Operation
 from ..ops.domain import size_text
 
-__all__ = ["Expr", "var", "jacobian", "grad", "derivation", "FUNCTIONS", "function_for"]
+__all__ = ["Expr", "var", "jacobian", "grad", "hessian", "hvp", "derivation", "FUNCTIONS",
+           "function_for"]
 
 
 class Expr:
@@ -373,6 +377,104 @@ def grad(F: Expr, X: Expr) -> np.ndarray:
                          f"{size_text(F.shape)}; use jc.jacobian(F, {X.text}) for the "
                          f"{F.size}×{X.size} Jacobian")
     return jacobian(F, X).matrix_gradient()
+
+
+def _scalar_of(F: Expr, X: Expr, what: str) -> None:
+    if F.size != 1:
+        raise ShapeError(f"{what} needs a scalar F, but F = {F.text} is {size_text(F.shape)}; "
+                         f"the second derivatives of a vector or matrix F are one Hessian per "
+                         f"entry: take a sum, a trace or a loss first")
+
+
+def hessian(F: Expr, X: Expr, Y: Expr | None = None) -> Hessian:
+    r"""H_XY = ∂(∇_vec(X) F)/∂vec(Y), the Hessian block of a scalar F as a literal matrix.
+
+    Shape (size X, size Y), vec stacking columns: (H_XY)_ij = ∂²F/∂vec(X)_i ∂vec(Y)_j.
+    H_XX (``Y`` omitted) is symmetric, and H_YX = H_XYᵀ. The block is the sum over the
+    nodes of F of Tᵀ S T (:mod:`jacobian_calc.engine.second`), every factor literal and
+    kept by its structure, so a Kronecker or diagonal block stays one.
+
+    Parameters
+    ----------
+    F : Expr
+        A scalar (or a single entry).
+    X, Y : Expr
+        Variables or intermediate results; ``Y`` defaults to ``X``.
+
+    Returns
+    -------
+    Hessian
+        A :class:`~jacobian_calc.Jacobian` of the gradient, written ∂²F/∂vec(X)∂vec(Y).
+
+    Raises
+    ------
+    ShapeError
+        F has more than one entry.
+    JacobianCalcError
+        An operation of F has no second-order rule.
+    WorkLimitError, DenseLimitError
+        The block is too large to build (or to write out dense).
+
+    Examples
+    --------
+    >>> import numpy as np, jacobian_calc as jc
+    >>> W = jc.var("W", np.ones((2, 2)))
+    >>> x, y = jc.var("x", [1.0, 2.0]), jc.var("y", [0.0, 1.0])
+    >>> H = jc.hessian(jc.squared_error(W @ x, y), W)
+    >>> H.toarray()  # (x xᵀ) ⊗ I₂
+    array([[1., 0., 2., 0.],
+           [0., 1., 0., 2.],
+           [2., 0., 4., 0.],
+           [0., 2., 0., 4.]])
+    """
+    F, X = _as_expr(F, "hessian(F, X)"), _as_expr(X, "hessian(F, X)")
+    Y = X if Y is None else _as_expr(Y, "hessian(F, X, Y)")
+    _scalar_of(F, X, f"hessian(F, {X.text})")
+    with np.errstate(over="ignore", invalid="ignore"):  # reported once, by _finite
+        H = second.hessian(Graph(F.node, X.node, Y.node), F.node, X.node, Y.node)
+    if not is_finite(H.storage):
+        raise DomainError(f"∂²({F.text})/∂{X.text}∂{Y.text} is not finite at this point "
+                          "(a product of the terms overflows)")
+    return H
+
+
+def hvp(F: Expr, X: Expr, V: object) -> np.ndarray:
+    """The Hessian-vector product H_XX vec(V), shaped like X, without forming H.
+
+    One forward sweep carries V through the tangents, each node's second-order rule
+    turns it into an injection, and one reverse sweep brings those back to X: the work
+    of a few gradients, whatever the size of H.
+
+    Parameters
+    ----------
+    F : Expr
+        A scalar.
+    X : Expr
+    V : array_like, shaped like X
+
+    Returns
+    -------
+    ndarray, shaped like X
+
+    Examples
+    --------
+    >>> import numpy as np, jacobian_calc as jc
+    >>> X = jc.var("X", np.eye(2))
+    >>> jc.hvp(jc.trace(X @ X), X, np.ones((2, 2)))  # H = 2·K, so 2·Vᵀ
+    array([[2., 2.],
+           [2., 2.]])
+    """
+    F, X = _as_expr(F, "hvp(F, X, V)"), _as_expr(X, "hvp(F, X, V)")
+    _scalar_of(F, X, f"hvp(F, {X.text}, V)")
+    v = as_real_array(V, "V")
+    if v.shape != X.shape:
+        raise ShapeError(f"hvp(F, {X.text}, V) needs V shaped like {X.text}, {X.shape}; "
+                         f"got shape {v.shape}")
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = second.hvp(Graph(F.node, X.node), F.node, X.node, v)
+    if not np.all(np.isfinite(out)):
+        raise DomainError(f"the Hessian-vector product of {F.text} is not finite at this point")
+    return out
 
 
 def derivation(F: Expr, X: Expr, *, max_values: int | None = None) -> Derivation:

@@ -29,11 +29,13 @@ from ..core.jacobian import Jacobian
 from ..core.notation import Form, chain_dims, dims
 from ..core.validation import as_real_array
 from ..engine.derivation import Derivation, derive
+from ..engine.second_derivation import SecondDerivation
 from ..engine.graph import Graph, Node, apply, known_leaf, leaf
 from ..ops import ACTIVATIONS, LOSSES
 from ..render import render
 from ..render.report import Heading, Lines, Report, Table
 from . import backprop
+from .hessians import Curvature
 
 __all__ = ["MLP"]
 
@@ -44,7 +46,7 @@ Method = Literal["explicit", "backprop"]
 METHODS = ("explicit", "backprop")
 
 
-class MLP:
+class MLP(Curvature):
     """The lecture network with given weights, activation φ and loss L.
 
     Parameters
@@ -368,21 +370,37 @@ class MLP:
         self._check_names(of, wrt, y)
         return self.compose(x, y).jacobian(of, wrt)
 
-    def derivation(self, x: object, y: object, wrt: str = "W1", *,
-                   max_values: int | None = None) -> Derivation:
+    def derivation(self, x: object, y: object, wrt: str | Sequence[str] = "W1", *,
+                   max_values: int | None = None, order: int = 1
+                   ) -> Derivation | SecondDerivation:
         """The step-by-step record of ∂f/∂(wrt), with the lecture's equation numbers.
 
         ``print(net.derivation(x, y, wrt="W2"))`` shows every factor with its label and
         shape, the chain's dimension check and, for a weight, the matrix form with the
         check of eq (33), e.g. ``(3×3)·(3×2)·(2×1)·(1×5) → 3×5`` for the lecture's sizes.
 
+        With ``order=2`` it is the second-order derivation of a Hessian block instead:
+        ``wrt`` is a parameter (the block H_WW) or a pair (``("W1", "W2")``), and each
+        term T_iᵀ S T_j of the block (:meth:`hessian_terms`) is shown with its factors,
+        their shapes and storage, the Kronecker factors with their dimension check, and
+        why a term vanishes (ReLU: φ″ = 0 almost everywhere).
+
         Parameters
         ----------
         x, y : array_like
-        wrt : str
+        wrt : str, or a pair of str with ``order=2``
         max_values : int, optional
             Print a step's value when it has at most this many entries (default 60).
+        order : {1, 2}
         """
+        if order == 2:
+            return self._second_derivation(x, y, wrt, max_values, self._context())
+        if order != 1:
+            raise ChoiceError("derivative order", order, ("1", "2"))
+        if not isinstance(wrt, str):
+            raise JacobianCalcError(f"a first-order derivation is with respect to one name, "
+                                    f"got {wrt!r}; a pair of names is a Hessian block "
+                                    f"(order=2)")
         self._check_names("f", wrt, y)
         graph = self.compose(x, y)
         equations, reuse, notes = self._lecture_notes(wrt)

@@ -226,6 +226,9 @@ class Pointwise:
     second_derivative : callable or None
         φ″, ``ndarray -> ndarray``; ``None`` when it is not known (then second-order
         derivatives through this function are refused).
+    second_note : str or None
+        Why φ″ vanishes, for a function whose φ″ is identically zero (the identity, ReLU):
+        second-order derivations print it beside the term that vanishes.
     """
 
     function: Callable[[np.ndarray], np.ndarray]
@@ -233,6 +236,7 @@ class Pointwise:
     definition: Template
     derivative_definition: Template
     second_derivative: Callable[[np.ndarray], np.ndarray] | None = None
+    second_note: str | None = None
 
 
 @dataclass(frozen=True)

@@ -48,12 +48,14 @@ def function(name: str, symbol: Form, f: Callable[[np.ndarray], np.ndarray],
              df: Callable[[np.ndarray], np.ndarray], definition: str, derivative: str, *,
              summary: str, domain_rules: tuple[Rule, ...] = (), roles: frozenset[str] = frozenset(),
              equation: str | None = "29",
-             d2f: Callable[[np.ndarray], np.ndarray] | None = None) -> Operation:
+             d2f: Callable[[np.ndarray], np.ndarray] | None = None,
+             second_note: str | None = None) -> Operation:
     r"""An entry for φ applied entry by entry: φ(X), and the factor diag(φ′(vec X)) (eq 29).
 
     ``definition`` and ``derivative`` are templates in ``$fn`` (the symbol) and ``$0`` (the
     argument), e.g. ``r"$fn($0) = \frac{1}{1 + e^{-$0}}"``. ``d2f`` is φ″: with it the
     entry has the second-order rule diag(ā ⊙ φ″(vec X)); without it, none.
+    ``second_note`` says why φ″ is zero, for a function whose φ″ always is.
     """
     return Operation(
         name=name, family="elementwise", arity=1,
@@ -62,7 +64,7 @@ def function(name: str, symbol: Form, f: Callable[[np.ndarray], np.ndarray],
                                    r"\operatorname{diag}($fn'($0))", equation=equation),),
         notation=Template("$fn($0)"), precedence=ATOM, domain=domain_rules,
         params=(_symbol_param(symbol),), fields=_symbol, summary=summary,
-        pointwise=Pointwise(f, df, Template(definition), Template(derivative), d2f),
+        pointwise=Pointwise(f, df, Template(definition), Template(derivative), d2f, second_note),
         roles=roles, second=pointwise_second if d2f is not None else None)
 
 
@@ -91,6 +93,7 @@ _ACTIVATION = frozenset({"activation"})
 IDENTITY = function(
     "identity", Form("identity", r"\operatorname{identity}"), lambda h: h.copy(), np.ones_like,
     "$fn($0) = $0", "$fn'($0) = 1", roles=_ACTIVATION, d2f=np.zeros_like,
+    second_note="the identity is linear: φ″ = 0",
     summary="the identity, entry by entry (a linear layer has φ = identity)")
 SIGMOID = function(
     "sigmoid", Form("σ", r"\sigma"), expit, _sigmoid_derivative,
@@ -108,6 +111,7 @@ RELU = function(
     r"$fn($0) = \max($0, 0)", r"$fn'($0) = [$0 > 0]\ (\text{0 at } 0)", roles=_ACTIVATION,
     # relu″ = 0 wherever it exists, that is everywhere but the kink at 0
     d2f=np.zeros_like,
+    second_note="ReLU is piecewise linear: φ″ = 0 almost everywhere (all but the kink at 0)",
     summary="max(x, 0), entry by entry; relu′(0) = 0 by convention")
 SOFTPLUS = function(
     # logaddexp(0, h) = log(1 + e^h) without overflow for large h.

@@ -22,12 +22,14 @@ from ..core import display
 from ..core.errors import ChoiceError
 from ..core.jacobian import Jacobian
 from ..engine.derivation import Derivation
+from ..engine.second_derivation import SecondDerivation
 from .data import derivation_to_dict, jacobian_to_dict
 from .latex import SMALL_ENTRIES, check_latex, derivation_latex, jacobian_latex, \
     latex_dims, latex_number, matrix_latex
 from .markdown import derivation_markdown, jacobian_markdown
 from .report import Report, report_html, report_json, report_latex, report_markdown, \
     report_text
+from .second import second_html, second_latex, second_markdown, second_text, second_to_dict
 from .text import derivation_text, jacobian_summary, jacobian_text
 
 __all__ = ["FORMATS", "render", "check_latex", "SMALL_ENTRIES", "matrix_latex",
@@ -43,6 +45,8 @@ _WRITERS: dict[type, dict[str, Any]] = {
                "markdown": jacobian_markdown, "dict": jacobian_to_dict},
     Derivation: {"text": derivation_text, "latex": derivation_latex,
                  "markdown": derivation_markdown, "dict": derivation_to_dict},
+    SecondDerivation: {"text": second_text, "latex": second_latex, "markdown": second_markdown,
+                       "html": second_html, "dict": second_to_dict},
     Report: {"text": report_text, "latex": report_latex, "markdown": report_markdown,
              "html": report_html, "json": report_json},
 }

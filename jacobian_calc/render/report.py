@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.jacobian import Jacobian
-from ..core.notation import dims, latex_name
+from ..core.notation import Form, dims, latex_name
 from ..engine.derivation import Derivation
 from .latex import derivation_latex, jacobian_latex, latex_dims, latex_number, words_latex
 from .markdown import derivation_markdown, jacobian_markdown, markdown_escape
@@ -54,7 +54,8 @@ class Table:
     ----------
     columns : sequence of str
     rows : sequence of sequence
-        Cells: ``str`` (written as they are) or numbers (written with ``number_format``).
+        Cells: ``str`` (written as they are), numbers (written with ``number_format``) or
+        a :class:`~jacobian_calc.core.notation.Form` (its text, and its LaTeX in LaTeX).
     number_format : str
         A format spec for numeric cells (default ``".1e"``).
     kinds : sequence of str, optional
@@ -69,6 +70,8 @@ class Table:
     kinds: Sequence[str] | None = None
 
     def cell(self, value: Any) -> str:
+        if isinstance(value, Form):  # notation: its text here, its LaTeX in a LaTeX table
+            return value.text
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return format(value, self.number_format)
         return str(value)
@@ -125,6 +128,8 @@ def _table_latex(t: Table) -> str:
         for i in range(len(t.columns))]
 
     def cell(value: Any, kind: str) -> str:
+        if isinstance(value, Form):
+            return value.latex
         if kind == "number" and isinstance(value, (int, float)):
             return latex_number(value, 2)
         if kind == "dims":
