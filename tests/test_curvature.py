@@ -100,9 +100,12 @@ class Problem:
 
 @st.composite
 def problems(draw, activations=ACTIVATIONS, losses=LOSSES, min_depth=1, max_depth=4,
-             max_size=4, batch=st.sampled_from([None, 1, 2, 3]), biases=st.booleans()):
+             max_size=4, batch=st.sampled_from([None, 1, 2, 3]), biases=st.booleans(),
+             min_width=1):
+    """Networks of sizes 1–``max_size`` (layers after the input at least ``min_width``)."""
     depth = draw(st.integers(min_depth, max_depth))
-    sizes = draw(st.lists(st.integers(1, max_size), min_size=depth + 1, max_size=depth + 1))
+    sizes = [draw(st.integers(1, max_size))] + draw(
+        st.lists(st.integers(min_width, max_size), min_size=depth, max_size=depth))
     weights = tuple(draw(real_arrays((o, i), 1.0)) for i, o in zip(sizes, sizes[1:]))
     n = draw(batch)
     cols = () if n is None else (n,)
