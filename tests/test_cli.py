@@ -257,3 +257,62 @@ def test_figure_into_a_missing_folder_or_too_deep_is_a_usage_error(capsys, tmp_p
         cli.main(["figure", "--out", str(tmp_path / "f.png"), "--depth", "500"])
     assert exit_.value.code == 2 and "--depth must be between 1 and" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------ --order 2
+def test_lecture_order_2_derives_and_verifies_every_block(capsys):
+    code, out, _ = run(capsys, "lecture", "--order", "2", "--activation", "tanh")
+    assert code == 0
+    titles = [line for line in out.splitlines() if line.startswith("Second-order derivation")]
+    assert len(titles) == 6  # the blocks k ≤ l of three weights
+    assert titles[0].startswith("Second-order derivation of ∂²f/∂vec(W3)²  (6×6)")
+    assert "(5×5)⊗(3×3) → 15×15" in out  # the Gauss-Newton block of W2: (z1 z1ᵀ) ⊗ (B2ᵀ B2)
+    table = out[out.index("Verification"):].splitlines()[4:]
+    assert len(table) == 6 and all(line.rstrip().endswith("ok") for line in table)
+
+
+def test_lecture_order_2_names_the_vanishing_relu_terms_and_one_block(capsys):
+    code, out, _ = run(capsys, "lecture", "--order", "2", "--activation", "relu",
+                       "--wrt", "W1,W2")
+    assert code == 0
+    assert out.count("Second-order derivation") == 1
+    assert "vanishes: ReLU is piecewise linear" in out
+    assert "the bilinear term of h2 = W2 z1" in out
+
+
+def test_lecture_order_2_json_and_latex(capsys):
+    import json
+    import re
+
+    code, out, _ = run(capsys, "lecture", "--order", "2", "--format", "json", "--wrt", "W2")
+    assert code == 0
+    data = json.loads(out)
+    assert data["network"]["order"] == 2 and data["verification"]["ok"] is True
+    assert [t["name"] for t in data["derivations"][0]["terms"]] == ["activation_2",
+                                                                    "gauss_newton"]
+    pytest.importorskip("latex2mathml")
+    from jacobian_calc.render.latex import check_latex
+
+    code, out, _ = run(capsys, "lecture", "--order", "2", "--format", "latex", "--wrt", "W2")
+    assert code == 0
+    for block in re.findall(r"^\\\[\n(.*?)\n\\\]$", out, flags=re.S | re.M):
+        check_latex(block)
+    rest = re.sub(r"^\\\[\n.*?\n\\\]$", "", out, flags=re.S | re.M)
+    assert all(line.startswith("%") for line in rest.splitlines() if line.strip())
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--order", "2", "--wrt", "W1,W5"], "--wrt must be all, one of W1, W2, W3, or two of them"),
+    (["--order", "3"], "invalid choice: 3"),
+])
+def test_lecture_order_2_usage_errors_are_explained(capsys, argv, message):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["lecture", *argv])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_lecture_order_2_over_the_work_bound_is_refused_up_front(capsys):
+    code, out, err = run(capsys, "lecture", "--order", "2", "--sizes", "300", "300", "300", "2")
+    assert code == 2 and out == ""
+    assert "Hessian" in err and "nothing was built" in err

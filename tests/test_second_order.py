@@ -98,8 +98,6 @@ def test_hvp_is_the_compact_hvp(p, data):
               gradient_scale(p))
 
 
-@pytest.mark.xfail(strict=True, reason="MLP.hvp returns a (p, 1) bias that is not in V as "
-                   "(p,), while MLP.gradients (and the compact mlp_hvp) keep the shape given")
 def test_hvp_gives_biases_the_shape_they_were_given(rng):
     weights = [rng.normal(size=(3, 2)), rng.normal(size=(2, 3))]
     biases = [rng.normal(size=(3, 1)), rng.normal(size=2)]
@@ -157,8 +155,7 @@ def b_factors(p, x):
     return B, zs, hs[-1]
 
 
-# every layer at least 2 wide: a 1-wide output loses the structure (the xfail below)
-@given(problems(batch=st.just(None), min_width=2), st.data())
+@given(problems(batch=st.just(None)), st.data())
 def test_single_example_gauss_newton_block_is_stored_as_z_zT_kron_BT_H_B(p, data):
     k = data.draw(st.integers(1, p.depth), label="k")
     l = data.draw(st.integers(1, p.depth), label="l")
@@ -174,8 +171,6 @@ def dense_factor(f):
     return np.eye(f) if isinstance(f, int) else np.asarray(f)
 
 
-@pytest.mark.xfail(strict=True, reason="with one output (s = 1) the tangent W2·(xᵀ ⊗ B) is "
-                   "formed as a dense row, so the W1 block is a dense (pd)×(pd) matrix")
 def test_a_scalar_output_network_keeps_the_kronecker_gauss_newton_block(rng):
     d, p = 30, 30
     net = jc.MLP([rng.normal(size=(p, d)), rng.normal(size=(1, p))], "tanh")
@@ -278,8 +273,7 @@ def test_the_phi_second_term_is_not_zero_for_tanh(lecture):
 
 
 # -------------------------------------------------------------------------- K-FAC
-# Layers at least 2 wide: with a 1-wide layer at or above W_k, MLP.kfac fails (xfails below).
-@given(problems(min_width=2), st.data())
+@given(problems(), st.data())
 def test_kfac_factors_are_the_compact_factors(p, data):
     k = data.draw(st.integers(1, p.depth))
     K = network(p).kfac(p.x, p.y, wrt=f"W{k}")
@@ -295,7 +289,7 @@ def test_kfac_factors_are_the_compact_factors(p, data):
     assert abs(K.error - expected) <= 1e-8 * max(1.0, expected)
 
 
-@given(problems(batch=st.sampled_from([None, 1]), min_width=2), st.data())
+@given(problems(batch=st.sampled_from([None, 1])), st.data())
 def test_kfac_is_the_gauss_newton_block_for_one_example(p, data):
     k = data.draw(st.integers(1, p.depth))
     K = network(p).kfac(p.x, p.y, wrt=f"W{k}")
@@ -307,9 +301,6 @@ def test_kfac_is_the_gauss_newton_block_for_one_example(p, data):
     assert K.error <= 1e-12
 
 
-@pytest.mark.xfail(strict=True, raises=jc.JacobianCalcError,
-                   reason="one output: the W1 Gauss-Newton block is stored dense, and kfac "
-                   "refuses it ('not a sum of Kronecker products')")
 def test_kfac_of_a_scalar_output_network(rng):
     W1, W2 = rng.normal(size=(3, 2)), rng.normal(size=(1, 3))
     x, y = rng.normal(size=2), rng.normal(size=1)
@@ -319,8 +310,6 @@ def test_kfac_of_a_scalar_output_network(rng):
     close(K.G, G, 1e-12)
 
 
-@pytest.mark.xfail(strict=True, reason="cross-entropy with one output (H_L = 0): the last "
-                   "layer's block is stored as Kron(z1ᵀ, 0-column), so A is 1×3 and G 3×1")
 def test_kfac_factor_shapes_with_one_cross_entropy_output(rng):
     W1, W2 = rng.normal(size=(3, 2)), rng.normal(size=(1, 3))
     x, y = rng.normal(size=2), np.array([1.0])
@@ -425,8 +414,6 @@ def test_kfac_and_hvp_names_are_checked(net_data):
         net.hvp(x, y, {"W1": np.ones((3, 3))})
 
 
-@pytest.mark.xfail(strict=True, reason="MLP.hvp reshapes any direction of the right size "
-                   "(row-major), so a 2×3 direction for a 3×2 weight is accepted")
 def test_hvp_refuses_a_transposed_direction(net_data):
     net, x, y = net_data
     with pytest.raises(jc.ShapeError, match=r"V\['W1'\] must be shaped like W1, \(3, 2\)"):

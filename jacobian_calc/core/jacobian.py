@@ -336,8 +336,13 @@ class Jacobian(display.Printable):
     def __matmul__(self, other: Jacobian) -> Jacobian:
         if not isinstance(other, Jacobian):
             return NotImplemented
+        return self.matmul(other)
+
+    def matmul(self, other: Jacobian, *, keep_kron: bool = False) -> Jacobian:
+        """``self @ other``, the chain rule's product; ``keep_kron`` as for :func:`product`."""
         check_chain([self, other])
-        return Jacobian(product(self._storage, other._storage), of=self.of, wrt=other.wrt,
+        return Jacobian(product(self._storage, other._storage, keep_kron=keep_kron),
+                        of=self.of, wrt=other.wrt,
                         of_shape=self.of_shape, wrt_shape=other.wrt_shape,
                         of_latex=self.of_latex, wrt_latex=other.wrt_latex)
 

@@ -561,7 +561,7 @@ def _plain(out: object) -> Matrix:
     return np.asarray(out)
 
 
-def product(a: Matrix, b: Matrix) -> Matrix:
+def product(a: Matrix, b: Matrix, *, keep_kron: bool = False) -> Matrix:
     """``a @ b`` for any two storages (dense, scipy sparse, structured), keeping structure.
 
     Identities only scale; diagonals multiply entry by entry; Kronecker products compose
@@ -569,6 +569,11 @@ def product(a: Matrix, b: Matrix) -> Matrix:
     one uses the structure; anything else is written out sparse and handed to scipy. The
     result is dense whenever one side is dense: an ndarray, or for M(aᵀ ⊗ B) the Kronecker
     product aᵀ ⊗ MB of two matrices, kept structured (see :func:`_through_kron`).
+
+    ``keep_kron=True`` keeps M(aᵀ ⊗ B) a Kronecker product for an M of a single row too
+    (and (a ⊗ B)M for a single column): what the tangents of second order need, where a
+    one-wide layer must not turn the Gauss-Newton factors into a plain row. A gradient's
+    row times a factor stays the plain row it is by default.
     """
     if isinstance(a, Identity):
         return _scale(b, a.scale)
@@ -580,7 +585,7 @@ def product(a: Matrix, b: Matrix) -> Matrix:
         composed = a.compose(b)
         if composed is not None:
             return composed
-    through = _through_kron(a, b)
+    through = _through_kron(a, b, 0 if keep_kron else 1)
     if through is not None:
         return through
     if isinstance(b, Structured):
@@ -615,16 +620,17 @@ def _times(m: np.ndarray | Diagonal, f: np.ndarray | int, m_first: bool) -> np.n
     return m @ f if m_first else f @ m
 
 
-def _through_kron(a: Matrix, b: Matrix) -> Kron | None:
+def _through_kron(a: Matrix, b: Matrix, more_than: int = 1) -> Kron | None:
     """M (aᵀ ⊗ B) = aᵀ ⊗ MB and (a ⊗ B) M = a ⊗ BM for a row aᵀ (a column a): the mixed
     product with 1 ⊗ M. It keeps the tangents of a layer, (z ⊗ I)ᵀ times the layers above,
     a Kronecker product — and with them the Gauss-Newton blocks (z zᵀ) ⊗ (Bᵀ H B). Only for
-    an M of several rows (a dense row times a factor is the gradient's own fast path)."""
-    if isinstance(b, Kron) and isinstance(a, (np.ndarray, Diagonal)) and a.shape[0] > 1 \
+    an M of more than ``more_than`` rows (columns): a dense row times a factor is the
+    gradient's own fast path."""
+    if isinstance(b, Kron) and isinstance(a, (np.ndarray, Diagonal)) and a.shape[0] > more_than \
             and not isinstance(b.left, int) and b.left.shape[0] == 1:
         if _factor_shape(b.right)[0] == a.shape[1]:
             return Kron(b.left, _times(a, b.right, m_first=True))
-    if isinstance(a, Kron) and isinstance(b, (np.ndarray, Diagonal)) and b.shape[1] > 1 \
+    if isinstance(a, Kron) and isinstance(b, (np.ndarray, Diagonal)) and b.shape[1] > more_than \
             and not isinstance(a.left, int) and a.left.shape[1] == 1:
         if _factor_shape(a.right)[1] == b.shape[0]:
             return Kron(a.left, _times(b, a.right, m_first=False))

@@ -640,8 +640,13 @@ class Graph:
         out[head] = _identity(head)
         return out
 
-    def tangents(self, of: str | Node, wrt: str | Node) -> dict[Node, Jacobian]:
-        """∂(n)/∂(wrt) for every node n on a path from ``wrt`` to ``of`` (``wrt`` itself included)."""
+    def tangents(self, of: str | Node, wrt: str | Node, *, keep_kron: bool = False
+                 ) -> dict[Node, Jacobian]:
+        """∂(n)/∂(wrt) for every node n on a path from ``wrt`` to ``of`` (``wrt`` itself included).
+
+        ``keep_kron`` keeps a tangent zᵀ ⊗ B a Kronecker product through one-wide layers
+        too (second order needs the factors; see :func:`~jacobian_calc.core.structure.product`).
+        """
         head, start = self.node(of), self.node(wrt)
         self.check(head, [start], f"the tangents of ∂{head.form.text}/∂{start.form.text}",
                    "forward")
@@ -653,7 +658,8 @@ class Graph:
             total: Jacobian | None = None
             for position, arg in enumerate(node.args):
                 if id(arg) in tangent:
-                    term = self.factor(node, position) @ tangent[id(arg)]
+                    term = self.factor(node, position).matmul(tangent[id(arg)],
+                                                              keep_kron=keep_kron)
                     total = term if total is None else total + term
             if total is not None:
                 tangent[id(node)] = out[node] = total

@@ -144,7 +144,7 @@ def _contributions(graph: Graph, head: Node, xs: Sequence[Node], ys: Sequence[No
     variables = list(dict.fromkeys([*xs, *ys]))
     try:
         adjoints = graph.adjoints(head, variables, leaves=False)
-        tangents = {v: graph.tangents(head, v) for v in variables}
+        tangents = {v: graph.tangents(head, v, keep_kron=True) for v in variables}
     except WorkLimitError as exc:  # say what the sweeps were for
         raise WorkLimitError(f"{what}: {exc}" if what else str(exc)) from None
     for node in graph.nodes:
@@ -201,7 +201,8 @@ def _collect(graph: Graph, head: Node, xs: Sequence[Node], ys: Sequence[Node],
     name = names or _name
     out = []
     for node, i, j, S, X, Y, Ti, Tj in raw:
-        value = product(product(transpose(Ti.storage), S), Tj.storage)
+        value = product(product(transpose(Ti.storage), S, keep_kron=True), Tj.storage,
+                        keep_kron=True)
         out.append((X, Y, Term(name(node), node, (i, j), Ti, S, Tj, value)))
     return out
 

@@ -38,6 +38,7 @@ from ..verify.network import LITERAL_TOLERANCE, ParameterCheck, verify_network
 from .calculator import MAX_ENTRIES, MAX_SIDE, WORK_ENTRIES, WORK_OPERATIONS, \
     calculate, parse_shape, render_calculation
 from .parse import ALLOWED_FUNCTIONS, MAX_DEPTH, MAX_LENGTH
+from .second_order import second_order_report
 
 __all__ = ["main", "build_parser", "random_problem"]
 
@@ -121,7 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
     lecture.add_argument("--seed", type=_non_negative, default=0, help="random seed (default 0)")
     lecture.add_argument("--wrt", default="all", metavar="W",
                          help="which weight to derive: W1, W2, … or all (default all, "
-                              "printed tail to head)")
+                              "printed tail to head); with --order 2 also a pair W1,W2 "
+                              "(a cross-layer Hessian block)")
+    lecture.add_argument("--order", type=int, default=1, choices=(1, 2),
+                         help="1 (default): the gradients, eq (18)–(38); 2: the Hessian "
+                              "blocks, each term Tᵢᵀ S Tⱼ with its Kronecker factors, checked "
+                              "against the compact R-operator and differences of the gradient")
     lecture.add_argument("--format", default="text", choices=FORMATS,
                          help="text (default), markdown, latex (display formulas for an "
                               "amsmath document) or json (derivations and verification "
@@ -322,6 +328,11 @@ def _lecture(args: argparse.Namespace) -> int:
     activation = args.activation or "sigmoid"
     weights, x, y = random_problem(sizes, args.loss, args.seed)
     net = MLP(weights, activation=activation, loss=args.loss)
+    if args.order == 2:
+        report, ok = second_order_report(net, x, y, args.wrt, seed=args.seed,
+                                         directions=args.directions, max_values=args.max_values)
+        print(render(report, args.format))
+        return 0 if ok else 1
     names = list(net.weight_names)
     if args.wrt == "all":
         chosen = names[::-1]

@@ -58,6 +58,8 @@ class _Network(Protocol):  # what the mixin needs of MLP
     parameter_names: tuple[str, ...]
     weight_names: tuple[str, ...]
     depth: int
+    bias_names: tuple[str, ...]
+    _bias_shapes: tuple[tuple[int, ...], ...]
 
     def compose(self, x: object, y: object | None = None) -> Graph: ...
     def data(self, x: object, y: object | None = None) -> tuple[np.ndarray, Any]: ...
@@ -336,22 +338,21 @@ class Curvature:
             raise JacobianCalcError(f"V must be a dict of parameter name → array, got "
                                     f"{type(V).__name__}")
         graph = self.compose(x, y)
+        given = dict(zip(self.bias_names, self._bias_shapes))  # a (p, 1) bias stays (p, 1)
         directions: dict[Node, np.ndarray] = {}
         for name, value in V.items():
             if name not in self.parameter_names:
                 raise ChoiceError("parameter name in V", name, self.parameter_names)
             node = graph.node(name)
             arr = as_real_array(value, f"V[{name!r}]")
-            if arr.size == node.size and arr.shape != node.shape:
-                arr = arr.reshape(node.shape)  # a (p, 1) bias direction for a (p,) bias
-            if arr.shape != node.shape:
-                raise ShapeError(f"V[{name!r}] must be shaped like {name}, {node.shape}; got "
-                                 f"{arr.shape}")
-            directions[node] = arr
+            shapes = {node.shape, given.get(name, node.shape)}
+            if arr.shape not in shapes:
+                raise ShapeError(f"V[{name!r}] must be shaped like {name}, "
+                                 f"{' or '.join(map(str, sorted(shapes)))}; got {arr.shape}")
+            directions[node] = arr.reshape(node.shape)
         with np.errstate(over="ignore", invalid="ignore"):
             out = second.hvp_many(graph, "f", directions, self.parameter_names)
-        shapes = {name: np.shape(v) for name, v in V.items()}
-        return {name: out[name].reshape(shapes.get(name, out[name].shape))
+        return {name: out[name].reshape(given.get(name, out[name].shape))
                 for name in self.parameter_names}
 
 
