@@ -81,8 +81,8 @@ def test_along_lines_gives_the_verdict_of_the_plain_check(rng, distribution):
 
 @pytest.mark.parametrize("seed", range(6))
 def test_the_worst_direction_reported_along_lines_is_the_one_drawn(rng, seed):
-    # Along lines the directions are drawn into two buffers that swap when a new worst one
-    # is found: the V reported must still be the unit direction random_directions yields.
+    # Along lines the directions are drawn into one buffer, and the worst one is drawn again
+    # at the end: the V reported must be the unit direction random_directions yields.
     f, X, J = _problem(rng, n=8)
     wrong = J + rng.normal(size=J.shape) * 1e-2
     along = lambda V: (lambda s: f(X + s * V))  # noqa: E731

@@ -250,14 +250,15 @@ def compare_directions(f: Callable[[np.ndarray], object], X: np.ndarray, J: Any,
         if not np.isfinite(x_norm):
             raise JacobianCalcError("X contains NaN or ±inf; the point must be finite")
     rng = np.random.default_rng(seed)
-    # Along lines, a uniform direction is drawn into one of two buffers and used without
-    # being normalised (numeric and analytic are divided by ‖V‖ instead): the worst one so
-    # far is kept by swapping the buffers, and normalised once at the end.
+    # Along lines, uniform directions are drawn into one buffer, used without being
+    # normalised (numeric and analytic are divided by ‖V‖ instead), and the generator's
+    # state before each draw is kept: the worst direction is drawn again at the end.
     reuse = along is not None and distribution == "uniform"
-    spare = np.empty(x.shape, order="F") if reuse else None
-    worst_error, worst_scale, worst, worst_norm = 0.0, norm, {}, 1.0
+    buffer = np.empty(x.shape, order="F") if reuse else None
+    worst_error, worst_scale, worst, worst_norm, worst_state = 0.0, norm, {}, 1.0, None
     for k in range(directions):
-        V, v_norm = _draw(rng, x.shape, distribution, out=spare)
+        state = rng.bit_generator.state if reuse else None
+        V, v_norm = _draw(rng, x.shape, distribution, out=buffer)
         if along is None:
             if v_norm > 0:
                 V /= v_norm
@@ -273,12 +274,13 @@ def compare_directions(f: Callable[[np.ndarray], object], X: np.ndarray, J: Any,
         error = float(np.linalg.norm(diff)) if np.all(np.isfinite(diff)) else float("inf")
         scale = max(norm, float(np.linalg.norm(numeric)) if np.all(np.isfinite(numeric)) else 0.0)
         if not worst or error / max(scale, 1e-300) > worst_error / max(worst_scale, 1e-300):
-            if reuse:  # keep V: draw the next ones into the other buffer
-                spare = worst["V"] if worst else np.empty(x.shape, order="F")
-            worst_error, worst_scale = error, scale
+            worst_error, worst_scale, worst_state = error, scale, state
             worst_norm = v_norm if along is not None and v_norm > 0 else 1.0
-            worst = {"direction": k + 1, "of": directions, "seed": seed, "V": V,
-                     "numeric": numeric, "analytic": analytic}
+            worst = {"direction": k + 1, "of": directions, "seed": seed,
+                     "V": None if reuse else V, "numeric": numeric, "analytic": analytic}
+    if worst and reuse:  # the buffer holds the last direction: draw the worst one again
+        rng.bit_generator.state = worst_state
+        worst["V"], _ = _draw(rng, x.shape, distribution, out=buffer)
     if worst and worst_norm != 1.0:
         worst["V"] /= worst_norm  # the unit direction, as random_directions yields it
     kind = "" if distribution == "normal" else f" {distribution}"

@@ -69,8 +69,14 @@ def _largest(a: np.ndarray) -> float:
 
 
 def _relative(a: np.ndarray, b: np.ndarray) -> float:
+    """max|a − b| / max(max|a|, max|b|), entry by entry."""
     scale = max(_largest(a), _largest(b))
-    diff = _largest(np.subtract(a, b))
+    # The literal gradient is stored column-major (it is unvec of a row), the compact one
+    # row-major: one copy of b in a's order costs less than a subtraction that strides
+    # through one of them.
+    diff = np.array(b, order="F" if a.flags.f_contiguous else "C")
+    np.subtract(a, diff, out=diff)
+    diff = _largest(diff)
     return diff / scale if scale > 0 else diff
 
 
