@@ -109,3 +109,11 @@ def test_zero_jacobians_pass_along_lines(rng):
     c = compare_directions(None, X, np.zeros((1, 20)), distribution="uniform",
                            along=lambda V: (lambda s: 3.0))
     assert c.ok and c.error == 0.0 and c.scale == 0.0
+
+
+def test_a_huge_point_gets_the_step_of_its_norm_along_lines():
+    # ‖X‖² overflows for X = 1e200: the step is still ∛ε·‖X‖, and the derivative right.
+    X = np.full(4, 1e200)
+    c = compare_directions(np.sum, X, np.ones((1, 4)), distribution="uniform",
+                           along=lambda V: (lambda s: float(np.sum(X + s * V))))
+    assert c.ok and c.error <= 1e-8

@@ -40,7 +40,8 @@ import scipy.sparse as sp
 from ..core.errors import ChoiceError, JacobianCalcError, ShapeError
 from ..core.jacobian import Jacobian
 from ..core.structure import Structured, product
-from .check import _norm, directional_derivative, finite_difference_jacobian, line_derivative
+from .check import (directional_derivative, finite_difference_jacobian, frobenius_norm,
+                    line_derivative)
 
 __all__ = ["RTOL", "ATOL", "ENTRY_LIMIT", "DISTRIBUTIONS", "Comparison", "compare_directions",
            "compare_entries", "verify_jacobian", "random_directions"]
@@ -245,10 +246,13 @@ def compare_directions(f: Callable[[np.ndarray], object], X: np.ndarray, J: Any,
         raise ShapeError(f"the Jacobian has {J.shape[1]} columns but X has {x.size} entries")
     norm = _frobenius(J)
     x_norm = 0.0
-    if along is not None and x.size:  # ‖X‖ sets the step along each line
-        x_norm = _norm(x)
+    if along is not None and x.size:  # ‖X‖ sets the step along each line: max(1, ‖X‖)
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+            x_norm = float(np.linalg.norm(x.ravel(order="K")))  # underflow: any ‖X‖ < 1 will do
         if not np.isfinite(x_norm):
-            raise JacobianCalcError("X contains NaN or ±inf; the point must be finite")
+            if not np.all(np.isfinite(x)):
+                raise JacobianCalcError("X contains NaN or ±inf; the point must be finite")
+            x_norm = frobenius_norm(x)  # the sum of squares overflowed: scaled, exactly
     rng = np.random.default_rng(seed)
     # Along lines, uniform directions are drawn into one buffer, used without being
     # normalised (numeric and analytic are divided by ‖V‖ instead), and the generator's
