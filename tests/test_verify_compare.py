@@ -117,3 +117,10 @@ def test_a_huge_point_gets_the_step_of_its_norm_along_lines():
     c = compare_directions(np.sum, X, np.ones((1, 4)), distribution="uniform",
                            along=lambda V: (lambda s: float(np.sum(X + s * V))))
     assert c.ok and c.error <= 1e-8
+
+
+def test_a_uniform_direction_is_never_zero():
+    # One entry is 0 with chance 1/256: such a draw is no direction, and is drawn again.
+    for seed in range(2000):
+        [V] = random_directions((1,), 1, seed, "uniform")
+        assert abs(V[0]) == 1.0

@@ -131,8 +131,9 @@ def random_directions(shape: tuple[int, ...], count: int, seed: int,
         — the integers −128 … 127, each with probability 1/256, scaled by 1/128 — taken
         from the bytes of the generator's raw 64-bit outputs (eight per output, lowest
         byte first on every platform) in vec order (column stacking, eq 16) into a
-        column-major array, so vec(V) is a view. They cost a small fraction of normal
-        entries to draw: one raw output per eight entries, against at least one per entry.
+        column-major array, so vec(V) is a view; V = 0, which has the chance 256⁻ⁿ for n
+        entries, is drawn again. They cost a small fraction of normal entries to draw: one
+        raw output per eight entries, against at least one per entry.
 
         Either way, for an error E = G′ − G of a gradient, ⟨E, V⟩ has mean (about) 0 and
         variance proportional to ‖E‖²_F, and a wrong gradient escapes a direction only
@@ -183,14 +184,17 @@ def _draw(rng: np.random.Generator, shape: tuple[int, ...], distribution: str,
         v = rng.standard_normal(shape)
         return v, float(np.linalg.norm(np.ravel(v)))
     size = int(np.prod(shape, dtype=np.int64))
-    # Each raw 64-bit output gives eight bytes, read little-endian (the lowest byte first)
-    # so that the directions are the same on every platform.
-    raw = rng.bit_generator.random_raw(-(-size // 8))
-    octets = raw.astype("<u8", copy=False).view(np.int8)[:size]
     v = np.empty(shape, order="F") if out is None else out
     flat = v.reshape(-1, order="F")  # a view: v is column-major
-    np.copyto(flat, octets)  # exact; the factor 1/128 cancels in the normalisation
-    return v, float(np.sqrt(np.dot(flat, flat)))
+    while True:
+        # Each raw 64-bit output gives eight bytes, read little-endian (the lowest byte
+        # first) so that the directions are the same on every platform.
+        raw = rng.bit_generator.random_raw(-(-size // 8))
+        octets = raw.astype("<u8", copy=False).view(np.int8)[:size]
+        np.copyto(flat, octets)  # exact; the factor 1/128 cancels in the normalisation
+        norm = float(np.sqrt(np.dot(flat, flat)))
+        if norm > 0 or size == 0:  # V = 0 (chance 256^-size) is no direction: draw again
+            return v, norm
 
 
 def _apply(J: Any, v: np.ndarray) -> np.ndarray:
