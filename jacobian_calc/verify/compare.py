@@ -236,10 +236,11 @@ def compare_directions(f: Callable[[np.ndarray], object], X: np.ndarray, J: Any,
         How the directions' entries are drawn (:func:`random_directions`).
     along : callable, optional
         f restricted to lines through X: ``along(V)`` returns s ↦ f(X + sV). When given,
-        the central differences are taken on it (:func:`~jacobian_calc.verify.check.line_derivative`,
-        the same quotient and step rule) instead of forming X ± tV and calling f — for an f
-        that is cheaper to evaluate along a fixed line than at an arbitrary point. It must
-        agree with f (to rounding); f itself is then not called.
+        the central differences are taken on it
+        (:func:`~jacobian_calc.verify.check.line_derivative`, the same quotient and step
+        rule) instead of forming X ± tV and calling f — for an f that is cheaper to evaluate
+        along a fixed line than at an arbitrary point. It must agree with f (to rounding);
+        f itself is then not called.
     """
     _tolerances(rtol, atol)
     _check_count(directions)
