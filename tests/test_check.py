@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import jacobian_calc as jc
 from jacobian_calc.core.errors import WorkLimitError
 from jacobian_calc.testing import real_arrays
-from jacobian_calc.verify.check import default_step
+from jacobian_calc.verify.check import default_step, line_derivative
 
 pairs = st.tuples(st.integers(1, 8), st.integers(1, 8)).flatmap(
     lambda s: st.tuples(real_arrays(s), real_arrays(s)))
@@ -350,3 +350,63 @@ def test_a_gateaux_difference_of_huge_values_is_taken_without_overflow(scheme, s
     f = lambda u: slope * (np.sum(u) - shift)  # noqa: E731
     got = jc.gateaux_derivative(f, np.zeros(1), np.ones(1), t=1e10, scheme=scheme)
     assert got == pytest.approx(slope, rel=1e-12)
+
+
+# ------------------------------------------------------------------ line_derivative
+@given(pairs, st.sampled_from(["central", "forward"]))
+def test_the_derivative_along_a_line_is_the_directional_derivative(AB, scheme):
+    # The same quotient and step rule: with f given on the line s ↦ f(X + sV) the result is
+    # the Gâteaux derivative of f at X along V, ⟨A + X, V⟩ for this f (eq 15).
+    A, V = AB
+    X = np.ones_like(A)
+    f = lambda M: np.sum(A * M) + 0.5 * np.sum(M * M)  # noqa: E731
+    got = float(line_derivative(lambda s: f(X + s * V), jc.frobenius_norm(X),
+                                jc.frobenius_norm(V), scheme=scheme))
+    tol = 1e-7 if scheme == "central" else 1e-5 * (1 + jc.frobenius_norm(V) ** 2)
+    assert got == pytest.approx(jc.gateaux_derivative(f, X, V, scheme=scheme), rel=tol, abs=tol)
+    assert got == pytest.approx(jc.frobenius_inner(A + X, V), rel=tol, abs=tol)
+
+
+@pytest.mark.parametrize("scheme", ["central", "forward"])
+def test_a_given_step_is_taken_along_v_itself(rng, scheme):
+    # With t given, both evaluate f at X ± tV and divide by the same width: equal exactly.
+    x, v = rng.normal(size=5), rng.normal(size=5)
+    f = lambda u: np.array([np.sum(np.sin(u)), np.sum(u ** 3)])  # noqa: E731
+    got = line_derivative(lambda s: f(x + s * v), 0.0, 0.0, t=1e-4, scheme=scheme)
+    np.testing.assert_array_equal(got, jc.verify.check.directional_derivative(
+        f, x, v, t=1e-4, scheme=scheme))
+    assert got.shape == (2,)
+
+
+def test_the_default_step_along_a_line_scales_with_the_norms():
+    seen = []
+    line = lambda s: seen.append(s) or 3.0 * s  # noqa: E731
+    eps = np.finfo(float).eps
+    assert float(line_derivative(line, 8.0, 4.0)) == pytest.approx(3.0, rel=1e-12)
+    assert seen == [pytest.approx(eps ** (1 / 3) * 8.0 / 4.0, rel=1e-15),
+                    pytest.approx(-eps ** (1 / 3) * 8.0 / 4.0, rel=1e-15)]
+    seen.clear()
+    assert float(line_derivative(line, 0.5, 0.0, scheme="forward")) == pytest.approx(3.0)
+    assert seen == [pytest.approx(eps ** 0.5), 0.0]  # max(1, ‖X‖); V = 0 steps by t itself
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: line_derivative(None, 1.0, 1.0), jc.JacobianCalcError,
+     r"line must be a callable taking a float s, got None"),
+    (lambda: line_derivative(np.sin, float("nan"), 1.0), jc.JacobianCalcError,
+     r"X_norm must be a finite number ≥ 0, got nan"),
+    (lambda: line_derivative(np.sin, 1.0, -1.0), jc.JacobianCalcError,
+     r"V_norm must be a finite number ≥ 0, got -1.0"),
+    (lambda: line_derivative(np.sin, 1.0, 1e-320), jc.JacobianCalcError,
+     r"the default step t = .* along V of norm 1e-320 is t/‖V‖ = inf: pass a direction of "
+     r"moderate norm"),
+    (lambda: line_derivative(np.sin, 1.0, 1.0, t=0.0), jc.JacobianCalcError, r"t must be"),
+    (lambda: line_derivative(np.sin, 1.0, 1.0, scheme="backward"), jc.ChoiceError, "scheme"),
+    (lambda: line_derivative(lambda s: np.ones(2), 1.0, 1.0, scalar=True), jc.ShapeError,
+     r"f must return a scalar, but f\(X \+ sV\) has shape \(2,\)"),
+    (lambda: line_derivative(lambda s: np.ones(2) if s > 0 else 1.0, 1.0, 1.0), jc.ShapeError,
+     r"f\(X \+ tV\) has shape \(2,\) but the other value of f has shape \(\)"),
+])
+def test_line_derivative_refuses_bad_input_by_name(call, error, message):
+    with pytest.raises(error, match=message):
+        call()

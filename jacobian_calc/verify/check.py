@@ -5,7 +5,10 @@ derivations the same way.
 
 * :func:`frobenius_inner` and :func:`frobenius_norm` are eq (14) and eq (13).
 * :func:`gateaux_derivative` approximates the limit of eq (15),
-  :math:`\lim_{t\to 0} (f(X + tV) - f(X))/t`, for functions of vectors or matrices.
+  :math:`\lim_{t\to 0} (f(X + tV) - f(X))/t`, for functions of vectors or matrices;
+  :func:`line_derivative` takes the same quotient, by the same step rule, of f given on
+  the line through X along V (:math:`s \mapsto f(X + sV)`), for a caller who can evaluate
+  f there more cheaply than at an arbitrary point.
 * :func:`finite_difference_jacobian` builds a whole Jacobian column by column in the
   vec convention (eq 16), so it can be compared entry by entry with a literal one.
 """
@@ -30,6 +33,7 @@ __all__ = [
     "max_relative_error",
     "default_step",
     "directional_derivative",
+    "line_derivative",
 ]
 
 Scheme = Literal["central", "forward"]
@@ -76,8 +80,15 @@ def frobenius_norm(A: object) -> float:
 def _norm(a: np.ndarray) -> float:
     """‖a‖₂ over all entries, scaled by a power of two so that no square over- or underflows.
 
-    The scaling is exact, so where ``np.linalg.norm`` has no trouble the result is the same.
+    The scaling is exact, so where ``np.linalg.norm`` has no trouble the result is the same;
+    there (the sum of squares finite and well above the underflow threshold, which no
+    square that underflowed could have changed) it is taken as it is, in one pass.
     """
+    flat = a.ravel(order="K")
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        squares = float(np.dot(flat, flat))
+    if 2.0 ** -900 <= squares < math.inf:
+        return math.sqrt(squares)
     big = float(np.max(np.abs(a)))
     if big == 0.0:
         return 0.0
@@ -225,16 +236,10 @@ def directional_derivative(
     x, v = as_real_array(X, "X"), as_real_array(V, "V")
     check_same_shape(x, v, ("X", "V"))
     central = scheme == "central"
-    if t is None:
-        # The limit is linear in V: step along V/‖V‖ and scale the quotient back by ‖V‖,
-        # so that neither a tiny nor a huge V makes the step under- or overflow.
-        scale = _norm(v) or 1.0
-        direction = v / scale
-        t = (_EPS ** (1 / 3) if central else _EPS ** 0.5) * max(1.0, _norm(x))
-        what = f"the default step t = {t!r}"
-    else:
-        t = positive_finite(t, "t")
-        scale, direction, what = 1.0, v, f"t = {t!r}"
+    t, scale, what = _gateaux_step(x, v, t, central)
+    # The limit is linear in V: by default step along V/‖V‖ and scale the quotient back by
+    # ‖V‖, so that neither a tiny nor a huge V makes the step under- or overflow.
+    direction = v / scale if scale != 1.0 else v
     sign = "±" if central else "+"
     with np.errstate(over="ignore"):  # an overflow is reported just below
         points = [x + t * direction] + ([x - t * direction] if central else [])
@@ -246,6 +251,115 @@ def directional_derivative(
     read = _scalar if scalar else _values
     up = read(f(points[0]), "X + tV")
     low = read(f(points[1]), "X − tV") if central else read(f(x.copy()), "X")
+    return _gateaux_quotient(up, low, t, scale, central)
+
+
+def line_derivative(
+    line: Callable[[float], object],
+    X_norm: float,
+    V_norm: float,
+    *,
+    t: float | None = None,
+    scheme: Scheme = "central",
+    scalar: bool = False,
+) -> np.ndarray:
+    r"""The Gâteaux derivative (eq 15) at X along V of f given on the line: ``line(s) = f(X + sV)``.
+
+    .. math:: \frac{\varphi(s) - \varphi(-s)}{2s} \approx J \operatorname{vec}(V),
+              \qquad \varphi(s) = f(X + sV)
+
+    The quotient, the step rule and the treatment of NaN, ∞ and overflow are those of
+    :func:`directional_derivative` (the two share them); only the way f is reached differs.
+    This is for a caller who can evaluate f along a fixed line more cheaply than at an
+    arbitrary point — a network whose layers below the perturbed weight W do not change
+    along the line, for example, so that :math:`(W \pm sV)z = Wz \pm s\,(Vz)` reuses Wz.
+    No point X ± sV is formed here, so what :func:`directional_derivative` checks on those
+    points (finite, and different from X in float64) is the line's part.
+
+    Parameters
+    ----------
+    line : callable
+        s ↦ f(X + sV) for a float s; returns a scalar, or an array of one fixed shape.
+    X_norm, V_norm : float
+        ‖X‖_F and ‖V‖_F (eq 13), for the default step (see :func:`gateaux_derivative`):
+        the move along V has the length ∛ε·max(1, ‖X‖) (√ε·max(1, ‖X‖) forward), so
+        ``line`` is evaluated at s = ±∛ε·max(1, ‖X‖)/‖V‖. They choose the step only: the
+        quotient is the derivative along V itself whatever they are.
+    t : float, optional
+        The step, a positive finite number: ``line`` is evaluated at ±t (central) or at t
+        and 0 (forward). By default as above.
+    scheme : {"central", "forward"}
+    scalar : bool
+        Require ``line`` to return one number.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shaped like the values of ``line``; NaN or ±inf where they are not finite.
+
+    Raises
+    ------
+    JacobianCalcError
+        ``line`` is not callable or does not return real numbers; ``t``, ``X_norm`` or
+        ``V_norm`` is not a finite number (``t`` > 0, the norms ≥ 0); the default step
+        along V underflows to 0 or overflows (‖V‖ extreme: pass a V of moderate norm).
+    ShapeError
+        ``line`` returns different shapes at the two points, or not a scalar when
+        ``scalar=True``.
+
+    Examples
+    --------
+    >>> A, X, V = np.array([[2.0, 1.0], [0.0, 3.0]]), np.eye(2), np.ones((2, 2))
+    >>> f = lambda M: np.trace(A @ M)
+    >>> on_line = lambda s: f(X + s * V)  # here simply f at X + sV
+    >>> float(line_derivative(on_line, frobenius_norm(X), frobenius_norm(V)).round(6))
+    6.0
+    """
+    if not callable(line):
+        shown = repr(line) if len(repr(line)) <= 60 else f"{repr(line)[:57]}..."
+        raise JacobianCalcError(f"line must be a callable taking a float s, got {shown} "
+                                f"(type {type(line).__name__})")
+    _check_scheme(scheme)
+    norms = []
+    for name, value in (("X_norm", X_norm), ("V_norm", V_norm)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
+                or not np.isfinite(value) or value < 0:
+            raise JacobianCalcError(f"{name} must be a finite number ≥ 0, got {value!r}")
+        norms.append(float(value))
+    central = scheme == "central"
+    t, scale, what = _gateaux_step(norms[0], norms[1], t, central)
+    with np.errstate(over="ignore"):
+        s = t / scale  # the step along V itself
+    if not (np.isfinite(s) and s > 0):
+        raise JacobianCalcError(f"{what} along V of norm {norms[1]!r} is t/‖V‖ = {s!r}: "
+                                f"pass a direction of moderate norm")
+    read = _scalar if scalar else _values
+    up = read(line(s), "X + sV")
+    low = read(line(-s), "X − sV") if central else read(line(0.0), "X")
+    return _gateaux_quotient(up, low, t, scale, central)
+
+
+def _gateaux_step(x: np.ndarray | float, v: np.ndarray | float, t: float | None,
+                  central: bool) -> tuple[float, float, str]:
+    """The step rule of eq (15)'s quotient: (t, scale, what).
+
+    f is evaluated at X ± t·V/scale (X + t·V/scale and X when forward), the difference is
+    divided by 2t (t) and multiplied by scale. By default scale = ‖V‖ (1 when V is 0) and
+    t = ∛ε·max(1, ‖X‖) (√ε·max(1, ‖X‖) forward); a given t is used along V itself.
+    ``x`` and ``v`` are the arrays or their norms.
+    """
+    if t is None:
+        vnorm = v if isinstance(v, float) else _norm(v)
+        xnorm = x if isinstance(x, float) else _norm(x)
+        t = (_EPS ** (1 / 3) if central else _EPS ** 0.5) * max(1.0, xnorm)
+        return t, vnorm or 1.0, f"the default step t = {t!r}"
+    t = positive_finite(t, "t")
+    return t, 1.0, f"t = {t!r}"
+
+
+def _gateaux_quotient(up: object, low: object, t: float, scale: float,
+                      central: bool) -> np.ndarray:
+    """scale·(up − low)/(2t) (central) or scale·(up − low)/t, without spurious overflow."""
     if np.shape(up) != np.shape(low):
         raise ShapeError(f"f(X + tV) has shape {np.shape(up)} but the other value of f has "
                          f"shape {np.shape(low)}; f must return the same shape at every point")
