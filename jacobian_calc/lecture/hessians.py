@@ -41,12 +41,15 @@ import numpy as np
 
 from ..core.errors import ChoiceError, JacobianCalcError, ShapeError
 from ..core.hessian import Hessian
+from ..core.notation import dims
 from ..core.limits import check_work
 from ..core.structure import Kron, KronSum
 from ..core.validation import as_real_array
 from ..engine import second
 from ..engine.graph import Graph, Node
 from ..engine.second_derivation import SecondDerivation, derive_second
+from ..render import render
+from ..render.report import Heading, Report, Table
 
 __all__ = ["Curvature", "KFAC", "Block"]
 
@@ -106,6 +109,23 @@ class KFAC:
         (p, _), (q, _) = self.G.shape, self.A.shape
         return (f"<KFAC of {self.name}: A {q}×{q} ⊗ G {p}×{p}, relative error "
                 f"{self.error:.3g} against the Gauss-Newton block>")
+
+    def report(self) -> Report:
+        """The factors and the error as a table (what Jupyter shows)."""
+        (p, _), (q, _) = self.G.shape, self.A.shape
+        rows = [["A = (1/n) Σ z zᵀ", dims(self.A.shape), "input side"],
+                ["G = Σ Bᵀ H_L B", dims(self.G.shape), "output side"],
+                ["A ⊗ G", dims((q * p, q * p)), f"relative error {self.error:.3g}"]]
+        return Report([Heading(f"K-FAC of {self.name}", 2),
+                       Table(["factor", "shape", ""], rows, kinds=["text", "dims", "text"])],
+                      {"name": self.name, "A": self.A.tolist(), "G": self.G.tolist(),
+                       "error": self.error})
+
+    def _repr_html_(self) -> str:
+        return str(render(self.report(), "html"))
+
+    def _repr_markdown_(self) -> str:
+        return str(render(self.report(), "markdown"))
 
 
 def _is_loss(node: Node) -> bool:
