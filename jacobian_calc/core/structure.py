@@ -145,8 +145,8 @@ class Structured(ABC):
         return NotImplemented
 
     def __repr__(self) -> str:
-        return (f"<{type(self).__name__} {self.shape[0]}×{self.shape[1]}, {self.nnz} stored "
-                f"entries in {self.nbytes} bytes>")
+        return (f"<{type(self).__name__} {self.shape[0]}×{self.shape[1]}, {self.nnz} entries "
+                f"kept in {self.nbytes} bytes>")
 
 
 def _check_rows(V: np.ndarray, n: int) -> np.ndarray:

@@ -252,7 +252,7 @@ def _simplifies(term: Term) -> tuple[str, ...]:
         out.append(f"{what}S = I, so the term is Tᵢᵀ Tⱼ")
     left, right = term.left.storage, term.right.storage
     if isinstance(term.value, Kron) and isinstance(left, Kron) and isinstance(right, Kron):
-        out.append("Kronecker by the mixed-product rule: (a ⊗ B)ᵀ S (c ⊗ D) = (a cᵀ) ⊗ (Bᵀ S D)"
+        out.append("Kronecker by the mixed-product rule: (aᵀ ⊗ B)ᵀ S (cᵀ ⊗ D) = (a cᵀ) ⊗ (Bᵀ S D)"
                    " for rows aᵀ, cᵀ")
     return tuple(out)
 

@@ -51,7 +51,7 @@ def jacobian_summary(J: Jacobian) -> str:
 def jacobian_text(J: Jacobian) -> str:
     """The summary line, then the entries of a small Jacobian."""
     if prod(J.shape) <= _JACOBIAN_ENTRIES:
-        body = np.array2string(J.toarray(), precision=4, suppress_small=True,
+        body = np.array2string(J.toarray() + 0.0, precision=4, suppress_small=True,
                                max_line_width=120)
         return f"{jacobian_summary(J)}\n{body}"
     return jacobian_summary(J)
