@@ -14,6 +14,11 @@ operation:
   cost model), whether it is symmetric, and the lecture equation it reproduces;
 * one notation :class:`~jacobian_calc.core.notation.Template`, from which both the text
   and the LaTeX of the result are produced;
+* its rewriting rules for formulas (:class:`Rewrite`, one per partial): the literal factor
+  written as a matrix expression of :mod:`jacobian_calc.core.symbolic` — :math:`B^\top
+  \otimes I` for a product, :math:`\operatorname{diag}(\operatorname{vec}\phi'(H))` for
+  an activation — which the formula engine (:mod:`jacobian_calc.engine.formulas`) rewrites
+  into a closed form, and optionally how the result itself is written (``symbolic``);
 * for elementwise functions, the pointwise φ and φ′ (the blue quantities of Figure 1).
 
 The engine, the renderers, the parser and the calculator only ever read this table. The
@@ -35,6 +40,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..core.errors import ChoiceError, JacobianCalcError
+from ..core import symbolic as S
 from ..core.notation import Form, Template
 from ..core.structure import Diagonal, Identity, Kron, MatrixInfo, dense_info
 
@@ -42,7 +48,8 @@ __all__ = [
     "ATOM", "POSTFIX", "UNARY", "PRODUCT", "SUM",
     "FAMILIES", "NodeLike", "MatrixInfo", "Rule", "Partial", "Pointwise", "Param",
     "Operation", "Table", "LiveView", "role_view", "TABLE", "dense_info", "identity_partial", "identity_info", "diagonal_partial", "diagonal_info",
-    "kron_partial", "gradient_partial", "LINEAR", "pointwise_second",
+    "kron_partial", "gradient_partial", "LINEAR", "pointwise_second", "Operands", "Rewrite",
+    "entry_call",
 ]
 
 #: Precedence of the written forms, tightest first: a name or a function call, a postfix
@@ -97,6 +104,80 @@ class Rule:
         return self.when is None or bool(self.when(params))
 
 
+# ------------------------------------------------------------------- formula rules
+@dataclass(frozen=True)
+class Operands:
+    """What a rewriting rule sees of one application of an operation: its written parts.
+
+    Attributes
+    ----------
+    args : tuple of MatExpr
+        The arguments as matrix expressions (:mod:`jacobian_calc.core.symbolic`), written
+        as the user wrote them (``A X``, a name, an expression); a vector is a column.
+    out : MatExpr
+        The result itself: its name when it has one (``h2``, ``ŷ``), else its expression
+        (``X⁻¹`` for an unnamed inverse).
+    params : mapping
+        The operation's parameters (a power's ``p``, an activation's ``symbol``).
+    shapes : tuple of tuple
+        The arguments' shapes as values (``()``, ``(n,)``, ``(m, n)``).
+    out_shape : tuple of int
+        The result's shape as a value.
+    """
+
+    args: tuple[S.MatExpr, ...]
+    out: S.MatExpr
+    params: Mapping[str, Any]
+    shapes: tuple[tuple[int, ...], ...]
+    out_shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    r"""How one partial enters a formula: its literal factor written as a matrix expression.
+
+    The formula engine (:mod:`jacobian_calc.engine.formulas`) multiplies these factors
+    along the graph and rewrites the products with the named identities of
+    :mod:`jacobian_calc.core.symbolic`: for a scalar F the row gradient times the factor,
+    :math:`\operatorname{vec}(G)^\top F`, becomes :math:`\operatorname{vec}(R)^\top` with R
+    shaped like the argument (:func:`~jacobian_calc.core.symbolic.pull`); for a matrix F the
+    factors are kept in Kronecker form and merged by :math:`(A \otimes B)(C \otimes D) = AC
+    \otimes BD`. A partial without a rewrite (or whose rule returns ``None`` for the
+    shapes at hand) is left in the chain form, and the formula says so.
+
+    Attributes
+    ----------
+    factor : callable or None
+        ``Operands -> MatExpr | None``: ∂vec(out)/∂vec(argument) as a matrix expression,
+        shape (size of the result, size of the argument): ``B^\top \otimes I_m`` for
+        ``A @ B`` with respect to A, ``-(X^{-\top} \otimes X^{-1})`` for the inverse,
+        ``\operatorname{diag}(\operatorname{vec}(\phi'(H)))`` for an activation, a row
+        ``\operatorname{vec}(M)^\top`` for a scalar result.
+    adjoint : callable or None
+        ``(G, Operands) -> MatExpr``: the rewritten row directly, R with
+        :math:`\operatorname{vec}(R)^\top = \operatorname{vec}(G)^\top F`, for a factor whose
+        identity the engine does not know; G is shaped like the result, R like the argument.
+    identity : str
+        The name of the identity ``adjoint`` applies, printed in derivations.
+    """
+
+    factor: Callable[[Operands], S.MatExpr | None] | None = None
+    adjoint: Callable[[S.MatExpr, Operands], S.MatExpr | None] | None = None
+    identity: str = ""
+
+
+def entry_call(op: Operation, args: Sequence[S.MatExpr], shapes: Sequence[tuple[int, ...]],
+               out_shape: tuple[int, ...], params: Mapping[str, Any] | None = None,
+               fields: Mapping[str, Form] | None = None) -> S.Call:
+    """The operation ``op`` applied to matrix expressions: evaluated by its ``forward``,
+    written with its notation (``softmax(ŷ)``, ``det(X)``)."""
+    params = dict(params or {})
+    return S.call(op.name, lambda *values: op.forward(*values, **params), op.notation,
+                  *args, lib_shapes=shapes, shape=out_shape, fields=fields,
+                  precedence=op.precedence,
+                  key=tuple(sorted((k, repr(v)) for k, v in params.items())))
+
+
 # ---------------------------------------------------------------------------- partials
 FieldFn = Callable[[NodeLike], Mapping[str, object]]
 
@@ -123,6 +204,9 @@ class Partial:
         The lecture equation the factor reproduces, or ``node -> str | None``.
     fields : callable or None
         ``node -> {name: value}``: extra notation fields of this label.
+    rewrite : Rewrite or None
+        The factor as a matrix expression, for formulas (:func:`jacobian_calc.formula`);
+        ``None`` leaves formulas through this partial in the chain form.
     """
 
     build: Callable[[NodeLike], Matrix]
@@ -131,6 +215,7 @@ class Partial:
     symmetric: bool = False
     equation: str | Callable[[NodeLike], str | None] | None = None
     fields: FieldFn | None = None
+    rewrite: Rewrite | None = None
 
     def equation_of(self, node: NodeLike) -> str | None:
         return self.equation(node) if callable(self.equation) else self.equation
@@ -138,8 +223,12 @@ class Partial:
 
 def identity_partial(scale: float | Callable[[NodeLike], float] = 1.0, *,
                      label: str | None = None, equation: str | None = None,
-                     fields: FieldFn | None = None) -> Partial:
-    """c·I of the output's size: sums, differences, scalings, reshapes."""
+                     fields: FieldFn | None = None, rewrite: Rewrite | None = None) -> Partial:
+    """c·I of the output's size: sums, differences, scalings, reshapes.
+
+    Its formula is c·I (a constant ``scale``); pass ``rewrite`` for a scale that depends
+    on the node.
+    """
     def c(node: NodeLike) -> float:
         return float(scale(node)) if callable(scale) else float(scale)
 
@@ -148,11 +237,18 @@ def identity_partial(scale: float | Callable[[NodeLike], float] = 1.0, *,
         out.update(fields(node) if fields else {})
         return out
 
+    if rewrite is None and not callable(scale):
+        rewrite = Rewrite(factor=lambda o: _scaled_identity(float(scale), o))
     return Partial(
         build=lambda node: Identity(node.value.size, c(node)),
         label=Template(label or "I_{$n}"),
         info=lambda node: identity_info(node.value.size),
-        symmetric=True, equation=equation, fields=size)
+        symmetric=True, equation=equation, fields=size, rewrite=rewrite)
+
+
+def _scaled_identity(c: float, o: Operands) -> S.MatExpr:
+    eye = S.identity(int(np.prod(o.out_shape, dtype=np.int64)))
+    return eye if c == 1.0 else S.scaled(c, eye)
 
 
 def identity_info(n: int) -> MatrixInfo:
@@ -170,16 +266,18 @@ def diagonal_info(node: NodeLike) -> MatrixInfo:
 
 
 def diagonal_partial(values: Callable[[NodeLike], np.ndarray], label: str, *,
-                     equation: str | None = None, fields: FieldFn | None = None) -> Partial:
+                     equation: str | None = None, fields: FieldFn | None = None,
+                     rewrite: Rewrite | None = None) -> Partial:
     """diag(v) for an operation applied entry by entry (eq 29)."""
     return Partial(build=lambda node: Diagonal(values(node)), label=Template(label),
-                   info=diagonal_info, symmetric=True, equation=equation, fields=fields)
+                   info=diagonal_info, symmetric=True, equation=equation, fields=fields,
+                   rewrite=rewrite)
 
 
 def kron_partial(factors: Callable[[NodeLike], tuple[np.ndarray | int, np.ndarray | int]],
                  label: str, *, scale: float = 1.0,
                  equation: str | Callable[[NodeLike], str | None] | None = None,
-                 fields: FieldFn | None = None) -> Partial:
+                 fields: FieldFn | None = None, rewrite: Rewrite | None = None) -> Partial:
     """A ⊗ B (each a matrix or an identity size), e.g. xᵀ ⊗ I_p (eq 22) or I_n ⊗ A.
 
     ``factors(node)`` must be cheap (views of values the node already holds): it is also
@@ -191,7 +289,7 @@ def kron_partial(factors: Callable[[NodeLike], tuple[np.ndarray | int, np.ndarra
 
     return Partial(build=build, label=Template(label),
                    info=lambda node: MatrixInfo.of(Kron(*factors(node))),
-                   equation=equation, fields=fields)
+                   equation=equation, fields=fields, rewrite=rewrite)
 
 
 def LINEAR(node: NodeLike, adjoint: np.ndarray) -> dict[tuple[int, int], Matrix]:
@@ -208,7 +306,7 @@ def pointwise_second(node: NodeLike, adjoint: np.ndarray) -> dict[tuple[int, int
 
 def gradient_partial(gradient: Callable[..., np.ndarray], label: str, *,
                      position: int = 0, equation: str | None = None,
-                     fields: FieldFn | None = None) -> Partial:
+                     fields: FieldFn | None = None, rewrite: Rewrite | None = None) -> Partial:
     """The row vec(g)ᵀ of a scalar-valued operation, g = ∂out/∂(argument) shaped like it (eq 1, 24)."""
     def build(node: NodeLike) -> np.ndarray:
         g = gradient(*(a.value for a in node.args), **node.params)
@@ -216,7 +314,7 @@ def gradient_partial(gradient: Callable[..., np.ndarray], label: str, *,
 
     return Partial(build=build, label=Template(label),
                    info=lambda node: dense_info(1, node.args[position].value.size),
-                   equation=equation, fields=fields)
+                   equation=equation, fields=fields, rewrite=rewrite)
 
 
 @dataclass(frozen=True)
@@ -310,6 +408,11 @@ class Operation:
         Only blocks with i ≤ j that are not zero are returned (S_ji = S_ijᵀ). :data:`LINEAR`
         for an operation whose second derivatives all vanish; ``None`` when it has no rule
         (second-order derivatives through it are then refused).
+    symbolic : callable or None
+        ``Operands -> MatExpr``: the result written as a matrix expression of its
+        arguments (``A B`` as a product, ``Xᵀ`` as a transpose), which the simplifier can
+        rewrite; ``None`` writes it as a call of this entry, evaluated by ``forward`` and
+        written with ``notation``.
     """
 
     name: str
@@ -331,6 +434,7 @@ class Operation:
     roles: frozenset[str] = frozenset()
     parser: bool = True
     second: Callable[[NodeLike, np.ndarray], Mapping[tuple[int, int], Matrix]] | None = None
+    symbolic: Callable[[Operands], S.MatExpr] | None = None
 
     def __post_init__(self) -> None:
         if self.spelling == "":

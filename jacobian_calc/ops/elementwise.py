@@ -18,15 +18,16 @@ from typing import Any
 import numpy as np
 from scipy.special import expit
 
+from ..core import symbolic as S
 from ..core.errors import ChoiceError, JacobianCalcError
 from ..core.notation import Form, Template, operator_name
 from ..core.structure import Diagonal
 from ..core.validation import as_real_array
 from . import domain
-from .base import ATOM, POSTFIX, PRODUCT, TABLE, NodeLike, Operation, Param, Partial, \
-    Pointwise, Rule, diagonal_info, diagonal_partial, pointwise_second
+from .base import ATOM, POSTFIX, PRODUCT, TABLE, NodeLike, Operands, Operation, Param, \
+    Partial, Pointwise, Rewrite, Rule, diagonal_info, diagonal_partial, pointwise_second
 
-__all__ = ["OPERATIONS", "activation_jacobian"]
+__all__ = ["OPERATIONS", "activation_jacobian", "derivative_rewrite"]
 
 
 def _symbol_param(default: Form) -> Param:
@@ -42,6 +43,22 @@ def _symbol_param(default: Form) -> Param:
 
 def _symbol(node: NodeLike) -> dict[str, object]:
     return {"fn": node.params["symbol"]}
+
+
+_DERIVATIVE = Template("$fn'($0)")
+
+
+def derivative_rewrite(name: str, df: Callable[[np.ndarray], np.ndarray]) -> Rewrite:
+    """The factor diag(vec(φ′(X))) of φ applied entry by entry, φ′ written with the symbol
+    the node is written with (``φ′(h2)``, ``σ′(A X)``); the formula engine turns a row
+    times it into φ′(X) ⊙ G (eq 32)."""
+    def factor(o: Operands) -> S.MatExpr:
+        symbol = o.params.get("symbol")
+        fn = symbol if isinstance(symbol, Form) else Form(name, operator_name(name))
+        dphi = S.call(f"{name}′", df, _DERIVATIVE, o.args[0], lib_shapes=o.shapes,
+                      shape=o.shapes[0], fields={"fn": fn}, key=(fn.text,))
+        return S.diag(S.vec(dphi))
+    return Rewrite(factor=factor)
 
 
 def function(name: str, symbol: Form, f: Callable[[np.ndarray], np.ndarray],
@@ -61,7 +78,8 @@ def function(name: str, symbol: Form, f: Callable[[np.ndarray], np.ndarray],
         name=name, family="elementwise", arity=1,
         forward=lambda h, symbol=None: f(h),
         partials=(diagonal_partial(lambda node: df(node.args[0].value),
-                                   r"\operatorname{diag}($fn'($0))", equation=equation),),
+                                   r"\operatorname{diag}($fn'($0))", equation=equation,
+                                   rewrite=derivative_rewrite(name, df)),),
         notation=Template("$fn($0)"), precedence=ATOM, domain=domain_rules,
         params=(_symbol_param(symbol),), fields=_symbol, summary=summary,
         pointwise=Pointwise(f, df, Template(definition), Template(derivative), d2f, second_note),
@@ -161,11 +179,29 @@ def _power_fields(node: NodeLike) -> dict[str, object]:
     return {"p": int(p) if p == int(p) else p, "q": int(p - 1) if p == int(p) else p - 1}
 
 
+def _power_rewrite(o: Operands) -> S.MatExpr:
+    # diag(vec(p X^(p−1))): X itself for p = 2, the identity for p = 1, zero for p = 0
+    p, x = o.params["p"], o.args[0]
+    if p == 0:
+        return S.zero(x.shape[0] * x.shape[1], x.shape[0] * x.shape[1])
+    q = p - 1
+    if q == 0:
+        return S.identity(x.shape[0] * x.shape[1])
+    if q == 1:
+        inner: S.MatExpr = x
+    else:
+        exponent = str(int(q)) if q == int(q) else f"{q:g}"
+        inner = S.call("power", lambda v: np.power(v, q), Template("$0^{$p}"), x,
+                       lib_shapes=o.shapes, shape=o.shapes[0],
+                       fields={"p": Form(exponent, exponent)}, precedence=POSTFIX, key=(q,))
+    return S.diag(S.vec(S.scaled(p, inner)))
+
+
 POWER = Operation(
     name="power", family="elementwise", arity=1,
     forward=lambda a, p: np.power(a, p),
     partials=(diagonal_partial(_power_derivative, r"\operatorname{diag}($p\,$0^{$q})",
-                               equation="29"),),
+                               equation="29", rewrite=Rewrite(factor=_power_rewrite)),),
     notation=Template("$0^{$p}"), precedence=POSTFIX,
     domain=(domain.nonnegative_for(_fractional, "a non-integer power"),
             domain.nonzero_for(lambda params: params["p"] < 0, "a negative power")),
@@ -181,12 +217,15 @@ HADAMARD = Operation(
         Partial(build=lambda node: Diagonal(node.args[1].value),
                 label=Template(r"\operatorname{diag}(\operatorname{vec}($1))"),
                 info=diagonal_info,
-                symmetric=True),
+                symmetric=True,
+                rewrite=Rewrite(factor=lambda o: S.diag(S.vec(o.args[1])))),
         Partial(build=lambda node: Diagonal(node.args[0].value),
                 label=Template(r"\operatorname{diag}(\operatorname{vec}($0))"),
                 info=diagonal_info,
-                symmetric=True),
+                symmetric=True,
+                rewrite=Rewrite(factor=lambda o: S.diag(S.vec(o.args[0])))),
     ),
+    symbolic=lambda o: S.hadamard(*o.args),
     notation=Template(r"$0 \odot $1"), precedence=PRODUCT,
     domain=(domain.same_shape("⊙", " (a scalar times an expression needs a scalar: shape ())"),),
     spelling=None, summary="A * B: the Hadamard (entrywise) product of equal shapes",

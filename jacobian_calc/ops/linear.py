@@ -9,6 +9,9 @@ Their factors are the classic vec identities, kept by their structure:
 * ``Xᵀ``: the commutation matrix :math:`K_{mn}` with :math:`K \operatorname{vec}(X) =
   \operatorname{vec}(X^\top)`;
 * a bias added to every column: :math:`\mathbf 1_n \otimes I_p`.
+
+The same factors, written as matrix expressions (:class:`~jacobian_calc.ops.base.Rewrite`),
+are what formulas are rewritten from.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from ..core import symbolic as S
 from ..core.errors import JacobianCalcError, ShapeError
 from ..core.notation import Form, Template, component, dims, subscript
 from ..core.structure import Identity, Kron, MatrixInfo, row_kron_eye
@@ -27,8 +31,8 @@ from ..core.limits import check_work
 from ..core.validation import as_real_array, positive_int
 from ..core.vec import commutation_matrix
 from . import domain
-from .base import ATOM, LINEAR, POSTFIX, PRODUCT, SUM, UNARY, NodeLike, Operation, Param, \
-    Partial, Rule, dense_info, identity_info, identity_partial, kron_partial
+from .base import ATOM, LINEAR, POSTFIX, PRODUCT, SUM, UNARY, NodeLike, Operands, Operation, \
+    Param, Partial, Rewrite, Rule, dense_info, identity_info, identity_partial, kron_partial
 
 __all__ = ["OPERATIONS", "linear_weight_jacobian", "linear_input_jacobian"]
 
@@ -112,13 +116,26 @@ def _matmul_second(node: NodeLike, adjoint: np.ndarray) -> dict[tuple[int, int],
     return {(0, 1): S}
 
 
+def _weight_factor(o: Operands) -> S.MatExpr:
+    # vec(AB) = (Bᵀ ⊗ I_m) vec(A); for a vector b this is (x₁I, …, x_dI) = bᵀ ⊗ I (eq 22)
+    a, b = o.args
+    return S.kron(S.transpose(b), S.identity(a.shape[0]))
+
+
+def _input_factor(o: Operands) -> S.MatExpr:
+    # vec(AB) = (I_n ⊗ A) vec(B); for a vector b the factor is A itself (eq 11)
+    a, b = o.args
+    return a if len(o.shapes[1]) == 1 else S.kron(S.identity(b.shape[1]), a)
+
+
 MATMUL = Operation(
     name="matmul", family="linear", arity=2,
     forward=lambda a, b: a @ b,
     partials=(
         kron_partial(lambda node: (_columns(node.args[1].value).T, node.value.shape[0]),
                      "$kron", fields=_weight_label,
-                     equation=lambda node: "22" if node.args[1].value.ndim == 1 else None),
+                     equation=lambda node: "22" if node.args[1].value.ndim == 1 else None,
+                     rewrite=Rewrite(factor=_weight_factor)),
         Partial(
             # eq (11): ∂(Wx)/∂x is W itself, dense; for a matrix right factor I_n ⊗ A
             build=lambda node: node.args[0].value if node.args[1].value.ndim == 1
@@ -127,11 +144,13 @@ MATMUL = Operation(
             info=lambda node: dense_info(*node.args[0].value.shape)
             if node.args[1].value.ndim == 1
             else MatrixInfo.of(Kron(node.args[1].value.shape[1], node.args[0].value)),
-            equation=lambda node: "11" if node.args[1].value.ndim == 1 else None),
+            equation=lambda node: "11" if node.args[1].value.ndim == 1 else None,
+            rewrite=Rewrite(factor=_input_factor)),
     ),
     notation=Template("$0 $1"), precedence=PRODUCT,
     shape=lambda shapes, params: (shapes[0][0],) + shapes[1][1:],
     domain=(Rule(_matmul_check),), spelling=None, second=_matmul_second,
+    symbolic=lambda o: S.product(*o.args),
     summary="A @ B: the matrix product (a vector on the right is a column)")
 
 
@@ -140,18 +159,21 @@ ADD = Operation(
     name="add", family="linear", arity=2, forward=lambda a, b: a + b,
     partials=(identity_partial(), identity_partial()),
     notation=Template("$0 + $1"), precedence=SUM, domain=(domain.same_shape("+"),),
-    spelling=None, summary="A + B, of equal shapes", second=LINEAR)
+    spelling=None, summary="A + B, of equal shapes", second=LINEAR,
+    symbolic=lambda o: S.add(*o.args))
 
 SUB = Operation(
     name="sub", family="linear", arity=2, forward=lambda a, b: a - b,
     partials=(identity_partial(), identity_partial(-1.0, label="-I_{$n}")),
     notation=Template("$0 - $1"), precedence=SUM, domain=(domain.same_shape("−"),),
-    spelling=None, summary="A − B, of equal shapes", second=LINEAR)
+    spelling=None, summary="A − B, of equal shapes", second=LINEAR,
+    symbolic=lambda o: S.add(o.args[0], S.neg(o.args[1])))
 
 NEG = Operation(
     name="neg", family="linear", arity=1, forward=lambda a: -a,
     partials=(identity_partial(-1.0, label="-I_{$n}"),),
-    notation=Template("-$0"), precedence=UNARY, spelling=None, summary="−A", second=LINEAR)
+    notation=Template("-$0"), precedence=UNARY, spelling=None, summary="−A", second=LINEAR,
+    symbolic=lambda o: S.neg(o.args[0]))
 
 
 def _number(value: object) -> float:
@@ -167,9 +189,13 @@ def _scale_fields(node: NodeLike) -> dict[str, object]:
 
 SCALE = Operation(
     name="scale", family="linear", arity=1, forward=lambda a, c: c * a,
-    partials=(identity_partial(lambda node: node.params["c"], label=r"$c\,I_{$n}"),),
+    partials=(identity_partial(
+        lambda node: node.params["c"], label=r"$c\,I_{$n}",
+        rewrite=Rewrite(factor=lambda o: S.scaled(o.params["c"], S.identity(o.out.shape[0]
+                                                                             * o.out.shape[1])))),),
     notation=Template(r"$c\,$0"), precedence=PRODUCT, params=(Param("c", _number),),
-    fields=_scale_fields, spelling=None, summary="c·A for a number c", second=LINEAR)
+    fields=_scale_fields, spelling=None, summary="c·A for a number c", second=LINEAR,
+    symbolic=lambda o: S.scaled(o.params["c"], o.args[0]))
 
 
 def _scalar_mul_check(args: Sequence[NodeLike], params: Mapping[str, Any], where: str) -> None:
@@ -184,12 +210,16 @@ SCALAR_MUL = Operation(
     partials=(
         # ∂vec(cA)/∂c = vec(A): a dense column
         Partial(build=lambda node: node.args[1].value.reshape(-1, 1, order="F"),
-                label=Template(r"\operatorname{vec}($1)")),
-        identity_partial(lambda node: float(node.args[0].value), label=r"$0\,I_{$n}"),
+                label=Template(r"\operatorname{vec}($1)"),
+                rewrite=Rewrite(factor=lambda o: S.vec(o.args[1]))),
+        identity_partial(lambda node: float(node.args[0].value), label=r"$0\,I_{$n}",
+                         rewrite=Rewrite(factor=lambda o: S.scalar_times(
+                             o.args[0], S.identity(o.out.shape[0] * o.out.shape[1])))),
     ),
     notation=Template(r"$0\,$1"), precedence=PRODUCT,
     shape=lambda shapes, params: shapes[1], domain=(Rule(_scalar_mul_check),),
     spelling=None, summary="c * A for a scalar expression c",
+    symbolic=lambda o: S.scalar_times(o.args[0], o.args[1]),
     # ∂²(ā·vec(cA))/∂c∂vec(A) = ā, a row
     second=lambda node, adjoint: {(0, 1): adjoint.reshape(1, -1)})
 
@@ -216,15 +246,24 @@ def _transpose_fields(node: NodeLike) -> dict[str, object]:
     return {"perm": Template("K_{$m,$n}").form(m=a.shape[0], n=a.shape[1])}
 
 
+def _transpose_rewrite(o: Operands) -> S.MatExpr:
+    # K vec(X) = vec(Xᵀ); a vector and the row it becomes have the same vec
+    a = o.args[0]
+    if len(o.shapes[0]) == 1:
+        return S.identity(a.shape[0])
+    return S.commutation(*a.shape)
+
+
 TRANSPOSE = Operation(
     name="transpose", family="linear", arity=1,
     # A vector is a column, so its transpose is a 1×n row (a matrix).
     forward=lambda a: a[None, :].copy() if a.ndim == 1 else a.T.copy(),
     partials=(Partial(build=_transpose_factor, label=Template("$perm"), fields=_transpose_fields,
-                      info=_transpose_info),),
+                      info=_transpose_info, rewrite=Rewrite(factor=_transpose_rewrite)),),
     notation=Template(r"$0^\top"), precedence=POSTFIX,
     shape=lambda shapes, params: (1, shapes[0][0]) if len(shapes[0]) == 1 else shapes[0][::-1],
     domain=(domain.rank(0, (1, 2)),), spelling=None, second=LINEAR,
+    symbolic=lambda o: S.transpose(o.args[0]),
     summary="A.T: the transpose; a vector (a column) becomes a 1×n row")
 
 # A vector is a column (the ML layout, eq 6): reading an n-vector as the n×1 matrix it
@@ -233,7 +272,8 @@ COLUMN = Operation(
     name="column", family="linear", arity=1, forward=lambda a: a.reshape(-1, 1),
     partials=(identity_partial(),), notation=Template("$0"), precedence=ATOM,
     shape=lambda shapes, params: (shapes[0][0], 1), domain=(domain.rank(0, (1,)),),
-    spelling=None, summary="a vector read as the n×1 matrix it stands for", second=LINEAR)
+    spelling=None, summary="a vector read as the n×1 matrix it stands for", second=LINEAR,
+    symbolic=lambda o: o.args[0])
 
 
 # ----------------------------------------------------------------------------- biases
@@ -256,13 +296,29 @@ def _bias_fields(node: NodeLike) -> dict[str, object]:
     return {"ones": Template(r"\mathbf{1}_{$n}\otimes I_{$p}").form(n=n, p=p)}
 
 
+def _bias_rewrite(o: Operands) -> S.MatExpr:
+    # vec(b 𝟏ₙᵀ) = (𝟏ₙ ⊗ I_p) vec(b): b added to each of the n columns
+    h, b = o.args
+    if len(o.shapes[0]) == 1:
+        return S.identity(b.shape[0])
+    return S.kron(S.ones(h.shape[1], 1), S.identity(b.shape[0]))
+
+
+def _bias_symbolic(o: Operands) -> S.MatExpr:
+    h, b = o.args
+    if len(o.shapes[0]) == 1:
+        return S.add(h, b)
+    return S.add(h, S.product(b, S.ones(1, h.shape[1])))
+
+
 BIAS_ADD = Operation(
     name="bias_add", family="linear", arity=2,
     forward=lambda h, b: h + (b if h.ndim == 1 else b[:, None]),  # b added to every column
     partials=(identity_partial(),
               kron_partial(lambda node: (np.ones((_batch(node), 1)), node.args[1].value.size),
-                           "$ones", fields=_bias_fields)),
+                           "$ones", fields=_bias_fields, rewrite=Rewrite(factor=_bias_rewrite))),
     notation=Template("$0 + $1"), precedence=SUM, domain=(Rule(_bias_check),), second=LINEAR,
+    symbolic=_bias_symbolic,
     summary="h + b: the vector b (p,) added to every column of h (p,) or (p, n)")
 
 #: The entries of this family, in the order they are listed.

@@ -21,13 +21,16 @@ from typing import Any
 import numpy as np
 from scipy.special import log_softmax, softmax
 
+from ..core import symbolic as S
 from ..core.errors import ChoiceError, ShapeError
 from ..core.notation import Template
 from ..core.structure import Identity
 from ..core.validation import as_real_array
 from ..core.vec import block_diagonal
 from . import domain
-from .base import ATOM, TABLE, NodeLike, Operation, Rule, gradient_partial
+from .base import ATOM, TABLE, NodeLike, Operands, Operation, Rewrite, Rule, entry_call, \
+    gradient_partial
+from .reductions import SOFTMAX
 
 __all__ = ["OPERATIONS", "loss_gradient"]
 
@@ -44,14 +47,25 @@ def loss(name: str, value: Callable[[np.ndarray, np.ndarray], float],
          gradient: Callable[[np.ndarray, np.ndarray], np.ndarray],
          target_gradient: Callable[[np.ndarray, np.ndarray], np.ndarray],
          notation: str, gradient_label: str, target_label: str, summary: str,
-         second: Callable[..., Mapping[tuple[int, int], Any]] | None = None) -> Operation:
+         second: Callable[..., Mapping[tuple[int, int], Any]] | None = None,
+         gradient_formulas: tuple[Callable[[Operands], S.MatExpr], ...] | None = None
+         ) -> Operation:
     """An entry for a loss L(ŷ, y): its value, the row gradients (∂f/∂ŷ)ᵀ and (∂f/∂y)ᵀ,
-    and its second-order rule (H_L = ∂²f/∂ŷ∂ŷ and the mixed blocks)."""
+    and its second-order rule (H_L = ∂²f/∂ŷ∂ŷ and the mixed blocks).
+
+    ``gradient_formulas`` write ∂f/∂ŷ and ∂f/∂y as matrix expressions (ŷ − y for the
+    squared error): the rows vec(·)ᵀ are the factors formulas are rewritten from.
+    """
+    rewrites: list[Rewrite | None] = [None, None]
+    if gradient_formulas is not None:
+        rewrites = [Rewrite(factor=lambda o, g=g: S.transpose(S.vec(g(o))))
+                    for g in gradient_formulas]
     return Operation(
         name=name, family="losses", arity=2,
         forward=lambda yhat, y: np.asarray(value(yhat, y)),
-        partials=(gradient_partial(gradient, gradient_label, position=0),
-                  gradient_partial(target_gradient, target_label, position=1)),
+        partials=(gradient_partial(gradient, gradient_label, position=0, rewrite=rewrites[0]),
+                  gradient_partial(target_gradient, target_label, position=1,
+                                   rewrite=rewrites[1])),
         notation=Template(notation), precedence=ATOM, shape=lambda shapes, params: (),
         domain=(Rule(_check),), gradients=(gradient, target_gradient),
         roles=frozenset({"loss"}), summary=summary, second=second)
@@ -88,11 +102,36 @@ def _cross_entropy_second(node: NodeLike, adjoint: np.ndarray) -> dict[tuple[int
     return {(0, 0): block_diagonal(hess), (0, 1): block_diagonal(mixed)}
 
 
+def _softmax_of(o: Operands) -> S.MatExpr:
+    return entry_call(SOFTMAX, o.args[:1], o.shapes[:1], o.shapes[0])
+
+
+def _cross_entropy_formula(o: Operands) -> S.MatExpr:
+    # softmax(ŷ)·Σᵢyᵢ − y, column by column: softmax(ŷ)(𝟏ᵀy) − y for a vector,
+    # softmax(Ŷ) diag(Yᵀ𝟏) − Y for a batch of columns
+    yhat, y = o.args
+    s = _softmax_of(o)
+    if len(o.shapes[0]) == 1:
+        scaled = S.product(s, S.ones(1, y.shape[0]), y)
+    else:
+        scaled = S.product(s, S.diag(S.product(S.transpose(y), S.ones(y.shape[0], 1))))
+    return S.add(scaled, S.neg(y))
+
+
+def _cross_entropy_target_formula(o: Operands) -> S.MatExpr:
+    # −log softmax(ŷ), column by column
+    return S.neg(S.call("log_softmax", lambda v: log_softmax(v, axis=0),
+                        r"\log \operatorname{softmax}($0)", o.args[0], lib_shapes=o.shapes[:1],
+                        shape=o.shapes[0]))
+
+
 SQUARED_ERROR = loss(
     "squared_error", _squared_error, lambda yhat, y: yhat - y, lambda yhat, y: y - yhat,
     r"\tfrac{1}{2}\lVert $0 - $1\rVert^2", r"\left($0 - $1\right)^\top",
     r"\left($1 - $0\right)^\top",
-    "½‖ŷ − y‖², summed over the columns of a batch", _squared_error_second)
+    "½‖ŷ − y‖², summed over the columns of a batch", _squared_error_second,
+    (lambda o: S.add(o.args[0], S.neg(o.args[1])),
+     lambda o: S.add(o.args[1], S.neg(o.args[0]))))
 SOFTMAX_CROSS_ENTROPY = loss(
     "softmax_cross_entropy", _cross_entropy, _cross_entropy_gradient,
     lambda yhat, y: -log_softmax(yhat, axis=0),
@@ -101,7 +140,7 @@ SOFTMAX_CROSS_ENTROPY = loss(
     r"\left(\operatorname{softmax}($0)\textstyle\sum_i {$1}_i - $1\right)^\top",
     r"\left(-\log \operatorname{softmax}($0)\right)^\top",
     "−Σᵢ yᵢ log softmax(ŷ)ᵢ column by column, summed; computed through log-sum-exp",
-    _cross_entropy_second)
+    _cross_entropy_second, (_cross_entropy_formula, _cross_entropy_target_formula))
 
 #: The entries of this family, in the order they are listed.
 OPERATIONS = (SQUARED_ERROR, SOFTMAX_CROSS_ENTROPY)

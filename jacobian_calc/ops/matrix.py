@@ -14,11 +14,12 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from ..core import symbolic as S
 from ..core.notation import Template
 from ..core.structure import MatrixInfo
 from . import domain
-from .base import ATOM, LINEAR, POSTFIX, NodeLike, Operation, Partial, gradient_partial, \
-    kron_partial
+from .base import ATOM, LINEAR, POSTFIX, NodeLike, Operands, Operation, Partial, Rewrite, \
+    gradient_partial, kron_partial
 
 __all__ = ["OPERATIONS", "cofactor", "trace_form"]
 
@@ -91,18 +92,29 @@ def _logdet_second(node: NodeLike, adjoint: np.ndarray) -> dict[tuple[int, int],
     return {(0, 0): -adjoint[0] * trace_form(Xi, Xi)}
 
 
+def _inverse_transpose_of(o: Operands) -> S.MatExpr:
+    """X⁻ᵀ, written from X (the inverse of X is not a node of the graph here)."""
+    return S.transpose(S.inverse(o.args[0]))
+
+
 INV = Operation(
     name="inv", family="matrix", arity=1, forward=np.linalg.inv,
     # d(X⁻¹) = −X⁻¹ dX X⁻¹, so vec(d X⁻¹) = −(X⁻ᵀ ⊗ X⁻¹) vec(dX)
     partials=(kron_partial(lambda node: (node.value.T, node.value),
-                           r"-\left($0^{-\top}\otimes $0^{-1}\right)", scale=-1.0),),
+                           r"-\left($0^{-\top}\otimes $0^{-1}\right)", scale=-1.0,
+                           rewrite=Rewrite(factor=lambda o: S.neg(S.kron(S.transpose(o.out),
+                                                                         o.out)))),),
     notation=Template("$0^{-1}"), precedence=POSTFIX,
     domain=(domain.square(0), domain.invertible(0)), second=_inv_second,
+    symbolic=lambda o: S.inverse(o.args[0]),
     summary="the inverse X⁻¹ of a square, invertible matrix")
 
 DET = Operation(
     name="det", family="matrix", arity=1, forward=lambda a: np.asarray(np.linalg.det(a)),
-    partials=(gradient_partial(cofactor, r"\det($0)\,\operatorname{vec}($0^{-\top})^\top"),),
+    # det(X) vec(X⁻ᵀ)ᵀ: the cofactor matrix, written for an invertible X
+    partials=(gradient_partial(cofactor, r"\det($0)\,\operatorname{vec}($0^{-\top})^\top",
+                               rewrite=Rewrite(factor=lambda o: S.scalar_times(
+                                   o.out, S.transpose(S.vec(_inverse_transpose_of(o)))))),),
     notation=Template(r"\det($0)"), precedence=ATOM, shape=lambda shapes, params: (),
     domain=(domain.square(0), domain.prefers("invertible", 0)), gradients=(cofactor,),
     second=_det_second,
@@ -116,7 +128,9 @@ def _inverse_transpose(X: np.ndarray) -> np.ndarray:
 LOGDET = Operation(
     name="logdet", family="matrix", arity=1,
     forward=lambda a: np.asarray(np.linalg.slogdet(a)[1]),
-    partials=(gradient_partial(_inverse_transpose, r"\operatorname{vec}($0^{-\top})^\top"),),
+    partials=(gradient_partial(_inverse_transpose, r"\operatorname{vec}($0^{-\top})^\top",
+                               rewrite=Rewrite(factor=lambda o: S.transpose(
+                                   S.vec(_inverse_transpose_of(o))))),),
     notation=Template(r"\log\lvert\det($0)\rvert"), precedence=ATOM,
     shape=lambda shapes, params: (), domain=(domain.square(0), domain.invertible(0)),
     gradients=(_inverse_transpose,), second=_logdet_second,
@@ -136,7 +150,9 @@ TRACE = Operation(
                       label=Template(r"\operatorname{vec}(I_{$n})^\top"),
                       fields=lambda node: {"n": node.args[0].value.shape[0]},
                       info=lambda node: MatrixInfo(1, node.args[0].value.size,
-                                                   node.args[0].value.shape[0], True)),),
+                                                   node.args[0].value.shape[0], True),
+                      rewrite=Rewrite(factor=lambda o: S.transpose(
+                          S.vec(S.identity(o.args[0].shape[0]))))),),
     notation=Template(r"\operatorname{tr}($0)"), precedence=ATOM,
     shape=lambda shapes, params: (), domain=(domain.square(0),), aliases=("tr",),
     gradients=(lambda X: np.eye(X.shape[0]),), second=LINEAR,

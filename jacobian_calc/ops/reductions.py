@@ -11,18 +11,22 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import softmax as _softmax
 
+from ..core import symbolic as S
 from ..core.notation import Template
 from ..core.structure import MatrixInfo
 from ..core.vec import block_diagonal
 from . import domain
-from .base import ATOM, LINEAR, NodeLike, Operation, Partial, dense_info, gradient_partial
+from .base import ATOM, LINEAR, NodeLike, Operands, Operation, Partial, Rewrite, dense_info, \
+    gradient_partial
 
 __all__ = ["OPERATIONS"]
 
 SUM = Operation(
     name="sum", family="reductions", arity=1, forward=lambda a: np.asarray(np.sum(a)),
     partials=(gradient_partial(np.ones_like, r"\mathbf{1}_{$n}^\top",
-                               fields=lambda node: {"n": node.args[0].value.size}),),
+                               fields=lambda node: {"n": node.args[0].value.size},
+                               rewrite=Rewrite(factor=lambda o: S.transpose(
+                                   S.vec(S.ones(*o.args[0].shape))))),),
     notation=Template(r"\operatorname{sum}($0)"), precedence=ATOM,
     shape=lambda shapes, params: (), gradients=(np.ones_like,), second=LINEAR,
     summary="the sum of all entries (a scalar)")
@@ -76,11 +80,19 @@ def _softmax_fields(node: NodeLike) -> dict[str, object]:
     return {"block": label.form(k=s.shape[1]) if s.ndim == 2 else label.form()}
 
 
+def _softmax_rewrite(o: Operands) -> S.MatExpr | None:
+    # diag(s) − s sᵀ for a vector; a matrix's block-diagonal factor has no rule (chain form)
+    if len(o.shapes[0]) != 1:
+        return None
+    s = o.out
+    return S.add(S.diag(s), S.neg(S.product(s, S.transpose(s))))
+
+
 SOFTMAX = Operation(
     name="softmax", family="reductions", arity=1,
     forward=lambda a: _softmax(a, axis=0),  # column by column for a matrix
     partials=(Partial(build=_softmax_factor, label=Template("$block"), fields=_softmax_fields,
-                      info=_softmax_info),),
+                      info=_softmax_info, rewrite=Rewrite(factor=_softmax_rewrite)),),
     notation=Template(r"\operatorname{softmax}($0)"), precedence=ATOM,
     domain=(domain.rank(0, (1, 2)),), second=_softmax_second,
     summary="softmax of a vector; of a matrix, column by column (each column one example)")
