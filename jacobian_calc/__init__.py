@@ -28,6 +28,7 @@ import math as _math
 
 from . import render as _render  # installs the printed forms of every value  # noqa: F401
 from .core.errors import (
+    CertificateError,
     ChainError,
     ChoiceError,
     DenseLimitError,
@@ -47,8 +48,9 @@ from .core.limits import get_dense_limit, get_work_limit, set_dense_limit, set_w
 from .core.vec import commutation_matrix, unvec, vec
 from .engine.cost import MatrixInfo, chain, cost_report, optimal_order
 from .engine.derivation import Derivation
+from .engine.formulas import Formula
 from .core.hessian import Hessian
-from .front.expr import FUNCTIONS, Expr, derivation, grad, hessian, hvp, jacobian, var
+from .front.expr import FUNCTIONS, Expr, derivation, formula, grad, hessian, hvp, jacobian, var
 from .lecture.mlp import MLP
 from .ops import ACTIVATIONS, LOSSES
 from .ops.elementwise import activation_jacobian
@@ -112,6 +114,7 @@ __all__ = [
     "ExpressionSyntaxError",
     "LatexError",
     "MissingExtraError",
+    "CertificateError",
     # expressions
     "Expr",
     "var",
@@ -121,6 +124,8 @@ __all__ = [
     "hvp",
     "Hessian",
     "derivation",
+    "formula",
+    "Formula",
     "FUNCTIONS",
     # the functions of the operations table, except those that would shadow a builtin
     *(name for name in FUNCTIONS if name not in _SHADOWING),

@@ -23,6 +23,7 @@ __all__ = [
     "LatexError",
     "MissingExtraError",
     "UsageError",
+    "CertificateError",
 ]
 
 
@@ -100,8 +101,17 @@ class UsageError(JacobianCalcError):
     """Command-line options that do not go together (reported with the command's usage)."""
 
 
+class CertificateError(JacobianCalcError):
+    """A formula that disagrees with the literal Jacobian on the values it was checked on.
+
+    Raised instead of returning the formula: it is a bug in a rewriting rule (of the
+    library, or of an operation added with :mod:`jacobian_calc.extend`), never an answer.
+    The literal Jacobian (:func:`jacobian_calc.jacobian`) does not depend on the rules.
+    """
+
+
 for _cls in (JacobianCalcError, ShapeError, ChainError, ChoiceError, SingularMatrixError,
              DomainError, ExpressionSyntaxError, DenseLimitError, WorkLimitError, LatexError,
-             MissingExtraError, UsageError):
+             MissingExtraError, UsageError, CertificateError):
     _cls.__module__ = "jacobian_calc"
 del _cls

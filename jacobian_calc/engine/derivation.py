@@ -6,7 +6,9 @@ factor it multiplies by (its label such as ``W3`` or ``diag(φ′(h2))``, its sh
 lecture equation it reproduces), the dimension check in the form of eq (33), and the
 numbers. When the variable is the weight of a product ``W b`` with a vector ``b``, the
 record also gives the matrix form of Lemma 2.6 (eq 17, 25): the chain transposed and
-closed by ``bᵀ``, with its own eq (33) dimension check.
+closed by ``bᵀ``, with its own eq (33) dimension check. With ``formula=True`` the record
+also carries the closed form (:mod:`jacobian_calc.engine.formulas`): the rewriting steps
+from the literal chain to the compact formula, which every renderer prints last.
 
 Each factor is built once for the whole record. The number of paths can grow
 exponentially with depth, so they are counted, and listed (with their dimension checks
@@ -24,10 +26,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..core import display
+from ..core.errors import WorkLimitError
 from ..core.jacobian import Jacobian
 from ..core.limits import check_work
 from ..core.notation import chain_dims, derivative_symbol, dims, flat_name
 from .cost import MAX_SEARCHED_FACTORS, CostReport, MatrixInfo, cost_report, reverse_cost
+from .formulas import Formula, derive_formula
 from .graph import ROLES, Graph, Node, Step
 
 __all__ = ["Derivation", "DerivationStep", "FactorInfo", "MatrixForm", "derive",
@@ -128,6 +132,9 @@ class Derivation(display.Printable):
     costs : list of CostReport
         Multiply-adds of reverse and forward accumulation and the cheapest order, for the
         first :data:`MAX_COST_REPORTS` paths (:mod:`jacobian_calc.engine.cost`).
+    formula : Formula or None
+        The closed form and the rewrites that reach it (``derive(..., formula=True)``),
+        certified against the literal result; printed last.
     """
 
     of: str
@@ -149,6 +156,7 @@ class Derivation(display.Printable):
     of_latex: str = ""
     wrt_latex: str = ""
     max_values: int | None = None
+    formula: Formula | None = None
 
     def __repr__(self) -> str:
         return f"<Derivation {self.title}: {len(self.steps)} steps>"
@@ -182,6 +190,7 @@ def derive(
     context: Sequence[str] = (),
     notes: Sequence[str] = (),
     max_values: int | None = None,
+    formula: bool = False,
 ) -> Derivation:
     """Record the computation of ∂(of)/∂(wrt) step by step.
 
@@ -200,12 +209,18 @@ def derive(
         Extra lines printed at the end.
     max_values : int, optional
         The most values a printed step shows (``None``: the renderers' default).
+    formula : bool
+        Also rewrite the chain into its closed form (:func:`~jacobian_calc.engine.formulas.derive_formula`),
+        certified; a formula too large to write is left out with a note.
 
     Raises
     ------
     WorkLimitError
         The recorded sweep, the listed paths and their order searches together would
         exceed the work bound; nothing is built.
+    CertificateError
+        With ``formula=True``: the rewritten formula disagrees with the literal result (a
+        bug report; see :mod:`jacobian_calc.engine.formulas`).
     """
     head, var = graph.node(of), graph.node(wrt)
     count = graph.count_paths(head, var)
@@ -231,9 +246,15 @@ def derive(
                      f"{len(paths)} are listed, the steps above sum all of them")
     costs = [_cost(p) for p in paths[:MAX_COST_REPORTS]]
     title = f"∂{_bracket(head)}/∂{_bracket(var)}"
+    closed = None
+    if formula:
+        try:
+            closed = derive_formula(graph, head, var)
+        except WorkLimitError as exc:
+            notes.append(f"no compact form: {exc}")
     return Derivation(head.label, var.label, title, setting, steps, paths, checks, matrix_form,
                       result, gradient, eqs, notes, _setting_latex(graph, head), path_values,
-                      costs, count, head.form.latex, var.form.latex, max_values)
+                      costs, count, head.form.latex, var.form.latex, max_values, closed)
 
 
 def _bracket(node: Node) -> str:

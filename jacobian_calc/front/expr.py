@@ -51,6 +51,7 @@ from ..core.notation import dims
 from ..core.structure import is_finite
 from ..core.validation import as_real_array
 from ..engine.derivation import Derivation, derive
+from ..engine.formulas import Formula, derive_formula
 from ..engine.second_derivation import SecondDerivation, derive_second
 from ..engine import second
 from ..engine.graph import Graph, Node, apply, leaf
@@ -58,8 +59,8 @@ from ..ops import TABLE
 from ..ops.base import LiveView, Operation
 from ..ops.domain import size_text
 
-__all__ = ["Expr", "var", "jacobian", "grad", "hessian", "hvp", "derivation", "FUNCTIONS",
-           "function_for"]
+__all__ = ["Expr", "var", "jacobian", "grad", "hessian", "hvp", "derivation", "formula",
+           "FUNCTIONS", "function_for"]
 
 
 class Expr:
@@ -478,9 +479,66 @@ def hvp(F: Expr, X: Expr, V: object) -> np.ndarray:
     return out
 
 
+def formula(F: Expr, X: Expr) -> Formula:
+    r"""The closed form of ∂F/∂X, rewritten from the literal chain and certified against it.
+
+    For a scalar F (one entry) the gradient shaped like X (eq 12): :math:`A^\top B^\top`
+    for tr(AXB), :math:`(A + A^\top)X` for tr(XᵀAX). Otherwise the Jacobian
+    ∂vec(F)/∂vec(X) in Kronecker form: :math:`B^\top \otimes A` for AXB,
+    :math:`-X^{-\top} \otimes X^{-1}` for X⁻¹. Each operation's literal factor, written as
+    a matrix expression by its entry of the operations table, is rewritten with named
+    identities (vec(AXB) = (Bᵀ ⊗ A) vec X, diag(v)u = v ⊙ u, (A ⊗ B)(C ⊗ D) = AC ⊗ BD,
+    transposes of products, paths collected); ``f.steps`` records each rewrite. Sub-results
+    that have a name (:meth:`Expr.named`) stay names and are defined in ``f.definitions``.
+
+    Before it is returned the formula is evaluated on three fresh random values of the
+    variables (positive or well-conditioned where the operations' domains ask) and compared
+    with the literal Jacobian there.
+
+    Parameters
+    ----------
+    F, X : Expr
+
+    Returns
+    -------
+    Formula
+        ``str(f)`` the expression, ``f.latex``, ``f.evaluate({...})`` (the layout of
+        :func:`grad` or ``jacobian(F, X).toarray()``), ``f.variables``, ``f.steps``.
+
+    Raises
+    ------
+    CertificateError
+        The rewritten formula disagrees with the literal Jacobian: a bug in a rewriting
+        rule, reported instead of an answer.
+    WorkLimitError
+        The formula grows too large to write (its paths multiply out).
+
+    Examples
+    --------
+    >>> import numpy as np, jacobian_calc as jc
+    >>> rng = np.random.default_rng(0)
+    >>> A, X, B = (jc.var(n, rng.normal(size=s)) for n, s in
+    ...            (("A", (2, 3)), ("X", (3, 4)), ("B", (4, 2))))
+    >>> f = jc.formula(jc.trace(A @ X @ B), X)
+    >>> str(f), f.variables, f.certified
+    ('AᵀBᵀ', ('A', 'B'), True)
+    >>> A2, B2 = rng.normal(size=(2, 3)), rng.normal(size=(4, 2))
+    >>> np.allclose(f.evaluate({"A": A2, "B": B2}), A2.T @ B2.T)
+    True
+    >>> str(jc.formula(A @ X @ B, X))
+    'Bᵀ ⊗ A'
+    """
+    F, X = _as_expr(F, "formula(F, X)"), _as_expr(X, "formula(F, X)")
+    with np.errstate(over="ignore", invalid="ignore"):
+        return derive_formula(Graph(F.node, X.node), F.node, X.node)
+
+
 def derivation(F: Expr, X: Expr, *, max_values: int | None = None, order: int = 1,
                Y: Expr | None = None) -> Derivation | SecondDerivation:
     """The step-by-step record of ∂F/∂X: every step, every path with its factors and shapes, and the sum.
+
+    A first-order derivation ends in the closed form: the rewrites from the literal chain
+    to the formula (:func:`formula`), each naming its identity, and the certified result.
 
     With ``order=2`` (F a scalar) it is the record of the Hessian block H_XY instead
     (``Y`` defaults to ``X``): each node's term Tᵢᵀ S Tⱼ with its factors, shapes and
@@ -520,6 +578,6 @@ def derivation(F: Expr, X: Expr, *, max_values: int | None = None, order: int = 
     if Y is not None:
         raise JacobianCalcError("Y is the second variable of a Hessian block: pass order=2")
     with np.errstate(over="ignore", invalid="ignore"):  # reported once, by _finite
-        d = derive(Graph(F.node, X.node), F.node, X.node, max_values=max_values)
+        d = derive(Graph(F.node, X.node), F.node, X.node, max_values=max_values, formula=True)
     _finite(d.result, F, X)
     return d

@@ -23,19 +23,21 @@ from ..core.errors import ChoiceError
 from ..core.jacobian import Jacobian
 from ..engine.derivation import Derivation
 from ..engine.second_derivation import SecondDerivation
-from .data import derivation_to_dict, jacobian_to_dict
-from .latex import SMALL_ENTRIES, check_latex, derivation_latex, jacobian_latex, \
-    latex_dims, latex_number, matrix_latex
-from .markdown import derivation_markdown, jacobian_markdown
+from ..engine.formulas import Formula
+from .data import derivation_to_dict, formula_to_dict, jacobian_to_dict
+from .latex import SMALL_ENTRIES, check_latex, derivation_latex, formula_latex, \
+    jacobian_latex, latex_dims, latex_number, matrix_latex
+from .markdown import derivation_markdown, formula_html, formula_markdown, jacobian_markdown
 from .report import Report, report_html, report_json, report_latex, report_markdown, \
     report_text
 from .second import second_html, second_latex, second_markdown, second_text, second_to_dict
-from .text import derivation_text, jacobian_summary, jacobian_text
+from .text import derivation_text, formula_text, jacobian_summary, jacobian_text
 
 __all__ = ["FORMATS", "render", "check_latex", "SMALL_ENTRIES", "matrix_latex",
            "latex_number", "latex_dims", "jacobian_latex", "jacobian_markdown",
            "jacobian_to_dict", "derivation_latex", "derivation_markdown",
-           "derivation_to_dict", "Report"]
+           "derivation_to_dict", "formula_text", "formula_latex", "formula_markdown",
+           "formula_html", "formula_to_dict", "Report"]
 
 #: The output formats of every front door (``--format``).
 FORMATS = ("text", "markdown", "latex", "json")
@@ -47,6 +49,8 @@ _WRITERS: dict[type, dict[str, Any]] = {
                  "markdown": derivation_markdown, "dict": derivation_to_dict},
     SecondDerivation: {"text": second_text, "latex": second_latex, "markdown": second_markdown,
                        "html": second_html, "dict": second_to_dict},
+    Formula: {"text": formula_text, "latex": formula_latex, "markdown": formula_markdown,
+              "html": formula_html, "dict": formula_to_dict},
     Report: {"text": report_text, "latex": report_latex, "markdown": report_markdown,
              "html": report_html, "json": report_json},
 }
@@ -57,7 +61,7 @@ def render(value: object, fmt: str = "text") -> Any:
 
     Parameters
     ----------
-    value : Jacobian, Derivation or Report
+    value : Jacobian, Derivation, Formula or Report
     fmt : str
         One of :data:`FORMATS` (``"json"`` for a report); ``"dict"`` gives a Jacobian's
         or a derivation's JSON-ready data, ``"summary"`` a Jacobian's one-line summary.

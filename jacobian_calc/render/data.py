@@ -13,10 +13,11 @@ import numpy as np
 
 from ..core.jacobian import Jacobian
 from ..engine.derivation import Derivation, FactorInfo
+from ..engine.formulas import Formula
 from .latex import derivation_title_latex
 
 __all__ = ["JSON_ENTRIES", "json_values", "jacobian_to_dict", "factor_dict",
-           "derivation_to_dict"]
+           "derivation_to_dict", "formula_to_dict"]
 
 #: Values in JSON output are given in full up to this many entries, else ``None``.
 JSON_ENTRIES = 100_000
@@ -114,4 +115,36 @@ def derivation_to_dict(d: Derivation) -> dict[str, Any]:
         "gradient": None if d.gradient is None else json_values(np.asarray(d.gradient)),
         "gradient_shape": None if d.gradient is None else list(np.shape(d.gradient)),
         "notes": list(d.notes),
+        "formula": None if d.formula is None else formula_to_dict(d.formula),
+    }
+
+
+def _form(form: Any) -> dict[str, str] | None:
+    return None if form is None else {"text": form.text, "latex": form.latex}
+
+
+def formula_to_dict(f: Formula) -> dict[str, Any]:
+    """The formula as JSON-ready data: forms, definitions, steps, certificate."""
+    cert = f.certificate
+    return {
+        "symbol": _form(f.symbol),
+        "kind": f.kind,
+        "text": f.text,
+        "latex": f.latex,
+        "equation": _form(f.equation),
+        "variables": list(f.variables),
+        "definitions": [{"name": sym.name, "symbol": _form(sym.written),
+                         "definition": _form(d.form)} for sym, d in f.definitions],
+        "complete": f.complete,
+        "certified": f.certified,
+        "certificate": None if cert is None else {
+            "instances": [{"how": i.how, "error": i.error, "scale": i.scale,
+                           "relative": i.relative} for i in cert.instances],
+            "rtol": cert.rtol, "atol": cert.atol, "worst": cert.worst,
+            "describe": cert.describe()},
+        "steps": [{"kind": s.kind, "target": _form(s.target), "before": _form(s.before),
+                   "after": _form(s.after), "rules": list(s.rules),
+                   "source": _form(s.source), "value": _form(s.value),
+                   "simplified": list(s.simplified)} for s in f.steps],
+        "notes": list(f.notes),
     }

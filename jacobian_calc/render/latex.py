@@ -47,6 +47,8 @@ from ..core.errors import JacobianCalcError, LatexError, MissingExtraError
 from ..core.jacobian import Jacobian
 from ..core.notation import dims, latex_name
 from ..engine.derivation import Derivation, FactorInfo
+from ..engine.formulas import Formula
+from .text import formula_parts
 
 __all__ = [
     "SMALL_ENTRIES",
@@ -60,6 +62,9 @@ __all__ = [
     "jacobian_latex",
     "derivation_title_latex",
     "derivation_latex",
+    "formula_latex",
+    "steps_latex",
+    "compact_latex_lines",
 ]
 
 #: Matrices with at most this many entries are written entry by entry.
@@ -113,7 +118,8 @@ _MATH_CHARS = {
     "·": r"\cdot", "×": r"\times", "→": r"\to", "≠": r"\neq", "≤": r"\leq", "≥": r"\geq",
     "−": "-", "…": r"\dots", "‖": r"\|", "⟨": r"\langle", "⟩": r"\rangle", "ŷ": r"\hat{y}",
     "√": r"\surd", "∛": r"\sqrt[3]{}", "⊤": r"\top", "′": "'", "✗": r"\times", "≈": r"\approx",
-    "∞": r"\infty", "ᵢ": "_{i}", "ⱼ": "_{j}",
+    "∞": r"\infty", "ᵢ": "_{i}", "ⱼ": "_{j}", "𝟏": r"\mathbf{1}", "ḡ": r"\bar{g}",
+    "Ḡ": r"\bar{G}",
 }
 _SUBSCRIPTS = dict(zip("₀₁₂₃₄₅₆₇₈₉", "0123456789"))
 _SUPERSCRIPTS = {"ᵀ": r"\top", "⁻": "-", "¹": "1", "²": "2", "³": "3"}
@@ -415,7 +421,57 @@ def derivation_latex(d: Derivation) -> str:
         lines.append(rf"&{words_latex(f'Evaluation order{which}, multiply-adds')}")
         lines += [rf"&\quad {words_latex(line)}" for line in report.lines()]
     lines += [rf"&{words_latex('Note: ' + n)}" for n in d.notes]
+    if d.formula is not None:  # the derivation ends in its compact form
+        lines += steps_latex(d.formula) + compact_latex_lines(d.formula)
     return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
+
+
+# ----------------------------------------------------------------------------- formulas
+def _definitions_latex(f: Formula) -> str:
+    return r",\ ".join(f"{sym.written.latex} = {d.latex}" for sym, d in f.definitions)
+
+
+def formula_latex(f: Formula) -> str:
+    """The equation as the body of a display formula; with definitions, an ``aligned`` block."""
+    if not f.definitions:
+        return f.equation.latex
+    return ("\\begin{aligned}\n&" + f.equation.latex + " \\\\\n&" + words_latex("where ")
+            + " " + _definitions_latex(f) + "\n\\end{aligned}")
+
+
+def _rules_latex(rules: tuple[str, ...]) -> str:
+    return words_latex("by " + "; ".join(rules)) if rules else ""
+
+
+def steps_latex(f: Formula) -> list[str]:
+    """The rewriting steps as lines of an ``aligned`` block (each starting with ``&``)."""
+    lines = [f"&{words_latex('From the chain to the formula')}"]
+    for k, step in enumerate(f.steps, 1):
+        lead = rf"&{words_latex(f'{k}. ')} {step.target.latex}"
+        if step.kind == "rewrite":
+            lines.append(rf"{lead}: \quad {step.before.latex} = {step.after.latex}")
+            source = r"\bar{g}" if step.before.text.startswith("ḡ") else r"\bar{G}"
+            with_ = (rf" \quad {words_latex('with')} {source} = {step.source.latex}"
+                     if step.source is not None else "")
+            lines.append(rf"&\quad {_rules_latex(step.rules)}{with_}")
+            lines.append(rf"&\quad = {step.value.latex}")
+        else:
+            word = words_latex(", the paths summed: ") if step.kind == "collect" else "="
+            lines.append(rf"{lead} {word} {step.before.latex}")
+            if step.after.text != step.before.text:
+                by = rf" \quad {_rules_latex(step.rules)}" if step.rules else ""
+                lines.append(rf"&\quad = {step.after.latex}{by}")
+    return lines
+
+
+def compact_latex_lines(f: Formula) -> list[str]:
+    """The compact form as lines of an ``aligned`` block."""
+    state = formula_parts(f)["state"]
+    lines = [rf"&{words_latex(f'Compact form; {state}:')}", rf"&\quad {f.equation.latex}"]
+    if f.definitions:
+        lines.append(rf"&\quad {words_latex('where ')} {_definitions_latex(f)}")
+    return lines
+
 
 
 # ---------------------------------------------------------------------------- checking

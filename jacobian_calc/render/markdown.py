@@ -12,11 +12,15 @@ import re
 
 from ..core.jacobian import Jacobian
 from ..core.notation import dims, pretty
-from ..engine.derivation import Derivation
-from .latex import derivation_title_latex, jacobian_latex, matrix_latex
-from .text import storage_text
+from html import escape
 
-__all__ = ["markdown_escape", "jacobian_markdown", "derivation_markdown"]
+from ..engine.derivation import Derivation
+from ..engine.formulas import Formula
+from .latex import derivation_title_latex, formula_latex, jacobian_latex, matrix_latex
+from .text import formula_parts, storage_text
+
+__all__ = ["markdown_escape", "jacobian_markdown", "derivation_markdown", "formula_markdown",
+           "formula_html", "steps_markdown", "compact_markdown"]
 
 _CDOT = r" \cdot "
 
@@ -108,4 +112,56 @@ def derivation_markdown(d: Derivation, heading: int = 3) -> str:
     if d.notes:
         out.append("")
         out += [f"> {markdown_escape(n)}" for n in d.notes]
+    if d.formula is not None:  # the derivation ends in its compact form
+        out += [""] + steps_markdown(d.formula) + [""] + compact_markdown(d.formula)
     return "\n".join(out) + "\n"
+
+
+# ========================================================================= formulas
+def formula_markdown(f: Formula) -> str:
+    """A paragraph on the formula, then the equation typeset."""
+    words = formula_parts(f)
+    parts = [f"**Formula** — {markdown_escape(words['what'])}; variables: "
+             f"{markdown_escape(words['variables'])}; {markdown_escape(words['state'])}", "", "$$",
+             formula_latex(f), "$$"]
+    if not f.complete:
+        parts += ["", "Partly in chain form: some factor has no rewriting rule."]
+    parts += [f"\n> {markdown_escape(n)}" for n in f.notes]
+    return "\n".join(parts) + "\n"
+
+
+def steps_markdown(f: Formula) -> list[str]:
+    """The rewriting steps as a numbered Markdown list."""
+    out = ["**From the chain to the formula** (each rewrite names the identity it uses)", ""]
+    for k, step in enumerate(f.steps, 1):
+        if step.kind == "rewrite":
+            source = r"\bar{g}" if step.before.text.startswith("ḡ") else r"\bar{G}"
+            with_ = (f"; with ${source} = {step.source.latex}$" if step.source is not None
+                     else "")
+            out.append(f"{k}. ${step.target.latex}$: ${step.before.latex} = {step.after.latex}$"
+                       f" by {markdown_escape('; '.join(step.rules))}{with_}: "
+                       f"${step.value.latex}$")
+        else:
+            word = ", the paths summed" if step.kind == "collect" else ""
+            line = f"{k}. ${step.target.latex}${word}: ${step.before.latex}$"
+            if step.after.text != step.before.text:
+                by = f" by {markdown_escape('; '.join(step.rules))}" if step.rules else ""
+                line += f" $= {step.after.latex}${by}"
+            out.append(line)
+    return out
+
+
+def compact_markdown(f: Formula) -> list[str]:
+    """The compact form that ends a derivation."""
+    state = formula_parts(f)["state"]
+    out = [f"**Compact form**; {markdown_escape(state)}:", "", "$$", formula_latex(f), "$$"]
+    if not f.complete:
+        out += ["", "Partly in chain form: some factor has no rewriting rule."]
+    return out
+
+
+def formula_html(f: Formula) -> str:
+    """An HTML fragment: the summary line and the typeset equation (MathJax reads ``$$``)."""
+    words = formula_parts(f)
+    return (f"<div><p>{escape(words['what'])}; variables: {escape(words['variables'])}; "
+            f"{escape(words['state'])}</p><div>$${escape(formula_latex(f))}$$</div></div>")

@@ -19,9 +19,12 @@ from typing import Any
 from ..core.jacobian import Jacobian
 from ..core.notation import Form, dims, latex_name
 from ..engine.derivation import Derivation
-from .latex import derivation_latex, jacobian_latex, latex_dims, latex_number, words_latex
-from .markdown import derivation_markdown, jacobian_markdown, markdown_escape
-from .text import derivation_text, jacobian_text
+from ..engine.formulas import Formula
+from .latex import derivation_latex, formula_latex, jacobian_latex, latex_dims, latex_number, \
+    words_latex
+from .markdown import derivation_markdown, formula_html, formula_markdown, jacobian_markdown, \
+    markdown_escape
+from .text import derivation_text, formula_text, jacobian_text
 
 __all__ = ["Heading", "Lines", "Table", "Report", "report_text", "report_markdown",
            "report_latex", "report_html", "report_json"]
@@ -84,8 +87,9 @@ class Report:
     Attributes
     ----------
     blocks : list
-        :class:`Heading`, :class:`Lines`, :class:`Table`, :class:`~jacobian_calc.Jacobian`
-        or :class:`~jacobian_calc.Derivation` objects (a ``str`` is one line).
+        :class:`Heading`, :class:`Lines`, :class:`Table`, :class:`~jacobian_calc.Jacobian`,
+        :class:`~jacobian_calc.Formula` or :class:`~jacobian_calc.Derivation` objects (a
+        ``str`` is one line).
     data : dict
         The JSON document (plain ``dict``/``list``/``str``/numbers).
     max_values : int or None
@@ -157,6 +161,7 @@ _WRITERS: dict[str, dict[type, Callable[[Any, Report], list[str]]]] = {
         Lines: lambda b, r: list(b.lines),
         Table: lambda b, r: _table_text(b),
         Jacobian: lambda b, r: [jacobian_text(b)],
+        Formula: lambda b, r: [formula_text(b)],
         Derivation: lambda b, r: [derivation_text(b, r.max_values)],
     },
     "markdown": {
@@ -166,6 +171,7 @@ _WRITERS: dict[str, dict[type, Callable[[Any, Report], list[str]]]] = {
         Lines: lambda b, r: [markdown_escape(line) for line in b.lines] + [""],
         Table: lambda b, r: _table_markdown(b) + [""],
         Jacobian: lambda b, r: [jacobian_markdown(b)],
+        Formula: lambda b, r: [formula_markdown(b)],
         Derivation: lambda b, r: [derivation_markdown(b)],
     },
     "latex": {
@@ -174,6 +180,7 @@ _WRITERS: dict[str, dict[type, Callable[[Any, Report], list[str]]]] = {
         Lines: lambda b, r: [_comment(line) for line in b.lines],
         Table: lambda b, r: [f"\\[\n{_table_latex(b)}\n\\]"],
         Jacobian: lambda b, r: [f"\\[\n{jacobian_latex(b)}\n\\]"],
+        Formula: lambda b, r: [f"% Formula: {b.equation.text}\n\\[\n{formula_latex(b)}\n\\]"],
         Derivation: lambda b, r: [f"% Derivation of {b.title}\n\\[\n{derivation_latex(b)}\n\\]"],
     },
 }
@@ -197,6 +204,7 @@ _WRITERS["html"] = {
     Table: lambda b, r: [_html_table(b)],
     # MathJax (Jupyter's, the docs site's) typesets $$…$$ inside HTML
     Jacobian: lambda b, r: [f"<div>$${escape(jacobian_latex(b))}$$</div>"],
+    Formula: lambda b, r: [formula_html(b)],
     Derivation: lambda b, r: [f"<pre>{escape(derivation_text(b, r.max_values))}</pre>"],
 }
 

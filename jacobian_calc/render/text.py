@@ -17,9 +17,11 @@ from ..core.jacobian import Jacobian
 from ..core.notation import dims, flat_name, pretty
 from ..core.structure import Diagonal, Identity, Kron
 from ..engine.derivation import Derivation, row_symbol
+from ..engine.formulas import Formula, FormulaStep
 
 __all__ = ["DEFAULT_MAX_VALUES", "storage_text", "jacobian_summary", "jacobian_text",
-           "values_text", "derivation_text"]
+           "values_text", "derivation_text", "formula_text", "formula_parts", "steps_text",
+           "compact_text"]
 
 #: Values printed per step, path and gradient unless the caller says otherwise.
 DEFAULT_MAX_VALUES = 60
@@ -133,4 +135,97 @@ def derivation_text(d: Derivation, max_values: int | None = None) -> str:
                    f"jacobian_calc.engine.cost):")
         out += [f"  {line}" for line in report.lines()]
     out += [f"Note: {n}" for n in d.notes]
+    if d.formula is not None:  # the derivation ends in its compact form
+        out += [""] + steps_text(d.formula) + compact_text(d.formula)
     return "\n".join(out)
+
+
+# ========================================================================= formulas
+_WHAT = {"gradient": "the gradient, shaped like {wrt} ({shape}; eq 12)",
+         "jacobian": "the Jacobian ∂vec(F)/∂vec(X), {rows}×{cols}, in Kronecker form"}
+
+
+def _what(f: Formula) -> str:
+    if f.kind == "gradient":
+        shape = dims(f.wrt_shape) if f.wrt_shape else "a scalar"
+        return _WHAT["gradient"].format(wrt=f.wrt.text, shape=shape)
+    rows = max(1, int(_prod(f.of_shape)))
+    cols = max(1, int(_prod(f.wrt_shape)))
+    return _WHAT["jacobian"].format(rows=rows, cols=cols)
+
+
+def _prod(shape: tuple[int, ...]) -> int:
+    out = 1
+    for n in shape:
+        out *= n
+    return out
+
+
+def _variables(f: Formula) -> str:
+    listed = ", ".join(f"{n} ({dims(f.inputs[n]) if f.inputs[n] else 'scalar'})"
+                       for n in f.variables)
+    return listed or "none (a constant)"
+
+
+def _definitions_text(f: Formula) -> str:
+    return ", ".join(f"{sym.written.text} = {d.text}" for sym, d in f.definitions)
+
+
+def _state(f: Formula) -> str:
+    if f.certificate is None:
+        return "not certified"
+    return ("certified: " if f.certified else "NOT certified: ") + f.certificate.describe()
+
+
+def formula_parts(f: Formula) -> dict[str, str]:
+    """The words every format shares: what the formula is, its variables, its certificate."""
+    return {"what": _what(f), "variables": _variables(f), "state": _state(f)}
+
+
+def formula_text(f: Formula) -> str:
+    """The equation, what it is, its variables and definitions, its certificate and notes."""
+    lines = [f.equation.text, f"  {_what(f)}; variables: {_variables(f)}"]
+    if f.definitions:
+        lines.append(f"  where {_definitions_text(f)}")
+    lines.append(f"  {_state(f)}")
+    if not f.complete:
+        lines.append("  partly in chain form: some factor has no rewriting rule")
+    lines += [f"  note: {n}" for n in f.notes]
+    return "\n".join(lines)
+
+
+def _step_lines(k: int, step: FormulaStep) -> list[str]:
+    lead = f"  {k}. {step.target.text}"
+    if step.kind == "rewrite":
+        out = [f"{lead}:  {step.before.text} = {step.after.text}"]
+        source = "ḡ" if step.before.text.startswith("ḡ") else "Ḡ"
+        out.append(f"       by {'; '.join(step.rules)}; with {source} = {step.source.text}:"
+                   if step.source is not None else f"       by {'; '.join(step.rules)}")
+        out.append(f"       = {step.value.text}")
+        return out
+    if step.kind == "collect":
+        out = [f"{lead}, the paths summed:  {step.before.text}"]
+    else:
+        out = [f"{lead} = {step.before.text}"]
+    if step.after.text != step.before.text:
+        by = f"   by {'; '.join(step.rules)}" if step.rules else ""
+        out.append(f"       = {step.after.text}{by}")
+    return out
+
+
+def steps_text(f: Formula) -> list[str]:
+    """The rewriting steps, numbered, for a derivation's text."""
+    out = ["From the chain to the formula (each rewrite names the identity it uses):"]
+    for k, step in enumerate(f.steps, 1):
+        out += _step_lines(k, step)
+    return out
+
+
+def compact_text(f: Formula) -> list[str]:
+    """The compact form that ends a derivation, with its definitions and certificate."""
+    out = [f"Compact form; {_state(f)}:", f"  {f.equation.text}"]
+    if f.definitions:
+        out.append(f"  where {_definitions_text(f)}")
+    if not f.complete:
+        out.append("  partly in chain form: some factor has no rewriting rule")
+    return out
