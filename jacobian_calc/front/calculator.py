@@ -3,7 +3,9 @@ r"""The expression calculator behind ``jacobian-calc expr``: text in, a proved J
 :func:`calculate` takes an expression text such as ``"trace(A @ X @ B)"``, the shapes of
 its variables and the variable to differentiate by; it parses the text with the safe
 parser (:mod:`jacobian_calc.front.parse`), builds it with the expression API on seeded
-random data, computes the literal Jacobian and the derivation, and verifies the Jacobian
+random data, derives the closed form (:func:`~jacobian_calc.formula`, certified against
+the literal Jacobian on fresh values; printed first), computes the literal Jacobian and the
+derivation, and verifies the Jacobian
 (:mod:`jacobian_calc.verify.compare`) against central differences of the expression's
 value, evaluated straight from the parsed text with the operations' forward functions —
 nothing of the literal machinery takes part in the check.
@@ -47,12 +49,13 @@ from ..core.jacobian import Jacobian
 from ..core.limits import work_limit
 from ..core.notation import dims
 from ..engine.derivation import Derivation
+from ..engine.formulas import Formula
 from ..ops import TABLE
 from ..render import FORMATS, render
 from ..render.data import json_values
 from ..render.report import Lines, Report
 from ..verify.compare import ATOL, ENTRY_LIMIT, RTOL, Comparison, verify_jacobian
-from .expr import Expr, derivation, jacobian, var
+from .expr import Expr, derivation, formula, jacobian, var
 from .parse import parse_expression, validate
 
 __all__ = [
@@ -262,7 +265,11 @@ def evaluate(tree: ast.Expression, values: Mapping[str, np.ndarray]) -> np.ndarr
 # ----------------------------------------------------------------------- the record
 @dataclass
 class Calculation:
-    """Everything ``jacobian-calc expr`` prints: inputs, Jacobian, derivation, verification."""
+    """Everything ``jacobian-calc expr`` prints: formula, inputs, Jacobian, derivation, verification.
+
+    ``formula`` is the certified closed form (``None`` only when it would be too large to
+    write; the notes then say so).
+    """
 
     source: str
     wrt: str
@@ -275,6 +282,7 @@ class Calculation:
     derivation: Derivation | None  # None when the expression is the variable itself
     checks: tuple[Comparison, ...]
     notes: tuple[str, ...] = ()
+    formula: Formula | None = None
 
     @property
     def ok(self) -> bool:
@@ -335,10 +343,11 @@ def calculate(source: str, shapes: Mapping[str, tuple[int, ...]], wrt: str, *,
         # ∂vec(X)/∂vec(X) = I. Otherwise the derivation's result is the Jacobian.
         d = None if F.node is X.node else derivation(F, X, max_values=max_values)
         J = jacobian(F, X) if d is None else d.result
+        closed = formula(F, X) if d is None else d.formula
     checks = _verify(tree, values, wrt, J, len(list(ast.walk(tree))), rtol, atol, directions,
                      seed)
     return Calculation(source, wrt, seed, shapes, values, F.text, np.array(F.value), J, d,
-                       tuple(checks), tuple(data_notes(shapes, tree)))
+                       tuple(checks), tuple(data_notes(shapes, tree)), closed)
 
 
 def _verify(tree: ast.Expression, values: Mapping[str, np.ndarray], wrt: str, J: Jacobian,
@@ -370,15 +379,24 @@ def _verdicts(calc: Calculation) -> list[str]:
 
 
 def calculation_report(calc: Calculation) -> Report:
-    """The calculation as a :class:`~jacobian_calc.render.report.Report`, for every format."""
-    J, d = calc.jacobian, calc.derivation
+    """The calculation as a :class:`~jacobian_calc.render.report.Report`, for every format.
+
+    The formula comes first (the answer a student writes), then the expression and its
+    data, the literal Jacobian, the derivation and the verification.
+    """
+    J, d, f = calc.jacobian, calc.derivation, calc.formula
+    first: list[Any] = []
+    if f is not None:
+        first = [Lines.of("Formula:"), f, ""]
+    else:
+        first = [Lines.of("Formula: none (it would be too large to write; see the notes)"), ""]
     head = Lines.of(
         f"Expression: {calc.source}",
         f"  read as {calc.text}, value {dims(calc.value.shape) if calc.value.shape else 'scalar'}",
         f"Variables (random, seed {calc.seed}): {_shapes_text(calc.shapes)}",
         *(f"  {note}" for note in calc.notes),
         "", "Literal Jacobian:")
-    blocks: list[Any] = [head, J, ""]
+    blocks: list[Any] = first + [head, J, ""]
     if d is None:
         blocks.append(Lines.of(f"No chain to derive: the expression is {calc.wrt} itself, so "
                                f"∂vec({calc.wrt})/∂vec({calc.wrt}) is the identity."))
@@ -387,6 +405,7 @@ def calculation_report(calc: Calculation) -> Report:
     blocks += ["", Lines(tuple(_verdicts(calc)))]
     small = prod(J.shape) <= SMALL
     data = {
+        "formula": None if f is None else render(f, "dict"),
         "expression": calc.source,
         "wrt": calc.wrt,
         "seed": calc.seed,
