@@ -35,6 +35,23 @@ per argument; both receive the argument values (and the operation's parameters):
 array([[2., 4.],
        [6., 8.]])
 >>> _ = extend.remove("frob2")
+
+Formulas (:func:`jacobian_calc.formula`) reach an added operation through its rewriting
+rule: a :class:`Rewrite` per argument, its literal factor written as a matrix expression of
+:mod:`jacobian_calc.core.symbolic` (here the row vec(2A)ᵀ). Without one, the formula keeps
+the operation's factor in the chain form, and says so. An elementwise function gets its
+rule, diag(vec φ′(X)), without asking.
+
+>>> from jacobian_calc.extend import symbolic as S
+>>> op = extend.operation(
+...     "frob2", lambda A: np.asarray(np.sum(A * A)),
+...     [lambda A: 2 * A.reshape(1, -1, order="F")],
+...     notation=r"\lVert $0\rVert_F^2", shape=lambda shapes: (), family="reductions",
+...     rewrites=[extend.Rewrite(factor=lambda o: S.scaled(2, S.transpose(S.vec(o.args[0]))))])
+>>> X = jc.var("X", [[1.0, 0.0], [1.0, 1.0]])
+>>> str(jc.formula(jc.frob2(A @ X), X))
+'2AᵀAX'
+>>> _ = extend.remove("frob2")
 """
 
 from __future__ import annotations
@@ -45,14 +62,16 @@ from typing import Any
 
 import numpy as np
 
+from .core import symbolic
 from .core.errors import JacobianCalcError
 from .core.notation import Form, Template, operator_name
-from .ops.base import ATOM, FAMILIES, TABLE, Operation, Partial, Rule, dense_info
+from .ops.base import ATOM, FAMILIES, TABLE, Operands, Operation, Partial, Rewrite, Rule, \
+    dense_info
 from .ops.domain import invertible, positive, prefers, rank, same_shape, square
 from .ops.elementwise import function
 
 __all__ = ["elementwise", "operation", "remove", "Rule", "positive", "invertible", "square",
-           "same_shape", "rank", "prefers", "FAMILIES"]
+           "same_shape", "rank", "prefers", "FAMILIES", "Rewrite", "Operands", "symbolic"]
 
 
 def _check_name(name: object) -> str:
@@ -130,8 +149,8 @@ def operation(name: str, forward: Callable[..., np.ndarray],
               labels: Sequence[str] | None = None, shape: Callable[..., tuple] | None = None,
               domain: Sequence[Rule] = (), family: str = "elementwise", summary: str = "",
               precedence: int = ATOM, parser: bool = False, replace: bool = False,
-              second: Callable[..., Mapping[tuple[int, int], Any]] | None = None
-              ) -> Operation:
+              second: Callable[..., Mapping[tuple[int, int], Any]] | None = None,
+              rewrites: Sequence[Rewrite | None] | None = None) -> Operation:
     r"""Add any operation: its forward, one literal Jacobian per argument, its notation, its domain.
 
     Parameters
@@ -188,11 +207,21 @@ def operation(name: str, forward: Callable[..., np.ndarray],
         raise JacobianCalcError(f"operation {name!r} has {arity} Jacobian(s) but {len(labels)} "
                                 f"label(s)")
 
+    rules = list(rewrites) if rewrites is not None else [None] * arity
+    if len(rules) != arity:
+        raise JacobianCalcError(f"operation {name!r} has {arity} Jacobian(s) but {len(rules)} "
+                                f"rewrite(s); give one per argument (None where there is none)")
+    for i, rule in enumerate(rules):
+        if rule is not None and not isinstance(rule, Rewrite):
+            raise JacobianCalcError(f"rewrites[{i}] must be an extend.Rewrite or None, got "
+                                    f"{type(rule).__name__}")
+
     def partial(i: int) -> Partial:
         jac = jacobians[i]
         return Partial(build=lambda node: jac(*(a.value for a in node.args)),
                        label=Template(labels[i]),
-                       info=lambda node: dense_info(node.value.size, node.args[i].value.size))
+                       info=lambda node: dense_info(node.value.size, node.args[i].value.size),
+                       rewrite=rules[i])
 
     op = Operation(
         name=name, family=family, arity=arity,

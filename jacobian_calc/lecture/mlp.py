@@ -29,6 +29,7 @@ from ..core.jacobian import Jacobian
 from ..core.notation import Form, chain_dims, dims
 from ..core.validation import as_real_array
 from ..engine.derivation import Derivation, derive
+from ..engine.formulas import Formula, derive_formula
 from ..engine.second_derivation import SecondDerivation
 from ..engine.graph import Graph, Node, apply, known_leaf, leaf
 from ..ops import ACTIVATIONS, LOSSES
@@ -406,6 +407,35 @@ class MLP(Curvature):
         equations, reuse, notes = self._lecture_notes(wrt)
         return derive(graph, "f", wrt, equations=equations, reuse=reuse,
                       context=self._context(), notes=notes, max_values=max_values)
+
+    def formula(self, x: object, y: object, wrt: str = "W1") -> Formula:
+        r"""The closed form of ∂f/∂(wrt), rewritten from the literal chain: eq (26), (32), (38).
+
+        The rewriting is the lecture's own move from the chain to the compact formula
+        (:func:`jacobian_calc.formula`): for the lecture's W2 it reads
+        ``[φ′(h2) ⊙ (W3ᵀ(ŷ − y))] z1ᵀ``, the network's named quantities (h2, z1, ŷ)
+        kept as names and defined by their forward formulas. It is derived from the
+        operations' factors alone — never from :mod:`jacobian_calc.lecture.backprop`, which
+        a test compares it with — and certified against the literal Jacobian on fresh
+        random weights, input and target.
+
+        Parameters
+        ----------
+        x, y : array_like
+        wrt : str
+            A parameter (``"W1"``, …, ``"b1"``, …) or a node of :meth:`compose`.
+
+        Examples
+        --------
+        >>> rng = np.random.default_rng(0)
+        >>> net = MLP([rng.normal(size=(5, 4)), rng.normal(size=(3, 5)),
+        ...            rng.normal(size=(2, 3))])
+        >>> print(net.formula(rng.normal(size=4), rng.normal(size=2), wrt="W2"))
+        [φ′(h2) ⊙ (W3ᵀ(ŷ − y))] z1ᵀ
+        """
+        self._check_names("f", wrt, y)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return derive_formula(self.compose(x, y), "f", wrt)
 
     def _lecture_notes(self, wrt: str) -> tuple[dict[str, str], str | None, list[str]]:
         """Which lecture equations a weight's derivation reproduces (by its position)."""
