@@ -876,7 +876,12 @@ def _evaluate_node(e: MatExpr, ev: Callable[[MatExpr], np.ndarray],
         return np.linalg.inv(ev(e.a))
     if isinstance(e, Product):
         mats = [ev(f) for f in e.factors]
-        return np.linalg.multi_dot(mats) if len(mats) > 2 else mats[0] @ mats[1]
+        if 2 < len(mats) <= 16:  # multi_dot chooses the order (and recurses: keep it short)
+            return np.linalg.multi_dot(mats)
+        out = mats[0]
+        for m in mats[1:]:
+            out = out @ m
+        return out
     if isinstance(e, Sum):
         out = ev(e.terms[0]).copy()
         for t in e.terms[1:]:
@@ -931,7 +936,7 @@ def symbols(e: MatExpr) -> list[Symbol]:
 
 
 def _transposes(e: MatExpr) -> int:
-    """How many transposes a term is written with (sums list the plainer terms first)."""
+    """How many transposes a term is written with (a sum lists the plainer terms first)."""
     own = 1 if isinstance(e, Transpose) else 0
     return own + sum(_transposes(c) for c in e.children)
 
@@ -1246,8 +1251,13 @@ def _s_common_kron(e: Sum) -> MatExpr | None:
     return None
 
 
+def _order_key(t: MatExpr) -> tuple[bool, int]:
+    # positive terms first (ŷ − y, not −y + ŷ), then the plainer ones (AX + AᵀX)
+    return (isinstance(t, Scaled) and t.c < 0, _transposes(t))
+
+
 def _s_order(e: Sum) -> MatExpr | None:
-    ordered = sorted(e.terms, key=_transposes)
+    ordered = sorted(e.terms, key=_order_key)
     return None if ordered == list(e.terms) else Sum(ordered)
 
 

@@ -715,11 +715,12 @@ def derive_formula(graph: Graph, of: str | Node, wrt: str | Node, *, certify: bo
         notes.append(f"{head.form.text} does not depend on {var.form.text}: the derivative is 0")
     expression = S.simplify(expression)
     definitions = _definitions(writer, expression, graph)
-    used = set()
-    for e in [expression] + [d for _, d in definitions]:
-        used |= {s.name for s in S.symbols(e)}
     inputs = {str(n.name): tuple(n.shape) for n in graph.nodes if n.op is None}
-    variables = tuple(n for n in inputs if n in used)
+    # the variables in the order they are first written: the definitions, then the formula
+    used: dict[str, None] = {}
+    for e in [d for _, d in definitions] + [expression]:
+        used.update((s.name, None) for s in S.symbols(e) if s.name in inputs)
+    variables = tuple(used)
     symbol = _gradient_symbol(head, var) if kind == "gradient" else _jacobian_symbol(head, var)
     formula = Formula(head.form, var.form, symbol, expression, kind, definitions, variables,
                       inputs, tuple(head.shape), tuple(var.shape), tuple(steps), complete,
