@@ -673,8 +673,8 @@ def _name_run(text: str, end: bool) -> str:
     return "".join(run)
 
 
-def _join(left: str, right: str) -> str:
-    """Two factors of a product side by side: ``AᵀBᵀ``, ``(A + Aᵀ)X``, ``W3 z1``, ``] z1ᵀ``.
+def _separator(left: str, right: str) -> str:
+    """What goes between two factors of a product: ``AᵀBᵀ``, ``(A + Aᵀ)X``, ``W3 z1``, ``] z1ᵀ``.
 
     No space after a superscript or a closing parenthesis, before an opening one, after
     a number (``2X``), or between two one-letter names (``AX``); a space between longer
@@ -682,17 +682,22 @@ def _join(left: str, right: str) -> str:
     lecture's ``[…] z1ᵀ`` keeps its bracket apart.
     """
     if not left or not right:
-        return left + right
+        return ""
     if left[-1] in _SUPERSCRIPTS or left[-1] == ")" or right[0] == "(":
-        return left + right
+        return ""
     if left[-1] == "]":
-        return f"{left} {right}"
+        return " "
     a, b = _name_run(left, end=True), _name_run(right, end=False)
     if not a or not b or left.lstrip("−-").replace(".", "").isdigit():
-        return left + right
+        return ""
     if len(a) == 1 and len(b) == 1 and not b.isdigit():
-        return left + right
-    return f"{left} {right}"
+        return ""
+    return " "
+
+
+def _join(left: str, right: str) -> str:
+    """Two factors side by side (see :func:`_separator`)."""
+    return left + _separator(left, right) + right
 
 
 def _operand(e: MatExpr, need: int) -> Form:
@@ -720,8 +725,7 @@ def _write_scaled(c: float, a: MatExpr) -> Form:
 def _product_operand(e: MatExpr) -> Form:
     if isinstance(e, Hadamard):
         return _square(e.form)  # the lecture's [φ′(h2) ⊙ (W3ᵀ δ)] z1ᵀ
-    if isinstance(e, (Sum, Kron, Scaled)) or e.precedence < PRODUCT or \
-            (isinstance(e, Ones) and e.precedence == PRODUCT):
+    if isinstance(e, (Sum, Kron, Scaled)) or e.precedence < PRODUCT:
         return _paren(e.form)
     return e.form
 
@@ -752,10 +756,13 @@ def _write(e: MatExpr) -> Form:
         base = _operand(e.a, ATOM)
         return Form(f"{base.text}⁻¹", rf"{base.latex}^{{-1}}")
     if isinstance(e, Product):
-        parts = [_product_operand(f) for f in e.factors]
+        flat: list[MatExpr] = []
+        for f in e.factors:  # a product of products is written as one (associativity)
+            flat.extend(f.factors if isinstance(f, Product) else [f])
+        parts = [_product_operand(f) for f in flat]
         text = parts[0].text
-        for p in parts[1:]:
-            text = _join(text, p.text)
+        for prev, p in zip(parts, parts[1:]):  # each factor against its neighbour only
+            text += _separator(prev.text, p.text) + p.text
         return Form(text, " ".join(p.latex for p in parts))
     if isinstance(e, Sum):
         text, latex = e.terms[0].form.text, e.terms[0].form.latex
