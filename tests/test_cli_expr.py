@@ -24,10 +24,19 @@ def run_json(capsys, argv):
     return status, json.loads(out)
 
 
-def test_the_issue_example_prints_jacobian_derivation_and_verification(capsys):
+def test_the_issue_example_prints_formula_jacobian_derivation_and_verification(capsys):
     assert main(TRACE) == 0
     out = capsys.readouterr().out
+    # the answer a student writes comes first, certified
+    assert out.startswith("Formula: ∂tr(A X B)/∂X = AᵀBᵀ\n")
+    assert "certified: equal to the literal Jacobian on 3 fresh random instances" in \
+        out.split("Expression:", 1)[0]
     assert "Literal Jacobian:\n∂tr(A X B)/∂vec(X)  (1×20, dense)" in out
+    # the derivation ends in the compact form, written with the user's sub-expressions
+    rewrites = out.split("From the chain to the formula", 1)[1].split("Verification", 1)[0]
+    assert "∂tr(A X B)/∂(A X):  vec(Ḡ)ᵀ(Bᵀ ⊗ I) = vec(ḠBᵀ)ᵀ" in rewrites
+    assert rewrites.rstrip().endswith("∂tr(A X B)/∂X = AᵀBᵀ")
+    assert "u1" not in out and "u2" not in out
     assert "dimension check: (1×9)·(9×15)·(15×20) → 1×20" in out  # the derivation
     assert "Verification, Gâteaux derivatives (central differences) in 8 random directions" in out
     assert "Verification, central differences, all 20 entries" in out
@@ -37,6 +46,9 @@ def test_the_issue_example_prints_jacobian_derivation_and_verification(capsys):
 def test_json_gradient_matches_the_closed_form(capsys):
     status, doc = run_json(capsys, TRACE + ["--seed", "3"])
     assert status == 0 and doc["verification"]["ok"] is True
+    assert list(doc)[0] == "formula"                      # the first result
+    assert doc["formula"]["text"] == "AᵀBᵀ" and doc["formula"]["certified"] is True
+    assert doc["formula"]["variables"] == ["A", "B"] and doc["formula"]["kind"] == "gradient"
     A, B = (np.array(doc["variables"][n]["value"]) for n in ("A", "B"))
     assert np.array(doc["variables"]["X"]["value"]).shape == (4, 5)
     expected = A.T @ B.T  # ∂tr(AXB)/∂X, eq (12)
@@ -54,6 +66,7 @@ def test_json_jacobian_of_AXB_is_the_kronecker_product(capsys):
     A, B = (np.array(doc["variables"][n]["value"]) for n in ("A", "B"))
     assert status == 0
     np.testing.assert_allclose(doc["jacobian"]["entries"], np.kron(B.T, A), rtol=1e-12)
+    assert doc["formula"]["text"] == "Bᵀ ⊗ A" and doc["formula"]["kind"] == "jacobian"
 
 
 def test_seed_changes_the_data_and_is_reproducible(capsys):
@@ -123,14 +136,23 @@ def test_tolerance_options_are_applied(capsys):
 
 
 @pytest.mark.parametrize("fmt, marks", [
-    ("markdown", ["**Steps, tail to head**", "dimension check: (1×9)·(9×15)·(15×20) → 1×20"]),
-    ("latex", ["\\begin{aligned}", "(1 \\times 9) \\cdot (9 \\times 15)"]),
+    ("markdown", ["**Steps, tail to head**", "dimension check: (1×9)·(9×15)·(15×20) → 1×20",
+                  "**From the chain to the formula**"]),
+    ("latex", ["\\begin{aligned}", "(1 \\times 9) \\cdot (9 \\times 15)",
+               "\\text{From the chain to the formula}"]),
 ])
-def test_markdown_and_latex_typeset_the_derivation(capsys, fmt, marks):
+def test_markdown_and_latex_typeset_the_formula_first_then_the_derivation(capsys, fmt, marks):
     assert main(TRACE + ["--format", fmt]) == 0
     out = capsys.readouterr().out
     assert all(mark in out for mark in marks)
-    if fmt == "latex":  # everything but the displays is a TeX comment
+    formula = r"\frac{\partial \operatorname{tr}(A X B)}{\partial X} = A^\top B^\top"
+    displays = re.findall(r"\$\$\n(.*?)\n\$\$" if fmt == "markdown" else r"\\\[\n(.*?)\n\\\]",
+                          out, flags=re.S)
+    assert displays[0] == formula                          # the first display
+    if fmt == "markdown":
+        assert out.startswith("**Formula** — the gradient, shaped like X (4×5; eq 12)")
+    else:  # everything but the displays is a TeX comment
+        assert out.startswith("% Formula: ∂tr(A X B)/∂X = AᵀBᵀ\n")
         outside = re.sub(r"\\\[.*?\\\]", "", out, flags=re.S)
         assert all(line.startswith("%") for line in outside.splitlines() if line.strip())
 
@@ -276,6 +298,7 @@ def test_the_data_notes_say_how_special_variables_were_drawn(capsys):
 def test_the_variable_itself_has_the_identity_jacobian(capsys):
     status, doc = run_json(capsys, ["expr", "X", "--wrt", "X", "--shape", "X=2x3"])
     assert status == 0 and doc["derivation"] is None
+    assert doc["formula"]["text"] == "I" and doc["formula"]["certified"] is True
     np.testing.assert_array_equal(doc["jacobian"]["entries"], np.eye(6))
     assert main(["expr", "X", "--wrt", "X", "--shape", "X=2x3"]) == 0
     assert "No chain to derive" in capsys.readouterr().out
@@ -357,3 +380,16 @@ def test_expr_help_states_the_limits(capsys):
     out = " ".join(capsys.readouterr().out.split())
     assert "every dimension at most 64" in out and "every variable at most 1024 entries" in out
     assert "32,000,000 entries" in out
+
+
+def test_a_formula_too_large_to_write_is_said_to_be_missing_and_the_rest_still_runs():
+    text = "X"
+    for _ in range(6):
+        text = f"({text} @ A @ {text})"      # 2⁶ paths of 127 factors, no two alike
+    calc = calculator.calculate(f"trace({text})", {"X": (2, 2), "A": (2, 2)}, "X")
+    assert calc.ok and calc.formula is None
+    out = calculator.render_calculation(calc, "text")
+    assert out.startswith("Formula: none (it would be too large to write; see the notes)")
+    assert "Note: no compact form: the formula of" in out
+    doc = json.loads(calculator.render_calculation(calc, "json"))
+    assert doc["formula"] is None and doc["verification"]["ok"] is True

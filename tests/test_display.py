@@ -125,3 +125,24 @@ def test_second_order_values_show_as_math_html_and_markdown(values):
     text = parse_html(K._repr_html_())
     assert "K-FAC of W1" in text and "A ⊗ G" in text
     assert "| A ⊗ G | 6×6 |" in K._repr_markdown_()
+
+
+def test_a_formula_shows_as_math_markdown_and_html(values):
+    A, X, F, net = values
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=2), rng.normal(size=1)
+    for f in (jc.formula(F, X), jc.formula(A @ X, X), jc.formula(jc.inv(X), X),
+              net.formula(x, y, wrt="W1")):
+        latex = f._repr_latex_()
+        assert latex.startswith("$$") and latex.endswith("$$")
+        check_latex(latex[2:-2])
+        assert f.latex in latex
+        md = f._repr_markdown_()
+        assert md.startswith("**Formula** — ")
+        blocks = displayed_latex(md)
+        assert blocks and all(check_latex(b) for b in blocks)
+        text = parse_html(f._repr_html_())
+        assert "certified: equal to the literal Jacobian" in text and f.latex in text
+    # a network's formula names its intermediate results in every form
+    g = net.formula(x, y, wrt="W1")
+    assert r"\text{where" in g._repr_latex_() and r"z_{1} = \phi(h_{1})" in g._repr_latex_()

@@ -385,9 +385,8 @@ def calculation_report(calc: Calculation) -> Report:
     data, the literal Jacobian, the derivation and the verification.
     """
     J, d, f = calc.jacobian, calc.derivation, calc.formula
-    first: list[Any] = []
     if f is not None:
-        first = [Lines.of("Formula:"), f, ""]
+        first: list[Any] = [f, ""]
     else:
         first = [Lines.of("Formula: none (it would be too large to write; see the notes)"), ""]
     head = Lines.of(

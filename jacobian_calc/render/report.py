@@ -161,7 +161,7 @@ _WRITERS: dict[str, dict[type, Callable[[Any, Report], list[str]]]] = {
         Lines: lambda b, r: list(b.lines),
         Table: lambda b, r: _table_text(b),
         Jacobian: lambda b, r: [jacobian_text(b)],
-        Formula: lambda b, r: [formula_text(b)],
+        Formula: lambda b, r: [f"Formula: {formula_text(b)}"],
         Derivation: lambda b, r: [derivation_text(b, r.max_values)],
     },
     "markdown": {
