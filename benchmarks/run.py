@@ -1,4 +1,5 @@
-"""Speed, memory and exactness of the literal Jacobians against the compact formulas and peers.
+"""Speed, memory and exactness of the literal Jacobians against the compact formulas and peers,
+and the time to derive a certified formula for lecture-size expressions.
 
 Usage::
 
@@ -79,6 +80,8 @@ DENSE_KRON_LIMIT = 256 << 20
 TARGET_N = 1024
 #: Random directions of the Gâteaux check, as ``jacobian-calc lecture`` uses by default.
 DIRECTIONS = 8
+#: "Well under a second" (issue 12), made a number: a tenth of one.
+FORMULA_SECONDS = 0.1
 
 
 # ------------------------------------------------------------------------ problem
@@ -647,6 +650,77 @@ def run_lecture_checks(count: int) -> list[Row]:
     return rows
 
 
+#: Lecture-size expressions whose formulas are derived (issue 12): name → (F, X) builder.
+def formula_cases() -> dict[str, Callable[[], tuple[object, object]]]:
+    rng = np.random.default_rng(12)
+    A, B = jc.var("A", rng.normal(size=(4, 4))), jc.var("B", rng.normal(size=(4, 4)))
+    E = rng.normal(size=(4, 4))
+    X = jc.var("X", np.eye(4) + 0.5 * E / np.linalg.norm(E, 2))
+    net = jc.MLP([rng.normal(size=(5, 4)), rng.normal(size=(3, 5)), rng.normal(size=(2, 3))])
+    x, y = rng.normal(size=4), rng.normal(size=2)
+    cases: dict[str, Callable[[], tuple[object, object]]] = {
+        "tr(A X B)": lambda: (jc.trace(A @ X @ B), X),
+        "tr(Xᵀ A X)": lambda: (jc.trace(X.T @ A @ X), X),
+        "tr(A X⁻¹)": lambda: (jc.trace(A @ jc.inv(X)), X),
+        "det(X)": lambda: (jc.det(X), X),
+        "A X B, Kronecker form": lambda: (A @ X @ B, X),
+        "X⁻¹, Kronecker form": lambda: (jc.inv(X), X),
+        "X X, Kronecker form": lambda: (X @ X, X),
+    }
+    for w in ("W3", "W2", "W1"):
+        cases[f"lecture network 4 5 3 2, ∂f/∂{w}"] = (
+            lambda w=w: (net, (x, y, w)))
+    return cases
+
+
+def run_formulas(repeats: int, log: Callable) -> list[Row]:
+    """Formulas of lecture-size expressions: derivation with its certificate, and alone.
+
+    ``jc.formula`` (``MLP.formula`` for the lecture network) rewrites the literal chain and
+    certifies the result on three fresh random instances; the rewriting alone is
+    ``engine.formulas.derive_formula(..., certify=False)``. Exactness: the formula at the
+    expression's own values against the literal Jacobian (and, for the network, against
+    the compact gradients of ``lecture.backprop``).
+    """
+    from jacobian_calc.engine.formulas import derive_formula
+    from jacobian_calc.engine.graph import Graph
+
+    rows: list[Row] = []
+    for name, build in formula_cases().items():
+        F, X = build()
+        if isinstance(F, jc.MLP):
+            net, (x, y, w) = F, X
+            graph = net.compose(x, y)
+            full: Callable[[], object] = lambda net=net, x=x, y=y, w=w: net.formula(x, y, wrt=w)
+            alone: Callable[[], object] = (lambda g=graph, w=w:
+                                           derive_formula(g, "f", w, certify=False))
+            f = full()
+            values = {"x": x, "y": y} | {f"W{k}": W for k, W in enumerate(net.weights, 1)}
+            literal = net.gradients(x, y, method="backprop")[w]
+        else:
+            full = lambda F=F, X=X: jc.formula(F, X)
+            alone = (lambda F=F, X=X:
+                     derive_formula(Graph(F.node, X.node), F.node, X.node, certify=False))
+            f = full()
+            values = {n: v for n, v in
+                      ((leaf.name, leaf.value) for leaf in Graph(F.node).nodes if leaf.is_leaf)}
+            J = jc.jacobian(F, X)
+            literal = J.matrix_gradient() if f.kind == "gradient" else J.toarray()
+        timed = measure({"full": full, "alone": alone}, repeats)
+        tm = timed["full"]
+        t, k, loops = tm[:3]
+        got = f.evaluate({v: values[v] for v in f.variables})
+        row = Row("formulas", f"formula: {name}", 4, t, k, loops, peak_memory(full), None,
+                  None, None, rel_err(got, literal),
+                  f"{f.text}; rewriting alone {_fmt_time(timed['alone'][0])}, the rest is the "
+                  f"certificate ({len(f.certificate.instances)} fresh instances)")
+        row.extra.update(formula=f.text, rewriting_s=timed["alone"][0],
+                         certified=bool(f.certified), steps=len(f.steps))
+        rows.append(with_spread(row, tm))
+    log("formulas done")
+    return rows
+
+
 def run_scale(n: int, log: Callable) -> list[Row]:
     """Explicit gradients at a large n, with their peak memory against the compact route."""
     pb = make_problem(n)
@@ -829,6 +903,15 @@ def targets(rows: list[Row]) -> list[tuple[str, bool | None, str]]:
                 None if worst_h is None else worst_h.seconds / worst_h.loops * 1000 < 10,
                 "not run" if worst_h is None else
                 f"{_fmt_time(worst_h.seconds / worst_h.loops * 1000)} per 1,000 examples"))
+    forms = [r for r in rows if r.group == "formulas" and r.seconds is not None]
+    slowest = max(forms, key=lambda r: r.seconds, default=None)
+    out.append((f"a formula for any lecture-size expression in well under a second (issue 12: "
+                f"the slowest, certificate included, < {FORMULA_SECONDS:g} s)",
+                None if slowest is None else
+                slowest.seconds < FORMULA_SECONDS and all(r.extra["certified"] for r in forms),
+                "not run" if slowest is None else
+                f"slowest {_fmt_time(slowest.seconds)} ({slowest.name.split(': ', 1)[1]}); "
+                f"all {len(forms)} certified"))
     errs = [r.exactness for r in rows if r.exactness is not None]
     out.append(("literal == compact (and every other route) to 1e-12 relative",
                 max(errs) <= 1e-12 if errs else None, f"worst {max(errs):.1e}" if errs else ""))
@@ -904,6 +987,7 @@ def main(argv: list[str] | None = None) -> int:
     command_n = TARGET_N if TARGET_N in sizes else max(sizes)
     rows: list[Row] = []
     rows += run_lecture_checks(checks)
+    rows += run_formulas(repeats, log)
     for n in sizes:
         rows += run_size(n, repeats, peers, log, command_n)
     if args.scale:
