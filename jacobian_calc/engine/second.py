@@ -264,7 +264,7 @@ def assemble(blocks: Mapping[tuple[int, int], Sequence[Any]], rows: Sequence[int
     Returns
     -------
     matrix
-        One block: its terms' sum, kept structured when :func:`add` keeps it. Several:
+        One block: its terms' sum, kept structured when :func:`~jacobian_calc.core.structure.add` keeps it. Several:
         dense when the terms fill a quarter of it or more (added in place, see
         :func:`accumulate`), else a scipy sparse array.
     """
@@ -374,7 +374,7 @@ def hessian(graph: Graph, of: str | Node, x: str | Node, y: str | Node | None = 
     names : callable, optional
         ``node -> name`` of each node's term (default: the node's formula).
     keep_terms : bool
-        Keep each node's contribution, by name, in :attr:`Hessian.terms` (a term that
+        Keep each node's contribution, by name, in :attr:`Hessian.terms <jacobian_calc.Hessian.terms>` (a term that
         vanishes at this point is kept too, as the zero matrix it is).
 
     Returns
