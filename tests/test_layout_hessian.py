@@ -217,8 +217,9 @@ def test_a_wrong_tensor_shape_names_both_shapes():
                                             r"\+ y_shape = \(\) \+ \(2, 3\) \+ \(2, 3\) = "
                                             r"\(2, 3, 2, 3\)"):
         jc.from_tensor_hessian(T, (2, 3))
-    with pytest.raises(jc.ShapeError, match=r"= \(4,\) \+ \(2, 3\) \+ \(2, 2\) = \(4, 2, 3, 2, 2\); "
-                                            r"the tensor layout of torch.func.hessian"):
+    with pytest.raises(jc.ShapeError, match=r"= \(4,\) \+ \(2, 3\) \+ \(2, 2\) = "
+                                            r"\(4, 2, 3, 2, 2\); the tensor layout of "
+                                            r"torch.func.hessian"):
         jc.from_tensor_hessian(T, (2, 3), (2, 2), out_shape=4)
 
 
