@@ -364,7 +364,7 @@ class Curvature:
             if name not in self.parameter_names:
                 raise ChoiceError("parameter name in V", name, self.parameter_names)
             node = graph.node(name)
-            arr = as_real_array(value, f"V[{name!r}]")
+            arr = as_real_array(value, f"V[{name!r}]", copy=False)  # only read
             shapes = {node.shape, given.get(name, node.shape)}
             if arr.shape not in shapes:
                 raise ShapeError(f"V[{name!r}] must be shaped like {name}, "
