@@ -1,7 +1,7 @@
 r"""Second order on the lecture network: Hessian blocks, Gauss-Newton, K-FAC, Hessian-vector products.
 
 Every result here is literal: the network is composed from the operations table
-(:meth:`MLP.compose`) and the blocks are assembled by :mod:`jacobian_calc.engine.second`,
+(:meth:`~jacobian_calc.MLP.compose`) and the blocks are assembled by :mod:`jacobian_calc.engine.second`,
 node by node, as :math:`T_i^\top S\, T_j` with the tangents T and each operation's
 second-order rule S. The blocks are named by the parameters, in the order of
 :attr:`MLP.parameter_names` (weights, then biases), with the binding convention
@@ -11,7 +11,7 @@ second-order rule S. The blocks are named by the parameters, in the order of
     H_{XY} = \frac{\partial (\nabla_{\operatorname{vec}(X)} f)}{\partial \operatorname{vec}(Y)},
     \qquad \text{shape } (\operatorname{size} X, \operatorname{size} Y).
 
-The block of a network splits exactly into named terms (:meth:`hessian_terms`):
+The block of a network splits exactly into named terms (:meth:`Curvature.hessian_terms`):
 
 ``"gauss_newton"``
     the loss node's term :math:`J_X^\top H_L J_Y` with :math:`J = \partial \hat y /
@@ -364,7 +364,7 @@ class Curvature:
             if name not in self.parameter_names:
                 raise ChoiceError("parameter name in V", name, self.parameter_names)
             node = graph.node(name)
-            arr = as_real_array(value, f"V[{name!r}]")
+            arr = as_real_array(value, f"V[{name!r}]", copy=False)  # only read
             shapes = {node.shape, given.get(name, node.shape)}
             if arr.shape not in shapes:
                 raise ShapeError(f"V[{name!r}] must be shaped like {name}, "

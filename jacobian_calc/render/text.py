@@ -15,7 +15,7 @@ import scipy.sparse as sp
 
 from ..core.jacobian import Jacobian
 from ..core.notation import dims, flat_name, pretty
-from ..core.structure import Diagonal, Identity, Kron
+from ..core.structure import Diagonal, Identity, Kron, KronSum
 from ..engine.derivation import Derivation, row_symbol
 from ..engine.formulas import Formula, FormulaStep
 
@@ -39,6 +39,9 @@ def storage_text(J: Jacobian) -> str:
     if isinstance(s, Kron):
         kind = "dense" if s.dense else "sparse"
         return f"{kind} Kronecker product, {s.nnz} entries kept as its factors ({s.nbytes} bytes)"
+    if isinstance(s, KronSum):
+        return (f"sum of {len(s.terms)} Kronecker products, kept as their factors "
+                f"({s.nbytes} bytes)")
     if sp.issparse(s):
         return f"sparse {s.format}, {s.nnz} stored entries"
     return "dense"
