@@ -315,6 +315,52 @@ def test_an_operation_without_a_rule_stays_in_chain_form_and_says_so(rng):
         extend.remove("rowsum")
 
 
+def rowsum_with(adjoint) -> None:
+    """rowsum(M) = M𝟏, whose row times factor is vec(G)ᵀ(𝟏ᵀ ⊗ I) = vec(G𝟏ᵀ)ᵀ."""
+    extend.operation("rowsum", lambda M: M.sum(axis=1),
+                     [lambda M: np.kron(np.ones((1, M.shape[1])), np.eye(M.shape[0]))],
+                     notation=r"\operatorname{rowsum}($0)", shape=lambda s: (s[0],),
+                     family="reductions",
+                     rewrites=[extend.Rewrite(adjoint=adjoint, identity="vec(G)ᵀ(𝟏ᵀ ⊗ I) = "
+                                                                        "vec(G𝟏ᵀ)ᵀ")])
+
+
+def test_an_adjoint_rule_rewrites_the_row_directly(rng):
+    S = extend.symbolic
+    rowsum_with(lambda G, o: S.product(G, S.ones(1, o.args[0].shape[1])))
+    try:
+        A = jc.var("A", rng.normal(size=(2, 3)))
+        X = jc.var("X", rng.normal(size=(3, 4)))
+        f = jc.formula(jc.sum(jc.tanh(jc.rowsum(A @ X))), X)
+        assert f.complete and f.certified and str(f) == "Aᵀtanh′(rowsum(AX))𝟏ᵀ"
+        step = next(s for s in f.steps if s.target.text.endswith("/∂(A X)"))
+        assert step.rules == ("vec(G)ᵀ(𝟏ᵀ ⊗ I) = vec(G𝟏ᵀ)ᵀ",)
+        assert step.before.text == "vec(Ḡ)ᵀ(∂rowsum/∂(A X))" and step.after.text == "vec(Ḡ𝟏ᵀ)ᵀ"
+        # a matrix F needs the factor itself: without one, the chain form, said so
+        J = jc.formula(jc.rowsum(A @ X), X)
+        assert not J.complete and any("no rewriting rule" in n for n in J.notes)
+    finally:
+        extend.remove("rowsum")
+
+
+def test_a_wrong_or_misshaped_adjoint_rule_is_caught(rng):
+    S = extend.symbolic
+    A = jc.var("A", rng.normal(size=(2, 3)))
+    X = jc.var("X", rng.normal(size=(3, 4)))
+    rowsum_with(lambda G, o: S.scaled(2, S.product(G, S.ones(1, o.args[0].shape[1]))))
+    try:
+        with pytest.raises(CertificateError, match="disagrees"):
+            jc.formula(jc.sum(jc.rowsum(A @ X)), X)
+    finally:
+        extend.remove("rowsum")
+    rowsum_with(lambda G, o: G)  # shaped like the result, not like the argument
+    try:
+        with pytest.raises(JacobianCalcError, match="the adjoint rule of 'rowsum'"):
+            jc.formula(jc.sum(jc.rowsum(A @ X)), X)
+    finally:
+        extend.remove("rowsum")
+
+
 def test_an_added_elementwise_function_gets_its_rule(rng):
     extend.elementwise("cube", lambda v: v ** 3, lambda v: 3 * v ** 2)
     try:

@@ -28,7 +28,7 @@ Jacobian of the same composition rebuilt on those values. A formula that disagre
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -420,6 +420,10 @@ def _vec_row(e: S.MatExpr) -> Form:
 def _link(G: Form, F: S.MatExpr) -> Form:
     """The literal link ``vec(Ḡ)ᵀ(Bᵀ ⊗ I)``, ``ḡ·vec(ŷ − y)ᵀ``."""
     f = F.form if F.precedence >= S.POSTFIX else Form(f"({F.text})", rf"\left({F.latex}\right)")
+    return _link_form(G, f)
+
+
+def _link_form(G: Form, f: Form) -> Form:
     if G.text == "ḡ":
         return Form(f"ḡ·{f.text}", rf"{G.latex} \cdot {f.latex}")
     return Form(f"{G.text}{f.text}", f"{G.latex} {f.latex}")
@@ -431,6 +435,30 @@ def _guard(e: S.MatExpr, what: str) -> S.MatExpr:
                              f"factors (its paths multiply out); the literal Jacobian "
                              f"(jacobian_calc.jacobian) is not affected")
     return e
+
+
+def _adjoint_rule(writer: _Writer, node: Node, position: int, P: S.MatExpr, G: S.MatExpr,
+                  log: list[str]) -> tuple[Form | None, S.MatExpr | None, S.MatExpr | None]:
+    """The entry's own adjoint rule, when it has one that applies: (the literal link, the
+    rule on the placeholder Ḡ, the rule on G); ``(None, None, None)`` otherwise."""
+    op: Operation = node.op  # type: ignore[assignment]
+    rw = op.partials[position].rewrite
+    if rw is None or rw.adjoint is None:
+        return None, None, None
+    o = writer.operands(node)
+    pattern, R = rw.adjoint(P, o), rw.adjoint(G, o)
+    if pattern is None or R is None:  # the rule does not cover these shapes
+        return None, None, None
+    shape = S.matrix_shape(node.args[position].shape)
+    if R.shape != shape:
+        raise JacobianCalcError(f"the adjoint rule of {op.name!r} for argument {position + 1} "
+                                f"writes {R.text}, of shape {R.shape}, but the argument is "
+                                f"{_size(node.args[position].shape)}")
+    log.append(rw.identity or f"the adjoint rule of {op.name}")
+    label = op.label(node, position)
+    factor = label if label.text.isidentifier() else Form(f"({label.text})",
+                                                          rf"\left({label.latex}\right)")
+    return _link_form(_vec_row(P), factor), pattern, R
 
 
 def _reverse(graph: Graph, head: Node, var: Node, writer: _Writer,
@@ -451,29 +479,24 @@ def _reverse(graph: Graph, head: Node, var: Node, writer: _Writer,
             if id(child) not in live_ids:
                 continue
             G = adj[id(child)]
-            F, ruled = _factor(writer, child, position)
-            complete &= ruled
-            rw = child.op.partials[position].rewrite  # type: ignore[union-attr]
             P = _placeholder(G.shape)
             log: list[str] = []
-            if rw is not None and rw.adjoint is not None and ruled:
-                pattern = rw.adjoint(P, writer.operands(child))
-                R = rw.adjoint(G, writer.operands(child))
-                log.append(rw.identity or f"the rule of {child.op.name}")  # type: ignore[union-attr]
-            else:
+            link, pattern, R = _adjoint_rule(writer, child, position, P, G, log)
+            if link is None:  # the entry's factor, rewritten by the identities of pull
+                F, ruled = _factor(writer, child, position)
+                complete &= ruled
+                if not ruled:
+                    notes.append(f"no rewriting rule for the factor ∂({child.form.text})/"
+                                 f"∂({node.form.text}) of {child.op.name}: it is left in "  # type: ignore[union-attr]
+                                 f"the chain form")
+                link = _link(_vec_row(P), F)
                 pattern = S.pull(P, F, shape, log)
                 R = S.pull(G, F, shape)
-            if pattern is None or R is None:  # pragma: no cover - an adjoint rule said no
-                raise JacobianCalcError(f"the adjoint rule of {child.op.name!r} wrote nothing")
-            if not ruled:
-                notes.append(f"no rewriting rule for the factor ∂({child.form.text})/"
-                             f"∂({node.form.text}) of {child.op.name}: it is left in the "  # type: ignore[union-attr]
-                             f"chain form")
             after = S.simplify(pattern)
             simplified: list[str] = []
             value = _guard(S.simplify(R, simplified), what)
             steps.append(FormulaStep(
-                "rewrite", target, _link(_vec_row(P), F), _vec_row(after), _unique(log),
+                "rewrite", target, link, _vec_row(after), _unique(log),
                 _gradient_symbol(head, child) if child is not head else Form("1", "1"),
                 value.form, _unique(simplified)))
             contributions.append(value)
@@ -604,7 +627,8 @@ def _literal(graph: Graph, head: Node, var: Node, values: Mapping[str, np.ndarra
     return J.matrix_gradient() if kind == "gradient" else J.toarray()
 
 
-def _instances(graph: Graph, count: int, seed: int):  # type: ignore[no-untyped-def]
+def _instances(graph: Graph, count: int, seed: int
+               ) -> Iterator[tuple[str, dict[str, np.ndarray]]]:
     """Values for ``count`` instances: fresh draws; where the domain refuses them, the given
     values perturbed; at worst the given values themselves."""
     rng = np.random.default_rng(seed)
