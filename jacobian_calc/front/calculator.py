@@ -53,7 +53,7 @@ from ..render.data import json_values
 from ..render.report import Lines, Report
 from ..verify.compare import ATOL, ENTRY_LIMIT, RTOL, Comparison, verify_jacobian
 from .expr import Expr, derivation, jacobian, var
-from .parse import parse_expression, validate
+from .parse import call_parts, parse_expression, validate
 
 __all__ = [
     "Calculation",
@@ -151,7 +151,9 @@ def _special_variables(tree: ast.Expression) -> dict[str, set[str]]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
                 and node.func.id in functions:
-            op, args, params = functions[node.func.id], node.args, {}
+            op = functions[node.func.id]
+            args, given = call_parts(node)
+            params = op.check_params(given)
         elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
             exponent = _constant(node.right)
             if exponent is None:
@@ -250,9 +252,9 @@ def evaluate(tree: ast.Expression, values: Mapping[str, np.ndarray]) -> np.ndarr
             return _NUMERIC_BINOPS[type(node.op)](ev(node.left), ev(node.right))
         if isinstance(node, ast.Call):
             op = functions[node.func.id]  # type: ignore[attr-defined]
-            params = {p.name: p.default for p in op.params if p.default is not None}
-            return op.forward(*(np.asarray(ev(a), dtype=np.float64) for a in node.args),
-                              **params)
+            exprs, given = call_parts(node)  # parameters such as a stride, checked
+            return op.forward(*(np.asarray(ev(a), dtype=np.float64) for a in exprs),
+                              **op.check_params(given))
         raise JacobianCalcError(f"cannot evaluate {type(node).__name__}")
 
     with np.errstate(all="ignore"):
