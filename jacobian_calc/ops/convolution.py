@@ -418,9 +418,11 @@ def _conv2d_second(node: NodeLike, adjoint: np.ndarray) -> dict[tuple[int, int],
                                         node.params["stride"], node.params["padding"])}
 
 
-def _conv2d_fields(node: NodeLike) -> dict[str, object]:
+def _kernel_size(node: NodeLike) -> dict[str, object]:
+    # a field of the kernel's factor only: the result's own notation is also written in
+    # the messages of the domain rules, before the kernel is known to be a matrix
     kh, kw = node.args[1].value.shape
-    return {"opts": _options(node), "kh": kh, "kw": kw}
+    return {"kh": kh, "kw": kw}
 
 
 def _conv2d_shape(shapes: tuple[tuple[int, ...], ...], params: Mapping[str, Any]
@@ -437,10 +439,11 @@ CONV2D = Operation(
                 info=lambda node: _sparse_info(node.value.size, node.args[0].value.size,
                                                _nnz(_geometry_of(node)))),
         Partial(build=_conv2d_kernel,
-                label=Template(operator_name("im2col") + r"($0, $kh, $kw$opts)^\top")),
+                label=Template(operator_name("im2col") + r"($0, $kh, $kw$opts)^\top"),
+                fields=_kernel_size),
     ),
     notation=Template(operator_name("conv2d") + "($0, $1$opts)"), precedence=ATOM,
-    shape=_conv2d_shape, fields=_conv2d_fields,
+    shape=_conv2d_shape, fields=lambda node: {"opts": _options(node)},
     domain=(domain.rank(0, (2,), "image"), domain.rank(1, (2,), "kernel"),
             _fits("conv2d", lambda args, params: args[1].value.shape,
                   lambda args: _name(args[1]))),

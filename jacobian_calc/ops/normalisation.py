@@ -227,12 +227,9 @@ def _no_constant_group(op: str) -> Rule:
 
 
 def _fields(node: NodeLike) -> dict[str, object]:
-    X = node.args[0].value
+    # read by the messages of the domain rules too: nothing here may assume a valid shape
     eps = node.params["eps"]
-    m = X.shape[0]
-    n = 1 if X.ndim == 1 else X.shape[1]
-    opts = Form(f", eps={eps:g}", rf", \varepsilon={eps:g}") if eps else Form("", "")
-    return {"opts": opts, "m": m, "n": n}
+    return {"opts": Form(f", eps={eps:g}", rf", \varepsilon={eps:g}") if eps else Form("", "")}
 
 
 def _info(node: NodeLike) -> MatrixInfo:
