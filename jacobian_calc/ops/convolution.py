@@ -124,22 +124,27 @@ def _padded(X: np.ndarray, p: int) -> np.ndarray:
 def _pattern(g: Geometry) -> tuple[np.ndarray, np.ndarray | None]:
     """Where each kernel tap of each output reads the image, in vec(X) order.
 
-    Returns ``(positions, valid)``, both of shape (Wo, Ho, kw, kh) — output (j, i), tap
-    (b, a) — so that flattening in C order lists the outputs in vec(Y) order (i fastest)
-    and, within one output, the taps in increasing vec(X) order (b outer, a inner):
-    positions[j, i, b, a] = r + H·c with r = i·s + a − p, c = j·s + b − p. ``valid`` marks
-    the taps that fall on the image rather than on the padding (``None`` without padding:
-    all of them).
+    Returns ``(positions, valid)``, both of shape (Ho·Wo, kh·kw): row i + Ho·j is output
+    (i, j) (vec(Y) order), column a + kh·b is tap (a, b) (vec(K) order, which lists one
+    output's taps in increasing vec(X) order), and positions[i + Ho·j, a + kh·b] = r + H·c
+    with r = i·s + a − p, c = j·s + b − p. ``valid`` marks the taps that fall on the image
+    rather than on the padding (``None`` without padding: all of them).
     """
     dt = index_dtype(max(g.H * g.W, g.outputs * g.taps) + 1)
-    r = g.stride * np.arange(g.Ho, dtype=dt)[:, None] + np.arange(g.kh, dtype=dt) - g.padding
-    c = g.stride * np.arange(g.Wo, dtype=dt)[:, None] + np.arange(g.kw, dtype=dt) - g.padding
-    positions = (g.H * c)[:, None, :, None] + r[None, :, None, :]
+    r = g.stride * np.arange(g.Ho, dtype=dt) - g.padding  # row of tap a = 0, per output row
+    c = g.stride * np.arange(g.Wo, dtype=dt) - g.padding
+    base = ((g.H * c)[:, None] + r[None, :]).reshape(-1)  # [j, i] → i + Ho·j
+    positions = np.empty((g.outputs, g.taps), dtype=dt)
+    # one long column per tap: numpy's loops run fast along the outputs, not along 9 taps
+    for b in range(g.kw):
+        for a in range(g.kh):
+            np.add(base, a + g.H * b, out=positions[:, a + g.kh * b])
     if g.padding == 0:
         return positions, None
-    on_r = (r >= 0) & (r < g.H)
-    on_c = (c >= 0) & (c < g.W)
-    return positions, on_c[:, None, :, None] & on_r[None, :, None, :]
+    on_r = (r[:, None] + np.arange(g.kh) >= 0) & (r[:, None] + np.arange(g.kh) < g.H)
+    on_c = (c[:, None] + np.arange(g.kw) >= 0) & (c[:, None] + np.arange(g.kw) < g.W)
+    valid = (on_c[:, None, :, None] & on_r[None, :, None, :]).reshape(g.outputs, g.taps)
+    return positions, valid
 
 
 def _nnz(g: Geometry) -> int:
@@ -248,12 +253,13 @@ def conv2d_input_jacobian(K: np.ndarray, image_shape: Sequence[int], stride: int
     check_work(2 * nnz + g.outputs + 1, nnz,
                f"∂vec(conv2d)/∂vec(X), {g.outputs}×{g.H * g.W} with {nnz:,} entries,")
     positions, valid = _pattern(g)
-    # K.T[b, a] = K_ab: the taps in the pattern's (b, a) order, the same for every output
-    data = np.broadcast_to(np.asarray(K, dtype=np.float64).T, positions.shape)
+    # vec(K): the taps in the pattern's order, the same for every output
+    taps = np.asarray(K, dtype=np.float64).reshape(-1, order="F")
     if valid is None:
         dt = positions.dtype
-        return _csr(data.reshape(-1), positions.reshape(-1),
+        return _csr(np.tile(taps, g.outputs), positions.reshape(-1),
                     np.arange(0, nnz + 1, g.taps, dtype=dt), (g.outputs, g.H * g.W))
+    data = np.broadcast_to(taps, positions.shape)
     return _csr(data[valid], positions[valid], _rows(valid, g.taps, positions.dtype),
                 (g.outputs, g.H * g.W))
 
@@ -324,10 +330,9 @@ def conv2d_mixed_second(adjoint: np.ndarray, image_shape: Sequence[int],
     """
     g = geometry(image_shape, kernel_shape, stride, padding)
     positions, valid = _pattern(g)
-    a_bar = np.asarray(adjoint, dtype=np.float64).reshape(g.Wo, g.Ho)  # [j, i]: vec(Ā)
-    taps = (g.kh * np.arange(g.kw))[:, None] + np.arange(g.kh)  # [b, a] = a + kh·b
-    data = np.broadcast_to(a_bar[:, :, None, None], positions.shape)
-    cols = np.broadcast_to(taps, positions.shape)
+    a_bar = np.asarray(adjoint, dtype=np.float64).reshape(-1)  # vec(Ā): one value an output
+    data = np.broadcast_to(a_bar[:, None], positions.shape)
+    cols = np.broadcast_to(np.arange(g.taps), positions.shape)  # tap a + kh·b
     if valid is not None:
         data, rows, cols = data[valid], positions[valid], cols[valid]
     else:
