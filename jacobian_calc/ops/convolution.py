@@ -502,7 +502,10 @@ CONV1D = Operation(
 
 # ----------------------------------------------------------------------- im2col
 def _im2col_fields(node: NodeLike) -> dict[str, object]:
-    return {"kh": node.params["kh"], "kw": node.params["kw"], "opts": _options(node)}
+    fields: dict[str, object] = {"opts": _options(node)}
+    # the catalogue writes the entry without a node: kh and kw then appear by name
+    fields.update({k: node.params[k] for k in ("kh", "kw") if k in node.params})
+    return fields
 
 
 def _im2col_shape(shapes: tuple[tuple[int, ...], ...], params: Mapping[str, Any]
