@@ -185,6 +185,27 @@ def test_written_forms_and_labels():
         check_latex(F.node.op.label(F.node, 0).latex)
 
 
+def test_derivations_of_first_and_second_order_in_every_format(rng):
+    pytest.importorskip("latex2mathml")
+    import json
+    import re
+
+    W = jc.var("W", rng.normal(size=(3, 4)))
+    x = jc.var("x", rng.normal(size=(4, 5)))
+    f = jc.sum(jc.tanh(jc.layer_norm(W @ x, eps=1e-5)))
+    first, second = jc.derivation(f, W), jc.derivation(f, W, order=2)
+    check_latex(first.to_latex())  # one aligned block
+    blocks = re.findall(r"^\\\[\n(.*?)\n\\\]$", second.to_latex(), flags=re.S | re.M)
+    assert len(blocks) == len(second.steps) >= 1
+    for block in blocks:
+        check_latex(block)
+    assert json.loads(json.dumps(first.to_dict()))["gradient_shape"] == [3, 4]
+    assert json.loads(json.dumps(second.to_dict()))["shape"] == [12, 12]
+    for d in (first, second):
+        assert d.to_markdown().startswith("#") and "layer_norm(W x, eps=1e-05)" in str(d)
+    exact(jc.derivation(f, W).result.matrix_gradient(), jc.grad(f, W))
+
+
 def test_parser_takes_eps():
     from jacobian_calc.front.calculator import calculate
     from jacobian_calc.front.parse import parse_expression
