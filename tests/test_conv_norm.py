@@ -93,3 +93,15 @@ def test_normalisation_backward_is_the_derivative(name, pair, eps):
                                               + eps), rtol=1e-13, atol=1e-13)
     close(backward(X, G, eps).reshape(1, -1, order="F"),
           jc.finite_difference_jacobian(lambda v: np.sum(G * forward(v, eps)), X), rtol=1e-6)
+
+
+def test_bad_stride_padding_and_gradient_shape_are_named():
+    X, K = np.ones((4, 4)), np.ones((2, 2))
+    with pytest.raises(jc.DomainError, match="stride must be an int ≥ 1, got 0"):
+        compact.conv2d_forward(X, K, stride=0)
+    with pytest.raises(jc.DomainError, match="padding must be an int ≥ 0, got -1"):
+        compact.conv2d_backward(X, K, np.ones((3, 3)), padding=-1)
+    with pytest.raises(jc.ShapeError, match=r"shaped like the output, \(3, 3\); got \(2, 2\)"):
+        compact.conv2d_backward(X, K, np.ones((2, 2)))
+    with pytest.raises(jc.ShapeError, match="does not fit"):
+        compact.conv2d_forward(X, np.ones((5, 1)))

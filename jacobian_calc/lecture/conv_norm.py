@@ -38,7 +38,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ..core.errors import ShapeError
+from ..core.errors import DomainError, ShapeError
 
 __all__ = ["conv1d_forward", "conv1d_backward", "conv2d_forward", "conv2d_backward",
            "col2im", "layer_norm_forward", "layer_norm_backward", "batch_norm_forward",
@@ -50,6 +50,12 @@ def _correlate_valid(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """Valid 2-D cross-correlation: out[i, j] = Σ_ab kernel[a, b] image[i + a, j + b]."""
     windows = sliding_window_view(image, kernel.shape)
     return np.einsum("ijab,ab->ij", windows, kernel)
+
+
+def _check(stride: object, padding: object) -> None:
+    for name, value, least in (("stride", stride, 1), ("padding", padding, 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+            raise DomainError(f"{name} must be an int ≥ {least}, got {value!r}")
 
 
 def _dilate(G: np.ndarray, s: int) -> np.ndarray:
@@ -71,6 +77,7 @@ def conv2d_forward(X: np.ndarray, K: np.ndarray, stride: int = 1,
     array([[4., 4.],
            [4., 4.]])
     """
+    _check(stride, padding)
     X, K = np.asarray(X, dtype=np.float64), np.asarray(K, dtype=np.float64)
     Xp = np.pad(X, padding)
     if K.shape[0] > Xp.shape[0] or K.shape[1] > Xp.shape[1]:
@@ -108,9 +115,14 @@ def conv2d_backward(X: np.ndarray, K: np.ndarray, G: np.ndarray, stride: int = 1
            [2., 4., 2.],
            [1., 2., 1.]])
     """
+    _check(stride, padding)
     X, K, G = (np.asarray(a, dtype=np.float64) for a in (X, K, G))
     kh, kw = K.shape
     H, W = X.shape
+    expected = ((H + 2 * padding - kh) // stride + 1, (W + 2 * padding - kw) // stride + 1)
+    if G.shape != expected:
+        raise ShapeError(f"the output gradient G must be shaped like the output, {expected}; "
+                         f"got {G.shape}")
     Gs = _dilate(G, stride)
     # rows and columns of the padded image that some output reads (a stride may skip the last)
     rows, cols = Gs.shape[0] + kh - 1, Gs.shape[1] + kw - 1
@@ -169,6 +181,7 @@ def col2im(Pbar: np.ndarray, image_shape: tuple[int, int], kh: int, kw: int, str
            [2., 4., 2.],
            [1., 2., 1.]])
     """
+    _check(stride, padding)
     H, W = image_shape
     Ho = (H + 2 * padding - kh) // stride + 1
     Wo = (W + 2 * padding - kw) // stride + 1

@@ -102,6 +102,8 @@ def geometry(image_shape: Sequence[int], kernel_shape: Sequence[int], stride: in
     ------
     ShapeError
         The kernel does not fit inside the padded image.
+    DomainError, JacobianCalcError
+        A stride below 1, a padding below 0, or either not an int.
 
     Examples
     --------
@@ -110,7 +112,8 @@ def geometry(image_shape: Sequence[int], kernel_shape: Sequence[int], stride: in
     """
     H, W = (int(n) for n in image_shape)
     kh, kw = (int(n) for n in kernel_shape)
-    s, p = int(stride), int(padding)
+    s = _count("convolution", "stride", 1)(stride)
+    p = _count("convolution", "padding", 0)(padding)
     if kh > H + 2 * p or kw > W + 2 * p:
         raise ShapeError(f"a {kh}×{kw} kernel does not fit inside a {H}×{W} image"
                          + (f" ({H + 2 * p}×{W + 2 * p} with padding {p})" if p else ""))
@@ -189,9 +192,12 @@ def conv2d_forward(X: np.ndarray, K: np.ndarray, stride: int = 1,
     Xp = _padded(np.asarray(X, dtype=np.float64), g.padding)
     s = g.stride
     Y = np.zeros((g.Ho, g.Wo))
+    term = np.empty_like(Y)  # one buffer for every tap: no fresh output-sized array each time
     for a in range(g.kh):
         for b in range(g.kw):
-            Y += K[a, b] * Xp[a:a + s * (g.Ho - 1) + 1:s, b:b + s * (g.Wo - 1) + 1:s]
+            np.multiply(Xp[a:a + s * (g.Ho - 1) + 1:s, b:b + s * (g.Wo - 1) + 1:s], K[a, b],
+                        out=term)
+            Y += term
     return Y
 
 
