@@ -32,7 +32,7 @@ symmetric gradient) is skipped.
 
 Examples
 --------
->>> d = diagnose("A @ B", "trace(A @ X @ B)", wrt="X",
+>>> d = diagnose("B @ A", "trace(A @ X @ B)", wrt="X",
 ...              shapes={"A": (3, 3), "X": (3, 3), "B": (3, 3)})
 >>> d.verdict, d.mistake
 ('wrong', 'transposed')
