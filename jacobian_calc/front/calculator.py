@@ -288,9 +288,12 @@ def _numeric(node: ast.AST, thunk: Callable[[], Any], operands: Any) -> Any:
     except JacobianCalcError:
         raise
     except (ValueError, IndexError, TypeError) as exc:
-        shapes = ", ".join(dims(np.shape(a)) or "scalar" for a in operands)
-        raise ShapeError(f"{ast.unparse(node)}: the operands ({shapes}) do not fit: "
-                         f"{exc}") from None
+        shapes = " and ".join(dims(np.shape(a)) or "scalar" for a in operands)
+        # numpy's own words add nothing to a product whose inner sizes differ
+        why = "" if isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult) \
+            else f": {exc}"
+        raise ShapeError(f"{ast.unparse(node)}: the operands do not fit ({shapes}){why}"
+                         ) from None
 
 
 # ----------------------------------------------------------------------- the record

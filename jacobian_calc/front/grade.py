@@ -54,7 +54,8 @@ from typing import Any, Union
 import numpy as np
 import scipy.sparse as sp
 
-from ..core.errors import ChoiceError, DomainError, JacobianCalcError, ShapeError
+from ..core.errors import ChoiceError, DomainError, ExpressionSyntaxError, \
+    JacobianCalcError, ShapeError
 from ..core.jacobian import Jacobian
 from ..core.layout import to_tensor_jacobian
 from ..core.limits import work_limit
@@ -387,6 +388,20 @@ def _call(function: Callable[..., object], values: Values, what: str) -> object:
     return function(**{n: np.array(v) for n, v in chosen.items()})
 
 
+def _within(what: str, thunk: Callable[[], Any]) -> Any:
+    """Run ``thunk``; an error of ours says which text it is about (the claim, the truth)."""
+    try:
+        return thunk()
+    except ExpressionSyntaxError as exc:
+        raise ExpressionSyntaxError(f"{what}: {exc}", position=exc.position,
+                                    reason=exc.reason) from None
+    except JacobianCalcError as exc:
+        kind = type(exc)
+        if kind.__init__ is not JacobianCalcError.__init__:  # pragma: no cover - own signature
+            raise
+        raise kind(f"{what}: {exc}") from None
+
+
 def _seed_of(seed: int, k: int) -> int:
     """The seed of instance k: independent streams for (seed, k), reproducible."""
     return int(np.random.SeedSequence([seed, k]).generate_state(1)[0])
@@ -507,7 +522,7 @@ def _problem(truth: Candidate, wrt: str, shapes: dict[str, tuple[int, ...]], lay
         with work_limit(WORK_ENTRIES, WORK_OPERATIONS):
             for vals in values:
                 env = {name: var(name, value) for name, value in vals.items()}
-                F = parse_expression(truth, env)
+                F = _within("the expression", lambda: parse_expression(truth, env))
                 if not isinstance(F, Expr):
                     raise JacobianCalcError(f"the expression {truth!r} is a constant ({F!r}); "
                                             f"it must use at least one declared variable")
@@ -842,7 +857,8 @@ def _user_readings(p: _Problem, mistakes: Mapping[str, Candidate] | None,
     for name, how in (mistakes or {}).items():
         if isinstance(how, str):
             tree = trees[name]
-            predict = (lambda k, tree=tree: evaluate(tree, p.values[k], _CLAIM_FUNCTIONS))
+            predict = (lambda k, tree=tree, name=name: _within(
+                f"mistakes[{name!r}]", lambda: evaluate(tree, p.values[k], _CLAIM_FUNCTIONS)))
         else:
             predict = (lambda k, how=how, name=name:
                        _as_array(_call(how, p.values[k], f"mistakes[{name!r}]"),
@@ -858,7 +874,7 @@ def _evaluate_claim(candidate: Candidate, tree: ast.Expression | None, p: _Probl
     out = []
     for vals in p.values:
         if tree is not None:
-            out.append(evaluate(tree, vals, _CLAIM_FUNCTIONS))
+            out.append(_within(what, lambda: evaluate(tree, vals, _CLAIM_FUNCTIONS)))
         else:
             out.append(_as_array(_call(candidate, vals, what), what))  # type: ignore[arg-type]
     return out
@@ -1015,26 +1031,28 @@ def diagnose(candidate: Candidate, truth: Candidate, *, wrt: str,
     names = list(declared)
     claim_functions = {**dict(ALLOWED_FUNCTIONS), **GRADER_FUNCTIONS}
     trees: list[ast.Expression] = []
+    if isinstance(truth, str):  # the question first: its errors are reported before the claim's
+        trees.append(_within("the expression", lambda: validate(truth, names)))
     claim_tree = None
     if isinstance(candidate, str):
-        claim_tree = validate(candidate, names, claim_functions)
+        claim_tree = _within("the claimed answer",
+                             lambda: validate(candidate, names, claim_functions))
         trees.append(claim_tree)
     elif not callable(candidate):
         raise JacobianCalcError(f"the candidate must be an expression text or a function of "
                                 f"the variables, got {type(candidate).__name__}")
-    if isinstance(truth, str):
-        trees.append(validate(truth, names))
     mistake_trees = {}
     for name, how in (mistakes or {}).items():
         if not isinstance(name, str) or not name:
             raise JacobianCalcError(f"a mistake's name must be a non-empty str, got {name!r}")
         if isinstance(how, str):
-            mistake_trees[name] = validate(how, names, claim_functions)
+            mistake_trees[name] = _within(f"mistakes[{name!r}]",
+                                          lambda: validate(how, names, claim_functions))
         elif not callable(how):
             raise JacobianCalcError(f"mistakes[{name!r}] must be a text or a function")
     p = _problem(truth, wrt, declared, layout, instances, int(seed),
                  trees + list(mistake_trees.values()), function, sample)
-    claims = _evaluate_claim(candidate, claim_tree, p, "the candidate")
+    claims = _evaluate_claim(candidate, claim_tree, p, "the claimed answer")
     claim = candidate if isinstance(candidate, str) else getattr(candidate, "__name__",
                                                                  "candidate")
     expected = [p.present(T) for T in p.truths]
