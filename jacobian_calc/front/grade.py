@@ -22,13 +22,16 @@ c = −1 adds a sign, any other c a constant factor. Exact values on several ran
 instances are what make a wrong name impossible in practice: a prediction that is not
 the candidate misses it by far more than rounding on the first instance already.
 
-The readings are tried in a fixed order — ``correct`` first, so a right answer is never
-named, then the teacher's own ``mistakes``, then the classes in the order of
-:data:`MISTAKES` — first without a factor, then with one; the first that holds names the
-mistake, and every one that holds is kept (``Diagnosis.matches``). A class whose
-shapes do not allow it (a transpose of a vector's gradient, a row-stacked vec of a
-vector) or whose prediction equals the truth on these instances (the transpose of a
-symmetric gradient) is skipped.
+``correct`` is checked first, so a right answer is never named. Of the readings that
+hold, the first in this order names the mistake: the teacher's own ``mistakes``; a sign
+or a constant factor of the truth itself; a structural mistake as it is (transposed,
+another layout, Kronecker factors swapped, vec stacked by rows, the tensor layout); a
+term or factor of the literal chain left out; then the structural and chain mistakes that
+also carry a factor. Every reading that holds is kept (``Diagnosis.matches``), but the
+readings of the literal chain — one derivative each — are built only when no other
+reading holds. A class whose shapes do not allow it (a transpose of a vector's gradient,
+a row-stacked vec of a vector) or whose prediction equals the truth on these instances
+(the transpose of a symmetric gradient) is skipped.
 
 Examples
 --------
@@ -69,13 +72,13 @@ from ..render.report import Lines, Report, Table
 from ..verify.compare import Comparison, compare_directions
 from .calculator import MAX_ENTRIES, WORK_ENTRIES, WORK_OPERATIONS, check_declared, \
     evaluate, random_values
-from .expr import Expr, jacobian, var
+from .expr import Expr, var
 from .parse import ALLOWED_FUNCTIONS, parse_expression, validate
 
 __all__ = ["MISTAKES", "LAYOUTS", "GRADER_FUNCTIONS", "RTOL", "Diagnosis", "Hypothesis",
            "diagnose", "diagnosis_report", "render_diagnosis"]
 
-#: The mistake classes the grader names, in the order it tries them, with what each means.
+#: The mistake classes the grader names, with what each means (module notes: in which order).
 MISTAKES: Mapping[str, str] = {
     "sign": "the negative of the true derivative",
     "factor": "a constant multiple of the true derivative (2×, 1/2×, or the factor found)",
@@ -225,7 +228,8 @@ class Diagnosis:
         for a structural mistake that also carries a factor (``"transposed"`` with −1:
         transposed and of the wrong sign); ``None`` otherwise.
     matches : tuple of Hypothesis
-        Every reading that holds, the named one first.
+        Every reading tried that holds, the named one first (see the module notes for the
+        order).
     tried : tuple of Hypothesis
         Every reading tried, in order (those that do not apply are not listed).
     worst : Comparison or None
@@ -422,6 +426,7 @@ class _Problem:
     question: Form
     tree: ast.Expression | None = None  # the truth's text, when it is one
     exprs: list[tuple[Expr, Expr]] = field(default_factory=list)  # (F, X) per instance
+    graphs: list[Graph] = field(default_factory=list)  # F's composition per instance
     function: Callable[..., object] | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -516,6 +521,7 @@ def _problem(truth: Candidate, wrt: str, shapes: dict[str, tuple[int, ...]], lay
     values = [_draw(shapes, trees, sample, _seed_of(seed, k)) for k in range(instances)]
     truths: list[np.ndarray] = []
     exprs: list[tuple[Expr, Expr]] = []
+    graphs: list[Graph] = []
     tree = None
     if isinstance(truth, str):
         tree = validate(truth, list(shapes))
@@ -528,7 +534,12 @@ def _problem(truth: Candidate, wrt: str, shapes: dict[str, tuple[int, ...]], lay
                                             f"it must use at least one declared variable")
                 X = env[wrt]
                 exprs.append((F, X))
-                truths.append(jacobian(F, X).toarray())
+                # the engine's accumulation (as jc.jacobian); the graph keeps its factors
+                # for the readings of the chain
+                graph = Graph(F.node)
+                graphs.append(graph)
+                with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+                    truths.append(graph.jacobian(F.node, X.node).toarray())
         F0 = exprs[0][0]
         f_shape = F0.shape
         # ∂tr(A X B)/∂X for a gradient (shaped like X), ∂vec(A X B)/∂vec(X) for a Jacobian
@@ -561,7 +572,7 @@ def _problem(truth: Candidate, wrt: str, shapes: dict[str, tuple[int, ...]], lay
                                 f"Jacobian of a {_shape_name(f_shape)} F is always the "
                                 f"size(F)×size(X) matrix (eq 3)")
     return _Problem(wrt, shapes, x_shape, tuple(f_shape), kind, layout, values, truths,
-                    question, tree, exprs, function)
+                    question, tree, exprs, graphs, function)
 
 
 # ------------------------------------------------------------------------ readings
@@ -631,9 +642,10 @@ def _gradient_readings(p: _Problem) -> list[_Reading]:
             f"Transposed: your answer is the transpose of the gradient. The gradient of a "
             f"scalar with respect to {X} ({dims(x)}) is shaped like {X}: entry (i, j) is the "
             f"derivative by {X}[i, j] (eq 12); yours is shaped like {X}ᵀ."))
+    shaped = (f"the gradient shaped like {X}, {_shape_name(x)} (eq 12)" if len(x) != 1 else
+              f"the gradient shaped like {X}, a column of {x[0]} (eq 6, 12)")
     forms = {
-        "matrix": (f"G shaped like {X}", lambda k: grads[k],
-                   f"the gradient shaped like {X}, {_shape_name(x)} (eq 12)"),
+        "matrix": (f"G shaped like {X}", lambda k: grads[k], shaped),
         "column": ("the column vec(G)", lambda k: p.truths[k].reshape(-1, 1),
                    f"the column vec(G), {prod(x)}×1 (the ML convention, eq 6)"),
         "row": ("the row vec(G)ᵀ", lambda k: p.truths[k].reshape(1, -1),
@@ -751,14 +763,14 @@ class _Altered(Graph):
     rule) — the chain rule itself is not written again.
     """
 
-    def __init__(self, output: Node, edge: tuple[int, int], zero: bool) -> None:
+    def __init__(self, base: Graph, output: Node, edge: tuple[int, int], zero: bool) -> None:
         super().__init__(output)
-        self._edge, self._zero = edge, zero
+        self._base, self._edge, self._zero = base, edge, zero
 
     def factor(self, ref: str | Node, position: int) -> Jacobian:
         node = self.node(ref)
         if (id(node), position) != self._edge:
-            return super().factor(ref, position)
+            return self._base.factor(node, position)  # built once per instance, and kept
         arg = node.args[position]
         if self._zero:
             return Jacobian.zeros(node.label, arg.label, node.shape, arg.shape)
@@ -783,7 +795,7 @@ def _chain_readings(p: _Problem) -> list[_Reading]:
     if not p.exprs:
         return []
     F0, X0 = p.exprs[0]
-    g0 = Graph(F0.node)
+    g0 = p.graphs[0]
     nodes0 = list(g0.nodes)
     index = {id(nd): i for i, nd in enumerate(nodes0)}
     live = [(node, pos) for node in nodes0 if node.op is not None
@@ -832,15 +844,15 @@ def _chain_readings(p: _Problem) -> list[_Reading]:
                        f"only the first {MAX_CHAIN_READINGS} were tried")
         plans = plans[:MAX_CHAIN_READINGS]
     cache: dict[tuple[int, int, bool], list[np.ndarray]] = {}
+    bases = p.graphs  # the same text on every instance: the nodes in the same order
 
     def variant(i: int, pos: int, zero: bool) -> list[np.ndarray]:
         key = (i, pos, zero)
         if key not in cache:
             found = []
             with work_limit(WORK_ENTRIES, WORK_OPERATIONS):
-                for F, Xk in p.exprs:
-                    nodes = Graph(F.node).nodes  # the same text: the same order
-                    g = _Altered(F.node, (id(nodes[i]), pos), zero)
+                for base, (F, Xk) in zip(bases, p.exprs):
+                    g = _Altered(base, F.node, (id(base.nodes[i]), pos), zero)
                     found.append(g.jacobian(F.node, Xk.node).toarray())
             cache[key] = found
         return cache[key]
@@ -1085,33 +1097,39 @@ def diagnose(candidate: Candidate, truth: Candidate, *, wrt: str,
                        message=f"Correct: your answer equals {p.question.text}, {what}, on "
                                f"{instances} random instance{'s' * (instances != 1)} (largest "
                                f"relative difference {difference:.1e}).")
-    readings = [_Reading("correct", "the true derivative", lambda k: expected[k])]
-    readings += _user_readings(p, mistakes, mistake_trees)
-    readings += (_gradient_readings(p) if p.kind == "gradient" else _jacobian_readings(p, rtol))
-    readings += _chain_readings(p)
-    tried, pure, scaled = [], [], []
-    for r in readings:
-        predictions = [r.predict(k) for k in range(instances)]
-        if any(q is None for q in predictions):
-            continue
-        predictions = [np.asarray(q, dtype=np.float64) for q in predictions]
-        if r.mistake != "correct":
-            _, same = _compare(predictions, expected, rtol, fit=False)
-            if same <= rtol:
-                continue  # the mistake changes nothing on these instances: it cannot be told
-        c, diff = _compare(claims, predictions, rtol, fit=True)
-        holds = c is not None and diff <= rtol
-        c = None if c is None else _nice(c, rtol)
-        name = r.mistake
-        if holds and r.mistake == "correct":
-            name = "sign" if c == -1 else "factor"
-        h = Hypothesis(name, r.reading, holds, c, diff, r.detail, _fits(claims, predictions))
-        tried.append(h)
-        if holds:
-            (pure if c == 1 or r.mistake == "correct" else scaled).append(h)
-    # Without a factor first (the student's mistake as it is), then the identity with a
-    # factor (a sign, 2×), then a mistake that also carries a factor.
-    matches = pure + scaled
+    groups: list[list[_Reading] | None] = [
+        [_Reading("correct", "the true derivative", lambda k: expected[k])]
+        + _user_readings(p, mistakes, mistake_trees),
+        _gradient_readings(p) if p.kind == "gradient" else _jacobian_readings(p, rtol),
+        None,  # the literal chain's readings, built only when needed
+    ]
+    tried: list[Hypothesis] = []
+    ranked: list[tuple[int, Hypothesis]] = []
+    for g, group in enumerate(groups):
+        if group is None:
+            if ranked:
+                break  # a derivative per factor of the chain: only when nothing simpler holds
+            group = _chain_readings(p)
+        for r in group:
+            predictions = [r.predict(k) for k in range(instances)]
+            if any(q is None for q in predictions):
+                continue
+            predictions = [np.asarray(q, dtype=np.float64) for q in predictions]
+            if r.mistake != "correct":
+                _, same = _compare(predictions, expected, rtol, fit=False)
+                if same <= rtol:
+                    continue  # the mistake changes nothing on these instances: it cannot be told
+            c, diff = _compare(claims, predictions, rtol, fit=True)
+            holds = c is not None and diff <= rtol
+            c = None if c is None else _nice(c, rtol)
+            name = r.mistake
+            if holds and r.mistake == "correct":
+                name = "sign" if c == -1 else "factor"
+            h = Hypothesis(name, r.reading, holds, c, diff, r.detail, _fits(claims, predictions))
+            tried.append(h)
+            if holds:
+                ranked.append((_rank(g, r.mistake, c), h))
+    matches = [h for _, h in sorted(ranked, key=lambda pair: pair[0])]  # stable: in order
     worst = entry = None
     if _same_shape(claims[0].shape, expected[0].shape):
         worst, entry, note = _worst(p, claims[0], directions, int(seed))
@@ -1138,6 +1156,15 @@ def diagnose(candidate: Candidate, truth: Candidate, *, wrt: str,
                    message=message)
 
 
+def _rank(group: int, mistake: str, c: float | None) -> int:
+    """Which match names the mistake: the teacher's own, then a sign or a factor of the
+    truth itself, then a structural mistake as it is (transposed, a layout, …), then one of
+    the chain (a factor or an occurrence left out), then those with a factor as well."""
+    if group == 0:
+        return 0 if mistake != "correct" else 1
+    return (2 if group == 1 else 3) + (0 if c == 1 else 2)
+
+
 def _message(top: Hypothesis, p: _Problem) -> str:
     c = top.factor
     if top.mistake == "sign":
@@ -1159,11 +1186,11 @@ def _message(top: Hypothesis, p: _Problem) -> str:
 
 # ------------------------------------------------------------------------- report
 def _fmt(a: object) -> str:
+    """A number or array on one line (a report line is one line in every format)."""
     arr = np.asarray(a, dtype=np.float64)
     if arr.ndim == 0:
         return f"{float(arr):.10g}"
-    return np.array2string(arr, precision=6, threshold=24, max_line_width=100,
-                           separator=", ").replace("\n", "\n      ")
+    return " ".join(np.array2string(arr, precision=6, threshold=24, separator=", ").split())
 
 
 def _worst_lines(d: Diagnosis) -> list[str]:
