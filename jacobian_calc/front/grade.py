@@ -312,6 +312,7 @@ class Diagnosis:
 
         For a teacher's test: ``diagnose(student.grad, "…", wrt="W", …).assert_correct()``.
         """
+        __tracebackhide__ = True  # pytest shows the caller's line, not this one
         if not self.correct:
             raise AssertionError(self.to_text())
         return self
@@ -876,7 +877,8 @@ def _user_readings(p: _Problem, mistakes: Mapping[str, Candidate] | None,
                        _as_array(_call(how, p.values[k], f"mistakes[{name!r}]"),
                                  f"mistakes[{name!r}]"))
         out.append(_Reading(name, f"the mistake {name!r}", predict,
-                            f"{name}: your answer matches this known mistake."))
+                            f"A known mistake, {name!r}: your answer equals it on every "
+                            f"instance."))
     return out
 
 
