@@ -1,16 +1,16 @@
 r"""The grader: a claimed derivative against the true one, and the name of the mistake.
 
-:func:`diagnose` takes a candidate gradient or Jacobian — a function of the variables'
+:func:`~jacobian_calc.testing.diagnose` takes a candidate gradient or Jacobian — a function of the variables'
 values, or an expression text read by the safe parser (:mod:`jacobian_calc.front.parse`)
 — and the true derivative — the literal one of an expression F with respect to a
 variable X, or a function — evaluates both on a few fresh random instances (seeded, so a
-verdict can be reproduced), and returns a :class:`Diagnosis`: ``"correct"``, or
+verdict can be reproduced), and returns a :class:`~jacobian_calc.testing.Diagnosis`: ``"correct"``, or
 ``"wrong"`` with the mistake the candidate matches, in words a student understands, and
 the direction in which it is worst.
 
 How a mistake is named
 ----------------------
-Every mistake class of :data:`MISTAKES` is a *reading* of the candidate: a prediction of
+Every mistake class of :data:`~jacobian_calc.front.grade.MISTAKES` is a *reading* of the candidate: a prediction of
 what the candidate would be, on each instance, had the student made that mistake — the
 transpose of the truth, the truth with its Kronecker factors swapped, with vec taken row
 by row, the literal chain with one factor replaced by the identity (a forgotten
@@ -180,7 +180,7 @@ class Hypothesis:
     Attributes
     ----------
     mistake : str
-        ``"correct"``, a key of :data:`MISTAKES`, or a name from ``mistakes=``.
+        ``"correct"``, a key of :data:`~jacobian_calc.front.grade.MISTAKES`, or a name from ``mistakes=``.
     reading : str
         What the prediction is, in words (``"Gᵀ"``, ``"diag(σ′(h)) replaced by I"``).
     holds : bool
@@ -219,7 +219,7 @@ class Diagnosis:
     ----------
     verdict : {"correct", "wrong"}
     mistake : str or None
-        The first mistake class that matches (a key of :data:`MISTAKES` or a name given
+        The first mistake class that matches (a key of :data:`~jacobian_calc.front.grade.MISTAKES` or a name given
         in ``mistakes=``); ``None`` when the answer is correct or matches none.
     message : str
         The verdict in words a student understands.
@@ -246,7 +246,7 @@ class Diagnosis:
         The claimed answer's text, or the name of the function that computed it.
     kind : {"gradient", "jacobian"}
     layout : str
-        How the gradient was asked for (one of :data:`LAYOUTS`).
+        How the gradient was asked for (one of :data:`~jacobian_calc.front.grade.LAYOUTS`).
     expected_shape, claimed_shape : tuple of int
     difference : float
         The largest relative difference from the true derivative over the instances (∞
@@ -952,7 +952,7 @@ def diagnose(candidate: Candidate, truth: Candidate, *, wrt: str,
     candidate : str or callable
         The claimed derivative. A text such as ``"A.T @ B.T"``, read by the safe parser
         over the declared variables (the expression functions, and ``kron``, ``eye``,
-        ``diag``, ``vec``, ``commutation`` of :data:`GRADER_FUNCTIONS`; numbers may be
+        ``diag``, ``vec``, ``commutation`` of :data:`~jacobian_calc.front.grade.GRADER_FUNCTIONS`; numbers may be
         added and multiplied, ``1 - sigmoid(h)``), or a function called with the
         variables it names as keyword arguments (``grad(W, b, x, y)``). It returns an
         array, a scipy sparse matrix or a :class:`~jacobian_calc.Jacobian`.
@@ -975,7 +975,7 @@ def diagnose(candidate: Candidate, truth: Candidate, *, wrt: str,
         Seed of the instances (each has its own stream) and of the directions.
     rtol : float
         Relative tolerance of a match, ‖C − c·P‖_F ≤ rtol · max(‖C‖_F, ‖c·P‖_F) on every
-        instance (default :data:`RTOL` = 1e-7: rounding, with a wide margin).
+        instance (default :data:`~jacobian_calc.front.grade.RTOL` = 1e-7: rounding, with a wide margin).
     function : callable, optional
         With a function ``truth``: F itself (called like it), so that the worst direction
         of a wrong answer is measured against central differences of F, and so that the
@@ -1224,7 +1224,7 @@ def _worst_lines(d: Diagnosis) -> list[str]:
 
 
 def diagnosis_report(d: Diagnosis) -> Report:
-    """A :class:`Diagnosis` as a :class:`~jacobian_calc.render.report.Report`, for every format."""
+    """A :class:`~jacobian_calc.testing.Diagnosis` as a :class:`~jacobian_calc.render.report.Report`, for every format."""
     variables = ", ".join(f"{pretty(n)} {_shape_name(s)}" for n, s in d.shapes.items())
     if d.kind == "gradient":
         asked = {"matrix": "the gradient shaped like the variable (eq 12)",
