@@ -66,7 +66,7 @@ def test_the_wrong_student_fails_every_test_with_the_mistake_named(tmp_path):
                                                          "Missing φ′ factor", "σ′"],
         "test_gradient_of_the_layer_with_respect_to_b": ["Verdict: wrong (sign)"],
         "test_gradient_of_softmax_cross_entropy_with_respect_to_W": [
-            "Verdict: wrong (transposed)", "shaped like Wᵀ"],
+            "Verdict: wrong (transposed)", "it is Gᵀ, shaped like Wᵀ"],
         "test_jacobian_of_softmax": ["Verdict: wrong (the −s sᵀ term is missing)",
                                      "A known mistake"],
     }

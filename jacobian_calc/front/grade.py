@@ -71,7 +71,7 @@ from ..render import FORMATS, render
 from ..render.report import Lines, Report, Table
 from ..verify.compare import Comparison, compare_directions
 from .calculator import MAX_ENTRIES, WORK_ENTRIES, WORK_OPERATIONS, check_declared, \
-    evaluate, random_values
+    data_notes, evaluate, random_values
 from .expr import Expr, var
 from .parse import ALLOWED_FUNCTIONS, parse_expression, validate
 
@@ -470,14 +470,18 @@ def _shapes_of(shapes: Mapping[str, object] | None, sample_values: Values | None
     return out
 
 
+def _together(trees: list[ast.Expression]) -> ast.Expression:
+    """One tree holding every text: the domain rules are read by walking it."""
+    return ast.Expression(body=ast.Tuple(elts=[t.body for t in trees], ctx=ast.Load()))
+
+
 def _draw(shapes: dict[str, tuple[int, ...]], trees: list[ast.Expression],
           sample: Callable[[np.random.Generator], Values] | None, seed: int
           ) -> dict[str, np.ndarray]:
     if sample is None:
         # The domain rules of every text involved decide which variables must be positive
-        # or invertible (the calculator's rules); walking one tree holding all is enough.
-        both = ast.Expression(body=ast.Tuple(elts=[t.body for t in trees], ctx=ast.Load()))
-        return random_values(shapes, both, seed)
+        # or invertible (the calculator's rules).
+        return random_values(shapes, _together(trees), seed)
     drawn = sample(np.random.default_rng(seed))
     if not isinstance(drawn, Mapping):
         raise JacobianCalcError(f"sample(rng) must return a mapping of names to values, got "
@@ -572,8 +576,9 @@ def _problem(truth: Candidate, wrt: str, shapes: dict[str, tuple[int, ...]], lay
         raise JacobianCalcError(f"layout={layout!r} applies to the gradient of a scalar; the "
                                 f"Jacobian of a {_shape_name(f_shape)} F is always the "
                                 f"size(F)×size(X) matrix (eq 3)")
+    notes = [] if sample is not None else data_notes(shapes, _together(trees))
     return _Problem(wrt, shapes, x_shape, tuple(f_shape), kind, layout, values, truths,
-                    question, tree, exprs, graphs, function)
+                    question, tree, exprs, graphs, function, notes)
 
 
 # ------------------------------------------------------------------------ readings
@@ -642,7 +647,8 @@ def _gradient_readings(p: _Problem) -> list[_Reading]:
             "transposed", "Gᵀ", lambda k: grads[k].T,
             f"Transposed: your answer is the transpose of the gradient. The gradient of a "
             f"scalar with respect to {X} ({dims(x)}) is shaped like {X}: entry (i, j) is the "
-            f"derivative by {X}[i, j] (eq 12); yours is shaped like {X}ᵀ."))
+            f"derivative by {X}[i, j] (eq 12); yours has it in entry (j, i) — it is Gᵀ, "
+            f"shaped like {X}ᵀ."))
     shaped = (f"the gradient shaped like {X}, {_shape_name(x)} (eq 12)" if len(x) != 1 else
               f"the gradient shaped like {X}, a column of {x[0]} (eq 6, 12)")
     forms = {
