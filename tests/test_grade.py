@@ -47,6 +47,7 @@ def sigmoid(h):
     ("2 * A.T @ B.T", "trace(A @ X @ B)", AXB, "factor", 2.0),
     ("A.T @ B.T / 2", "trace(A @ X @ B)", AXB, "factor", 0.5),
     ("0.37 * A.T @ B.T", "trace(A @ X @ B)", AXB, "factor", 0.37),   # the factor found
+    ("1.000001 * A.T @ B.T", "trace(A @ X @ B)", AXB, "factor", 1.000001),  # beyond rounding
     ("B @ A", "trace(A @ X @ B)", AXB, "transposed", None),          # 5×4 for a 4×5 X
     ("A @ X", "trace(X.T @ A @ X)", SQUARE, "missing_symmetrisation", None),
     ("A.T @ X", "trace(X.T @ A @ X)", SQUARE, "missing_symmetrisation", None),
@@ -71,6 +72,12 @@ def test_transposed_is_found_numerically_for_a_square_variable():
     d = named("A @ X + X @ A", "trace(A @ X @ X)", shapes=SQUARE)  # ∂tr(AXX)/∂X = (AX + XA)ᵀ
     assert d.mistake == "transposed" and d.claimed_shape == d.expected_shape == (3, 3)
     assert "transpose" in d.message
+
+
+def test_the_factor_found_is_shown_with_its_digits():
+    assert "1.000001 × the true derivative" in named("1.000001 * A.T @ B.T",
+                                                     "trace(A @ X @ B)").message
+    assert "1/3 × the true derivative" in named("A.T @ B.T / 3", "trace(A @ X @ B)").message
 
 
 def test_a_sign_on_top_of_a_transpose_is_both():
@@ -351,16 +358,17 @@ def test_a_zero_answer_is_wrong_and_unnamed():
 
 # ------------------------------------------------- the worst direction and entry
 def test_the_worst_direction_and_entry_are_the_true_values():
-    d = named("B @ A + 0.5", "trace(A @ X @ B)", shapes={"A": (3, 3), "X": (3, 3), "B": (3, 3)})
-    # instance 0 again, drawn as the grader draws it, and the closed form AᵀBᵀ
-    from jacobian_calc.front.calculator import random_values
-    from jacobian_calc.front.parse import validate
-    import ast
-    trees = [validate("trace(A @ X @ B)", ["A", "X", "B"]), validate("B @ A + 0.5", ["A", "X", "B"])]
-    both = ast.Expression(body=ast.Tuple(elts=[t.body for t in trees], ctx=ast.Load()))
-    values = random_values({"A": (3, 3), "X": (3, 3), "B": (3, 3)}, both,
-                           grade._seed_of(0, 0))
-    A, B = values["A"], values["B"]
+    drawn = []
+
+    def sample(rng):  # records the instances, so the closed form AᵀBᵀ can be taken here
+        values = {n: rng.standard_normal((3, 3)) for n in "AXB"}
+        drawn.append(values)
+        return values
+
+    shapes = {"A": (3, 3), "X": (3, 3), "B": (3, 3)}
+    d = named("B @ A + 0.5", "trace(A @ X @ B)", shapes=shapes, sample=sample)
+    assert len(drawn) == 3
+    A, B = drawn[0]["A"], drawn[0]["B"]  # the worst direction is taken on instance 0
     G, C = A.T @ B.T, B @ A + 0.5
     w = d.worst.worst
     V = w["V"]

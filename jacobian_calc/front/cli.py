@@ -162,8 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="random seed for --jacobian (default 0)")
     expr = _add_expr_parser(sub)
     grade = _add_grade_parser(sub)
-    parser.commands = {"lecture": lecture, "figure": figure, "expr": expr,  # type: ignore[attr-defined]
-                       "grade": grade}
+    commands = {"lecture": lecture, "figure": figure, "expr": expr, "grade": grade}
+    parser.commands = commands  # type: ignore[attr-defined]
     return parser
 
 

@@ -1,17 +1,19 @@
 r"""The grader: a claimed derivative against the true one, and the name of the mistake.
 
-:func:`~jacobian_calc.testing.diagnose` takes a candidate gradient or Jacobian — a function of the variables'
-values, or an expression text read by the safe parser (:mod:`jacobian_calc.front.parse`)
-— and the true derivative — the literal one of an expression F with respect to a
-variable X, or a function — evaluates both on a few fresh random instances (seeded, so a
-verdict can be reproduced), and returns a :class:`~jacobian_calc.testing.Diagnosis`: ``"correct"``, or
-``"wrong"`` with the mistake the candidate matches, in words a student understands, and
-the direction in which it is worst.
+:func:`~jacobian_calc.testing.diagnose` takes a candidate gradient or Jacobian — a
+function of the variables' values, or an expression text read by the safe parser
+(:mod:`jacobian_calc.front.parse`) — and the true derivative — the literal one of an
+expression F with respect to a variable X, or a function — evaluates both on a few fresh
+random instances (seeded, so a verdict can be reproduced), and returns a
+:class:`~jacobian_calc.testing.Diagnosis`: ``"correct"``, or ``"wrong"`` with the mistake
+the candidate matches, in words a student understands, and the direction in which it is
+worst.
 
 How a mistake is named
 ----------------------
-Every mistake class of :data:`~jacobian_calc.front.grade.MISTAKES` is a *reading* of the candidate: a prediction of
-what the candidate would be, on each instance, had the student made that mistake — the
+Every mistake class of :data:`~jacobian_calc.front.grade.MISTAKES` is a *reading* of the
+candidate: a prediction of what the candidate would be, on each instance, had the student
+made that mistake — the
 transpose of the truth, the truth with its Kronecker factors swapped, with vec taken row
 by row, the literal chain with one factor replaced by the identity (a forgotten
 diag(φ′(h))) or with one occurrence of X not differentiated (A X instead of
@@ -180,7 +182,8 @@ class Hypothesis:
     Attributes
     ----------
     mistake : str
-        ``"correct"``, a key of :data:`~jacobian_calc.front.grade.MISTAKES`, or a name from ``mistakes=``.
+        ``"correct"``, a key of :data:`~jacobian_calc.front.grade.MISTAKES`, or a name
+        from ``mistakes=``.
     reading : str
         What the prediction is, in words (``"Gᵀ"``, ``"diag(σ′(h)) replaced by I"``).
     holds : bool
@@ -219,8 +222,9 @@ class Diagnosis:
     ----------
     verdict : {"correct", "wrong"}
     mistake : str or None
-        The first mistake class that matches (a key of :data:`~jacobian_calc.front.grade.MISTAKES` or a name given
-        in ``mistakes=``); ``None`` when the answer is correct or matches none.
+        The first mistake class that matches (a key of
+        :data:`~jacobian_calc.front.grade.MISTAKES` or a name given in ``mistakes=``);
+        ``None`` when the answer is correct or matches none.
     message : str
         The verdict in words a student understands.
     factor : float or None
@@ -290,7 +294,7 @@ class Diagnosis:
         return diagnosis_report(self)
 
     def to_text(self) -> str:
-        """Plain text: the question, the verdict and why, the readings tried, the worst direction."""
+        """Plain text: the question, the verdict and why, the readings, the worst direction."""
         return render_diagnosis(self, "text")
 
     def to_markdown(self) -> str:
@@ -622,18 +626,19 @@ def _compare(C: Sequence[np.ndarray], P: Sequence[np.ndarray], rtol: float, fit:
 
 
 def _nice(c: float, rtol: float) -> float:
-    """c as a simple fraction (2, 1/2, −1, 3/2, …) when it is one to rounding."""
+    """c as a simple fraction (2, 1/2, −1, 3/2, …) when it is one to the match's tolerance."""
     f = Fraction(c).limit_denominator(12)
-    if f != 0 and abs(f.numerator) <= 144 and abs(float(f) - c) <= 10 * rtol * abs(c):
+    if f != 0 and abs(f.numerator) <= 144 and abs(float(f) - c) <= rtol * abs(c):
         return float(f)
     return c
 
 
 def _factor_text(c: float) -> str:
+    """2, 1/2, −1/3 for simple fractions; otherwise the digits that tell c from them."""
     f = Fraction(c).limit_denominator(12)
     if float(f) == c:
         return str(f).replace("-", "−")
-    return f"{c:.6g}".replace("-", "−")
+    return f"{c:.10g}".replace("-", "−")
 
 
 def _gradient_readings(p: _Problem) -> list[_Reading]:
@@ -837,8 +842,9 @@ def _chain_readings(p: _Problem) -> list[_Reading]:
         J = g0.factor(node, pos)
         label = J.label or J.symbol
         if node.op.pointwise is not None:  # type: ignore[union-attr]
+            name = node.op.name  # type: ignore[union-attr]
             detail = (f"Missing φ′ factor: your answer is the chain rule without the "
-                      f"derivative of {node.op.name}: the factor {J.symbol} = {label}, its "  # type: ignore[union-attr]
+                      f"derivative of {name}: the factor {J.symbol} = {label}, its "
                       f"pointwise derivative at h = {arg.form.text} (eq 29), is left out. "
                       f"Multiply by φ′(h) entry by entry (⊙).")
         else:
@@ -958,8 +964,9 @@ def diagnose(candidate: Candidate, truth: Candidate, *, wrt: str,
     candidate : str or callable
         The claimed derivative. A text such as ``"A.T @ B.T"``, read by the safe parser
         over the declared variables (the expression functions, and ``kron``, ``eye``,
-        ``diag``, ``vec``, ``commutation`` of :data:`~jacobian_calc.front.grade.GRADER_FUNCTIONS`; numbers may be
-        added and multiplied, ``1 - sigmoid(h)``), or a function called with the
+        ``diag``, ``vec``, ``commutation`` of
+        :data:`~jacobian_calc.front.grade.GRADER_FUNCTIONS`; numbers may be added and
+        multiplied, ``1 - sigmoid(h)``), or a function called with the
         variables it names as keyword arguments (``grad(W, b, x, y)``). It returns an
         array, a scipy sparse matrix or a :class:`~jacobian_calc.Jacobian`.
     truth : str or callable
@@ -981,7 +988,8 @@ def diagnose(candidate: Candidate, truth: Candidate, *, wrt: str,
         Seed of the instances (each has its own stream) and of the directions.
     rtol : float
         Relative tolerance of a match, ‖C − c·P‖_F ≤ rtol · max(‖C‖_F, ‖c·P‖_F) on every
-        instance (default :data:`~jacobian_calc.front.grade.RTOL` = 1e-7: rounding, with a wide margin).
+        instance (default :data:`~jacobian_calc.front.grade.RTOL` = 1e-7: rounding, with a
+        wide margin).
     function : callable, optional
         With a function ``truth``: F itself (called like it), so that the worst direction
         of a wrong answer is measured against central differences of F, and so that the
@@ -1179,8 +1187,8 @@ def _message(top: Hypothesis, p: _Problem) -> str:
         return "Sign: your answer is the negative of the true derivative."
     if top.mistake == "factor":
         extra = (" (and of the wrong sign)" if c is not None and c < 0 else "")
-        return (f"A constant factor: your answer is {_factor_text(c)} × the true derivative"  # type: ignore[arg-type]
-                f"{extra}.")
+        shown = _factor_text(c)  # type: ignore[arg-type]
+        return f"A constant factor: your answer is {shown} × the true derivative{extra}."
     detail = top.detail or f"{top.mistake}: your answer matches this mistake."
     if c is None or c == 1:
         return detail
@@ -1230,7 +1238,8 @@ def _worst_lines(d: Diagnosis) -> list[str]:
 
 
 def diagnosis_report(d: Diagnosis) -> Report:
-    """A :class:`~jacobian_calc.testing.Diagnosis` as a :class:`~jacobian_calc.render.report.Report`, for every format."""
+    """A :class:`~jacobian_calc.testing.Diagnosis` as a
+    :class:`~jacobian_calc.render.report.Report`, for every format."""
     variables = ", ".join(f"{pretty(n)} {_shape_name(s)}" for n, s in d.shapes.items())
     if d.kind == "gradient":
         asked = {"matrix": "the gradient shaped like the variable (eq 12)",
@@ -1287,7 +1296,8 @@ def diagnosis_report(d: Diagnosis) -> Report:
         "tried": [h.to_dict() for h in d.tried],
         "worst_direction": None if c is None else {
             "method": c.method, "error": c.error if np.isfinite(c.error) else None,
-            "scale": c.scale, "relative_error": c.relative if np.isfinite(c.relative) else None,
+            "scale": c.scale if np.isfinite(c.scale) else None,
+            "relative_error": c.relative if np.isfinite(c.relative) else None,
             "rtol": c.rtol, "atol": c.atol, "direction": c.worst.get("direction"),
             "V": None if c.worst.get("V") is None else np.asarray(c.worst["V"]).tolist(),
             "numeric": np.asarray(c.worst["numeric"]).tolist(),
@@ -1299,7 +1309,7 @@ def diagnosis_report(d: Diagnosis) -> Report:
 
 
 def render_diagnosis(d: Diagnosis, fmt: str = "text") -> str:
-    """The diagnosis as ``text``, ``markdown``, ``latex`` or ``json`` (the render layer's formats)."""
+    """The diagnosis as ``text``, ``markdown``, ``latex`` or ``json`` (the render formats)."""
     if fmt not in FORMATS:
         raise ChoiceError("format", fmt, FORMATS)
     return str(render(diagnosis_report(d), fmt))
