@@ -539,3 +539,11 @@ def test_inverse_for_the_gradient_of_logdet_is_transposed_on_well_conditioned_da
     d = named("inv(X)", "logdet(X)", shapes={"X": (3, 3)})
     assert d.mistake == "transposed"
     assert any("I + E with ‖E‖₂ = ½" in note for note in d.notes)
+
+
+def test_an_expression_that_does_not_depend_on_the_variable_has_a_zero_derivative():
+    shapes = {"A": (3, 3), "X": (3, 3)}
+    assert diagnose("0 * X", "trace(A)", wrt="X", shapes=shapes).correct
+    d = named("A", "trace(A)", shapes=shapes)
+    assert d.mistake is None and d.difference == 1.0
+    assert diagnose("eye(9)", "X", wrt="X", shapes=shapes).correct  # ∂vec(X)/∂vec(X) = I

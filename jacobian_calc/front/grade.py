@@ -111,6 +111,8 @@ RTOL = 1e-7
 
 #: The most readings built from the literal chain (one per factor or occurrence of X).
 MAX_CHAIN_READINGS = 48
+#: ... and the most entries of their derivatives, over all instances (160 MB of float64).
+MAX_CHAIN_ENTRIES = 20_000_000
 #: Kronecker structure is looked for in Jacobians of at most this many entries.
 MAX_KRON_ENTRIES = 65_536
 
@@ -545,7 +547,7 @@ def _problem(truth: Candidate, wrt: str, shapes: dict[str, tuple[int, ...]], lay
                 exprs.append((F, X))
                 # the engine's accumulation (as jc.jacobian); the graph keeps its factors
                 # for the readings of the chain
-                graph = Graph(F.node)
+                graph = Graph(F.node, X.node)  # X too: F need not depend on it
                 graphs.append(graph)
                 with np.errstate(over="ignore", invalid="ignore"):  # checked just below
                     truths.append(graph.jacobian(F.node, X.node).toarray())
@@ -775,8 +777,9 @@ class _Altered(Graph):
     rule) — the chain rule itself is not written again.
     """
 
-    def __init__(self, base: Graph, output: Node, edge: tuple[int, int], zero: bool) -> None:
-        super().__init__(output)
+    def __init__(self, base: Graph, output: Node, wrt: Node, edge: tuple[int, int],
+                 zero: bool) -> None:
+        super().__init__(output, wrt)
         self._base, self._edge, self._zero = base, edge, zero
 
     def factor(self, ref: str | Node, position: int) -> Jacobian:
@@ -852,10 +855,13 @@ def _chain_readings(p: _Problem) -> list[_Reading]:
                       f"{J.symbol} = {label} left out (replaced by the identity).")
         plans.append(("missing_factor", f"{label} replaced by I", index[id(node)], pos, False,
                        detail))
-    if len(plans) > MAX_CHAIN_READINGS:
+    # Each reading is one derivative per instance: bounded in number and in entries.
+    room = MAX_CHAIN_ENTRIES // max(1, len(p.values) * p.truths[0].size)
+    most = min(MAX_CHAIN_READINGS, room)
+    if len(plans) > most:
         p.notes.append(f"the literal chain has {len(plans)} factors and occurrences of {X}; "
-                       f"only the first {MAX_CHAIN_READINGS} were tried")
-        plans = plans[:MAX_CHAIN_READINGS]
+                       f"only the first {most} were tried as mistakes")
+        plans = plans[:most]
     cache: dict[tuple[int, int, bool], list[np.ndarray]] = {}
     bases = p.graphs  # the same text on every instance: the nodes in the same order
 
@@ -865,7 +871,7 @@ def _chain_readings(p: _Problem) -> list[_Reading]:
             found = []
             with work_limit(WORK_ENTRIES, WORK_OPERATIONS):
                 for base, (F, Xk) in zip(bases, p.exprs):
-                    g = _Altered(base, F.node, (id(base.nodes[i]), pos), zero)
+                    g = _Altered(base, F.node, Xk.node, (id(base.nodes[i]), pos), zero)
                     found.append(g.jacobian(F.node, Xk.node).toarray())
             cache[key] = found
         return cache[key]
