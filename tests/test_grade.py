@@ -547,3 +547,13 @@ def test_an_expression_that_does_not_depend_on_the_variable_has_a_zero_derivativ
     d = named("A", "trace(A)", shapes=shapes)
     assert d.mistake is None and d.difference == 1.0
     assert diagnose("eye(9)", "X", wrt="X", shapes=shapes).correct  # ∂vec(X)/∂vec(X) = I
+
+
+def test_the_chains_readings_are_bounded_and_the_diagnosis_says_so(monkeypatch):
+    # 3 instances × a 1×9 gradient = 27 entries per reading: room for two readings
+    monkeypatch.setattr(grade, "MAX_CHAIN_ENTRIES", 60)
+    d = named("0.5 * (A @ X) + X @ A", "trace(X.T @ A @ X) + sum(tanh(X))", shapes=SQUARE)
+    assert d.mistake is None
+    chain = [h for h in d.tried if h.mistake.startswith("missing_")]
+    assert len(chain) <= 2
+    assert any("only the first 2 were tried as mistakes" in note for note in d.notes)
