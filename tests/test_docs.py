@@ -237,6 +237,25 @@ def test_api_page_documents_every_public_name():
     assert not missing, f"public names missing from docs/api.md: {sorted(missing)}"
 
 
+@pytest.mark.parametrize("module", ["jacobian_calc.testing", "jacobian_calc.front.grade"])
+def test_api_page_documents_every_name_of_the_testing_tools_and_the_grader(module):
+    # Their names are not in jacobian_calc.__all__: an automodule must cover each one. The
+    # grader's diagnose, Diagnosis and Hypothesis are documented where users import them,
+    # in jacobian_calc.testing.
+    page = (DOCS / "api.md").read_text(encoding="utf-8")
+    covered = _documented(page) | _documented_with_members(page)
+    testing = importlib.import_module("jacobian_calc.testing")
+
+    def documented(name: str) -> bool:
+        homes = [module] + (["jacobian_calc.testing"] if name in testing.__all__ else [])
+        return any(f"{home}.{name}" in covered or home in covered for home in homes)
+
+    names = importlib.import_module(module).__all__
+    missing = [n for n in names if not documented(n)]
+    assert not missing, f"{module}: missing from docs/api.md: {missing}"
+    assert {"diagnose", "Diagnosis", "Hypothesis", "MISTAKES"} <= set(testing.__all__)
+
+
 def test_index_lists_every_notebook():
     text = (DOCS / "index.md").read_text(encoding="utf-8")
     for path in sorted((DOCS / "notebooks").glob("[0-9][0-9]_*.ipynb")):
