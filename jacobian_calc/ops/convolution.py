@@ -48,17 +48,19 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.lib.stride_tricks import sliding_window_view
 
+from ..core import symbolic as S
 from ..core.errors import DomainError, JacobianCalcError, ShapeError
 from ..core.limits import check_work
 from ..core.notation import Form, Template, operator_name
 from ..core.structure import MatrixInfo
 from ..core.validation import index_dtype
 from . import domain
-from .base import ATOM, LINEAR, NodeLike, Operation, Param, Partial, Rule
+from .base import ATOM, LINEAR, NodeLike, Operands, Operation, Param, Partial, Rewrite, Rule
 
 __all__ = ["OPERATIONS", "Geometry", "geometry", "conv2d_forward", "im2col_forward",
            "conv2d_input_jacobian", "conv2d_kernel_jacobian", "im2col_jacobian",
-           "conv2d_mixed_second"]
+           "conv2d_mixed_second", "shift_selectors", "toeplitz_matrix", "patch_matrix",
+           "gather_matrix", "kernel_gradient", "input_gradient", "patch_gradient"]
 
 
 # ----------------------------------------------------------------------- geometry
@@ -362,8 +364,13 @@ def _count(op: str, name: str, least: int) -> Callable[[object], int]:
 
 def _options(node: NodeLike) -> Form:
     """The parameters that differ from their defaults, as they are written in a call."""
-    parts = [(name, node.params[name]) for name in ("stride", "padding")
-             if node.params[name] != (1 if name == "stride" else 0)]
+    return _options_of(node.params)
+
+
+def _options_of(params: Mapping[str, Any]) -> Form:
+    parts = [(name, params.get(name, default)) for name, default in (("stride", 1),
+                                                                      ("padding", 0))
+             if params.get(name, default) != default]
     return Form("".join(f", {n}={v}" for n, v in parts),
                 "".join(rf", \mathrm{{{n}}}={v}" for n, v in parts))
 
@@ -409,6 +416,230 @@ def _sparse_info(rows: int, cols: int, nnz: int) -> MatrixInfo:
     return MatrixInfo(rows, cols, nnz, True)
 
 
+# ------------------------------------------------------------- the rewriting rules
+# The formulas of these entries are written with calls whose values are computed here from
+# shift matrices — a route of their own, sharing nothing with the index patterns the
+# literal factors are built from, so that a formula's certificate compares two routes.
+def shift_selectors(g: Geometry) -> list[tuple[int, int, np.ndarray, np.ndarray]]:
+    r"""The taps of a convolution as shift matrices: ``(a, b, E_a, F_b)`` for every tap.
+
+    :math:`E_a` (Ho×H) has :math:`(E_a)_{i,\, is + a - p} = 1` where that row of the image
+    exists (none where the tap falls on the padding), :math:`F_b` (Wo×W) likewise for the
+    columns, so that the entries tap (a, b) reads are :math:`E_a X F_b^\top` (Ho×Wo) and
+
+    .. math::
+
+        \operatorname{conv2d}(X, K) = \sum_{a,b} K_{ab}\, E_a X F_b^\top, \qquad
+        \operatorname{vec}(E_a X F_b^\top) = (F_b \otimes E_a)\operatorname{vec}(X).
+
+    Parameters
+    ----------
+    g : Geometry
+
+    Returns
+    -------
+    list of (int, int, ndarray of shape (Ho, H), ndarray of shape (Wo, W))
+        In the order of vec(K): a fastest.
+    """
+    def select(out: int, size: int, offset: int) -> np.ndarray:
+        E = np.zeros((out, size))
+        i = np.arange(out)
+        r = i * g.stride + offset - g.padding
+        keep = (r >= 0) & (r < size)
+        E[i[keep], r[keep]] = 1.0
+        return E
+
+    E = [select(g.Ho, g.H, a) for a in range(g.kh)]
+    F = [select(g.Wo, g.W, b) for b in range(g.kw)]
+    return [(a, b, E[a], F[b]) for b in range(g.kw) for a in range(g.kh)]
+
+
+def toeplitz_matrix(K: np.ndarray, g: Geometry) -> np.ndarray:
+    r"""∂vec(conv2d(X, K))/∂vec(X) = :math:`\sum_{a,b} K_{ab} (F_b \otimes E_a)`, dense.
+
+    Parameters
+    ----------
+    K : ndarray, shape (kh, kw)
+    g : Geometry
+
+    Returns
+    -------
+    ndarray, shape (Ho·Wo, H·W)
+    """
+    return sum((K[a, b] * np.kron(F, E) for a, b, E, F in shift_selectors(g)),
+               np.zeros((g.outputs, g.H * g.W)))
+
+
+def patch_matrix(X: np.ndarray, g: Geometry) -> np.ndarray:
+    r"""im2col(X): row a + kh·b is :math:`\operatorname{vec}(E_a X F_b^\top)^\top`.
+
+    Parameters
+    ----------
+    X : ndarray, shape (H, W)
+    g : Geometry
+
+    Returns
+    -------
+    ndarray, shape (kh·kw, Ho·Wo)
+    """
+    return np.array([(E @ X @ F.T).reshape(-1, order="F")
+                     for _, _, E, F in shift_selectors(g)]).reshape(g.taps, g.outputs)
+
+
+def gather_matrix(g: Geometry) -> np.ndarray:
+    r"""∂vec(im2col(X))/∂vec(X) = :math:`\sum_t (I_{HoWo} \otimes e_t)(F_b \otimes E_a)`,
+    t = a + kh·b, dense.
+
+    Parameters
+    ----------
+    g : Geometry
+
+    Returns
+    -------
+    ndarray, shape (kh·kw·Ho·Wo, H·W)
+    """
+    eye = np.eye(g.taps)
+    return sum((np.kron(np.eye(g.outputs), eye[:, [t]]) @ np.kron(F, E)
+                for t, (_, _, E, F) in enumerate(shift_selectors(g))),
+               np.zeros((g.taps * g.outputs, g.H * g.W)))
+
+
+def kernel_gradient(X: np.ndarray, G: np.ndarray, g: Geometry) -> np.ndarray:
+    r"""∂f/∂K of conv2d(X, K) from G = ∂f/∂Y: :math:`R_{ab} = \langle E_a^\top G F_b, X\rangle`,
+    the input correlated with the output gradient (valid; G dilated by the stride).
+
+    Parameters
+    ----------
+    X : ndarray, shape (H, W)
+    G : ndarray, shape (Ho, Wo)
+    g : Geometry
+
+    Returns
+    -------
+    ndarray, shape (kh, kw)
+    """
+    R = np.zeros((g.kh, g.kw))
+    for a, b, E, F in shift_selectors(g):
+        R[a, b] = np.sum((E.T @ G @ F) * X)
+    return R
+
+
+def input_gradient(K: np.ndarray, G: np.ndarray, g: Geometry) -> np.ndarray:
+    r"""∂f/∂X of conv2d(X, K) from G = ∂f/∂Y: :math:`\sum_{a,b} K_{ab} E_a^\top G F_b`, the
+    output gradient fully correlated with the flipped kernel (a transposed convolution).
+
+    Parameters
+    ----------
+    K : ndarray, shape (kh, kw)
+    G : ndarray, shape (Ho, Wo)
+    g : Geometry
+
+    Returns
+    -------
+    ndarray, shape (H, W)
+    """
+    return sum((K[a, b] * (E.T @ G @ F) for a, b, E, F in shift_selectors(g)),
+               np.zeros((g.H, g.W)))
+
+
+def patch_gradient(G: np.ndarray, g: Geometry) -> np.ndarray:
+    r"""col2im: ∂f/∂X of im2col(X) from G = ∂f/∂P, :math:`\sum_t E_a^\top G_t F_b` with
+    :math:`G_t` row t = a + kh·b of G read back as an Ho×Wo matrix.
+
+    Parameters
+    ----------
+    G : ndarray, shape (kh·kw, Ho·Wo)
+    g : Geometry
+
+    Returns
+    -------
+    ndarray, shape (H, W)
+    """
+    return sum((E.T @ G[t].reshape(g.Ho, g.Wo, order="F") @ F
+                for t, (_, _, E, F) in enumerate(shift_selectors(g))), np.zeros((g.H, g.W)))
+
+
+def _operand_geometry(o: Operands) -> Geometry:
+    image = S.matrix_shape(o.shapes[0])
+    kernel = ((o.params["kh"], o.params["kw"]) if "kh" in o.params
+              else S.matrix_shape(o.shapes[1]))
+    return geometry(image, kernel, o.params.get("stride", 1), o.params.get("padding", 0))
+
+
+def _rule_call(name: str, template: str, fn: Callable[..., np.ndarray], o: Operands,
+               *args: S.MatExpr, shape: tuple[int, int]) -> S.Call:
+    """A call of a rule: ``fn(*2-D values, geometry)``, written with the entry's options."""
+    g = _operand_geometry(o)
+    return S.call(name, lambda *values: fn(*(np.asarray(v, dtype=np.float64).reshape(a.shape)
+                                             for v, a in zip(values, args)), g),
+                  Template(template), *args, shape=shape,
+                  fields={"opts": _options_of(o.params), "kh": Form(str(g.kh), str(g.kh)),
+                          "kw": Form(str(g.kw), str(g.kw))},
+                  key=(g.kh, g.kw, g.stride, g.padding))
+
+
+def _input_factor(o: Operands) -> S.MatExpr:
+    g = _operand_geometry(o)
+    return _rule_call("toeplitz", r"\operatorname{toeplitz}($0$opts)", toeplitz_matrix, o,
+                      o.args[1], shape=(g.outputs, g.H * g.W))
+
+
+def _kernel_factor(o: Operands) -> S.MatExpr:
+    g = _operand_geometry(o)
+    if len(o.shapes[0]) == 1:  # conv1d: J[i, a] = x[i + a], the Hankel matrix of x
+        return _rule_call("hankel", r"\operatorname{hankel}($0)",
+                          lambda x, g: patch_matrix(x, g).T, o, o.args[0],
+                          shape=(g.outputs, g.taps))
+    return S.transpose(_rule_call("im2col", operator_name("im2col") + "($0, $kh, $kw$opts)",
+                                  patch_matrix, o, o.args[0], shape=(g.taps, g.outputs)))
+
+
+def _kernel_adjoint(G: S.MatExpr, o: Operands) -> S.MatExpr:
+    g = _operand_geometry(o)
+    return _rule_call("corr", r"\operatorname{corr}($0, $1$opts)", kernel_gradient, o,
+                      o.args[0], G, shape=(g.kh, g.kw))
+
+
+def _conv_rules(name: str) -> tuple[Rewrite, Rewrite]:
+    """conv2d's and conv1d's rules: the Toeplitz factor and the transposed convolution for
+    the input; im2col(X)ᵀ (the Hankel matrix of x) and the correlation of the input with the
+    output gradient for the kernel."""
+    def input_adjoint(G: S.MatExpr, o: Operands) -> S.MatExpr:
+        g = _operand_geometry(o)
+        return _rule_call(f"{name}ᵀ", operator_name(name) + r"^\top($0, $1$opts)",
+                          lambda G, K, g: input_gradient(K, G, g), o, G, o.args[1],
+                          shape=(g.H, g.W))
+
+    return (Rewrite(factor=_input_factor, adjoint=input_adjoint,
+                    identity=f"vec(G)ᵀ toeplitz(K) = vec({name}ᵀ(G, K))ᵀ: the output gradient "
+                             f"fully correlated with the flipped kernel (a transposed "
+                             f"convolution)"),
+            Rewrite(factor=_kernel_factor, adjoint=_kernel_adjoint,
+                    identity="vec(G)ᵀ ∂vec(Y)/∂vec(K) = vec(corr(X, G))ᵀ: the input "
+                             "correlated with the output gradient (valid, G dilated by the "
+                             "stride)"))
+
+
+def _gather_factor(o: Operands) -> S.MatExpr:
+    g = _operand_geometry(o)
+    return _rule_call("gather", r"\operatorname{gather}($0, $kh, $kw$opts)",
+                      lambda X, g: gather_matrix(g), o, o.args[0],
+                      shape=(g.taps * g.outputs, g.H * g.W))
+
+
+def _gather_adjoint(G: S.MatExpr, o: Operands) -> S.MatExpr:
+    g = _operand_geometry(o)
+    return _rule_call("col2im", operator_name("col2im") + "($0, $kh, $kw$opts)",
+                      patch_gradient, o, G, shape=(g.H, g.W))
+
+
+_CONV2D_RULES = _conv_rules("conv2d")
+_CONV1D_RULES = _conv_rules("conv1d")
+_GATHER_RULE = Rewrite(factor=_gather_factor, adjoint=_gather_adjoint,
+                       identity="vec(G)ᵀ gather(X) = vec(col2im(G))ᵀ: every patch's gradient "
+                                "added back where it was read")
+
+
 # ----------------------------------------------------------------------- conv2d
 def _conv2d_input(node: NodeLike) -> sp.csr_array:
     X, K = node.args
@@ -448,10 +679,11 @@ CONV2D = Operation(
     partials=(
         Partial(build=_conv2d_input, label=Template(r"\operatorname{toeplitz}($1$opts)"),
                 info=lambda node: _sparse_info(node.value.size, node.args[0].value.size,
-                                               _nnz(_geometry_of(node)))),
+                                               _nnz(_geometry_of(node))),
+                rewrite=_CONV2D_RULES[0]),
         Partial(build=_conv2d_kernel,
                 label=Template(operator_name("im2col") + r"($0, $kh, $kw$opts)^\top"),
-                fields=_kernel_size),
+                fields=_kernel_size, rewrite=_CONV2D_RULES[1]),
     ),
     notation=Template(operator_name("conv2d") + "($0, $1$opts)"), precedence=ATOM,
     shape=_conv2d_shape, fields=lambda node: {"opts": _options(node)},
@@ -491,11 +723,12 @@ CONV1D = Operation(
                                                          (node.args[0].value.size, 1)),
                 label=Template(r"\operatorname{toeplitz}($1)"),
                 info=lambda node: _sparse_info(node.value.size, node.args[0].value.size,
-                                               node.value.size * node.args[1].value.size)),
+                                               node.value.size * node.args[1].value.size),
+                rewrite=_CONV1D_RULES[0]),
         # J[i, a] = x[i + a]: a Hankel matrix, dense
         Partial(build=lambda node: conv2d_kernel_jacobian(node.args[0].value[:, None],
                                                           (node.args[1].value.size, 1)),
-                label=Template(r"\operatorname{hankel}($0)")),
+                label=Template(r"\operatorname{hankel}($0)"), rewrite=_CONV1D_RULES[1]),
     ),
     notation=Template(operator_name("conv1d") + "($0, $1)"), precedence=ATOM,
     shape=lambda shapes, params: (shapes[0][0] - shapes[1][0] + 1,),
@@ -532,7 +765,7 @@ IM2COL = Operation(
                           node.args[0].value.shape, node.params["kh"], node.params["kw"],
                           node.params["stride"], node.params["padding"]),
                       label=Template(r"\operatorname{gather}($0, $kh, $kw$opts)"),
-                      info=_im2col_info),),
+                      info=_im2col_info, rewrite=_GATHER_RULE),),
     notation=Template(operator_name("im2col") + "($0, $kh, $kw$opts)"), precedence=ATOM,
     shape=_im2col_shape, fields=_im2col_fields,
     domain=(domain.rank(0, (2,), "image"),

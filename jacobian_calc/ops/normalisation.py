@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from ..core import symbolic as S
 from ..core.errors import DomainError, JacobianCalcError
 from ..core.limits import check_work
 from ..core.notation import Form, Template, operator_name
@@ -54,10 +55,10 @@ from ..core.structure import MatrixInfo
 from ..core.validation import index_dtype
 from ..core.vec import block_diagonal
 from . import domain
-from .base import ATOM, NodeLike, Operation, Param, Partial, Rule
+from .base import ATOM, NodeLike, Operands, Operation, Param, Partial, Rewrite, Rule
 
 __all__ = ["OPERATIONS", "normalise", "normalisation_blocks", "normalisation_second_blocks",
-           "group_matrix"]
+           "group_matrix", "group_deviations"]
 
 #: How each operation groups the entries: layer_norm by columns, batch_norm by rows.
 _GROUPS = {"layer_norm": "column", "batch_norm": "row"}
@@ -228,7 +229,10 @@ def _no_constant_group(op: str) -> Rule:
 
 def _fields(node: NodeLike) -> dict[str, object]:
     # read by the messages of the domain rules too: nothing here may assume a valid shape
-    eps = node.params["eps"]
+    return _fields_of(node.params["eps"])
+
+
+def _fields_of(eps: float) -> dict[str, Form]:
     return {"opts": Form(f", eps={eps:g}", rf", \varepsilon={eps:g}") if eps else Form("", "")}
 
 
@@ -268,13 +272,91 @@ def _batch_label(node: NodeLike) -> dict[str, object]:
     return {"block": inner.form(m=m, n=n)}
 
 
+# ------------------------------------------------------------- the rewriting rules
+def group_deviations(X: np.ndarray, eps: float = 0.0, by: str = "column") -> np.ndarray:
+    """σ of every group, √(population variance + eps), as a column: one entry a column of X
+    for ``by="column"`` (layer_norm), one a row for ``by="row"`` (batch_norm).
+
+    Computed with numpy's ``var`` on its own, for the formulas' σ (their certificate compares
+    it with the literal factor's blocks).
+
+    Parameters
+    ----------
+    X : ndarray, shape (m,) or (m, n)
+    eps : float
+    by : {"column", "row"}
+
+    Returns
+    -------
+    ndarray, shape (groups, 1)
+
+    Examples
+    --------
+    >>> group_deviations(np.array([[1.0, 0.0], [3.0, 0.0]]), by="column")
+    array([[1.],
+           [0.]])
+    """
+    X = np.asarray(X, dtype=np.float64)
+    X = X.reshape(-1, 1) if X.ndim == 1 else X
+    return np.sqrt(np.var(X, axis=0 if by == "column" else 1) + eps).reshape(-1, 1)
+
+
+def _rule_parts(o: Operands, by: str) -> tuple[S.MatExpr, S.MatExpr, int, int]:
+    """diag(σ)⁻¹, the output Ŷ as a matrix, the group size N and the number of groups."""
+    m, n = S.matrix_shape(o.shapes[0])
+    size, groups = (m, n) if by == "column" else (n, m)
+    eps = o.params["eps"]
+    sigma = S.call(f"σ_{by}", lambda X: group_deviations(X, eps, by),
+                   Template(r"\sigma($0$opts)"), o.args[0], lib_shapes=[o.shapes[0]],
+                   shape=(groups, 1), fields=_fields_of(eps), key=(by, eps))
+    out = o.out if o.out.shape == (m, n) else S.unvec(S.vec(o.out), (m, n))
+    return S.inverse(S.diag(sigma)), out, size, groups
+
+
+def _normalisation_factor(by: str) -> Callable[[Operands], S.MatExpr]:
+    def factor(o: Operands) -> S.MatExpr:
+        D, Y, N, groups = _rule_parts(o, by)
+        # the ones of a group, and the scaling by 1/σ, in the vec order of X
+        coupling = (S.kron(S.identity(groups), S.ones(N, N)) if by == "column"
+                    else S.kron(S.ones(N, N), S.identity(groups)))
+        scaling = (S.kron(D, S.identity(N)) if by == "column"
+                   else S.kron(S.identity(N), D))
+        dY = S.diag(S.vec(Y))
+        return S.product(scaling, S.add(S.identity(N * groups),
+                                         S.scaled(-1.0 / N, coupling),
+                                         S.scaled(-1.0 / N, S.product(dY, coupling, dY))))
+    return factor
+
+
+def _normalisation_adjoint(by: str) -> Callable[[S.MatExpr, Operands], S.MatExpr]:
+    def adjoint(G: S.MatExpr, o: Operands) -> S.MatExpr:
+        D, Y, N, _ = _rule_parts(o, by)
+        ones = S.ones(N, N)
+
+        def mean(A: S.MatExpr) -> S.MatExpr:  # each group's sum, spread over the group
+            return S.product(ones, A) if by == "column" else S.product(A, ones)
+
+        inner = S.add(G, S.scaled(-1.0 / N, mean(G)),
+                      S.scaled(-1.0 / N, S.hadamard(Y, mean(S.hadamard(G, Y)))))
+        return S.product(inner, D) if by == "column" else S.product(D, inner)
+    return adjoint
+
+
+def _normalisation_rule(by: str) -> Rewrite:
+    # a group's gradient (1/σ)(g − mean(g)𝟏 − mean(g ⊙ x̂) x̂), the blocks' vec(G)ᵀ B
+    mean = "𝟏𝟏ᵀ" if by == "column" else "·𝟏𝟏ᵀ"
+    return Rewrite(factor=_normalisation_factor(by), adjoint=_normalisation_adjoint(by),
+                   identity=f"vec(G)ᵀ ∂vec(Ŷ)/∂vec(X) = (G − {mean} G/N − Ŷ ⊙ {mean}(G ⊙ Ŷ)/N)"
+                            f" scaled by 1/σ of each {by}: the normalisation's backward pass")
+
+
 def _entry(name: str, label: Callable[[NodeLike], dict[str, object]],
            ranks: tuple[int, ...], role: str, summary: str) -> Operation:
     forward = (lambda X, eps, by=_GROUPS[name]: normalise(X, eps, by))
     return Operation(
         name=name, family="normalisation", arity=1, forward=forward,
         partials=(Partial(build=_factor, label=Template("$block"), fields=label, info=_info,
-                          symmetric=True),),
+                          symmetric=True, rewrite=_normalisation_rule(_GROUPS[name])),),
         notation=Template(operator_name(name) + "($0$opts)"), precedence=ATOM,
         fields=_fields,
         domain=(domain.rank(0, ranks, role), _no_constant_group(name)),
