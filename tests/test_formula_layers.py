@@ -1,4 +1,4 @@
-"""Formulas through the convolution and normalisation entries (issue 12 on issue 11's layers).
+"""Formulas through the layers' entries: convolution, normalisation, softmax of a matrix.
 
 Each entry's rules write its gradient in closed form (the correlation of the input with the
 output gradient for a kernel, the transposed convolution for an image, col2im for im2col,
@@ -43,6 +43,9 @@ CASES = [
     ("layer_norm(X)", {"X": (3, 4)}, "X", "σ(X)"),
     ("sum(batch_norm(X) ** 3)", {"X": (3, 4)}, "X", "σ(X)"),
     ("batch_norm(X, eps=0.1)", {"X": (3, 4)}, "X", "σ(X, eps=0.1)"),
+    ("sum(C * softmax(W @ x))", {"C": (4, 5), "W": (4, 3), "x": (3, 5)}, "W",
+     "[softmax(Wx) ⊙ (C − 𝟏𝟏ᵀ[C ⊙ softmax(Wx)])] xᵀ"),
+    ("softmax(X)", {"X": (3, 4)}, "X", "diag(vec(softmax(X)))(I ⊗ 𝟏𝟏ᵀ)"),
 ]
 
 

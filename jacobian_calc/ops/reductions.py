@@ -80,19 +80,45 @@ def _softmax_fields(node: NodeLike) -> dict[str, object]:
     return {"block": label.form(k=s.shape[1]) if s.ndim == 2 else label.form()}
 
 
-def _softmax_rewrite(o: Operands) -> S.MatExpr | None:
-    # diag(s) − s sᵀ for a vector; a matrix's block-diagonal factor has no rule (chain form)
-    if len(o.shapes[0]) != 1:
-        return None
+def _softmax_coupling(o: Operands) -> S.MatExpr:
+    """The ones joining the entries of one distribution, in the vec order of the result:
+    I ⊗ 𝟏𝟏ᵀ for the columns of a matrix, 𝟏𝟏ᵀ ⊗ I for its rows (axis=1)."""
+    k, n = S.matrix_shape(o.out_shape)
+    if o.params.get("axis", 0) == 1:
+        return S.kron(S.ones(n, n), S.identity(k))
+    return S.kron(S.identity(n), S.ones(k, k))
+
+
+def _softmax_rewrite(o: Operands) -> S.MatExpr:
+    # diag(s) − s sᵀ for a vector; for a matrix the blocks diag(sⱼ) − sⱼsⱼᵀ of every
+    # distribution, diag(vec S) − diag(vec S) C diag(vec S) with C the coupling
     s = o.out
-    return S.add(S.diag(s), S.neg(S.product(s, S.transpose(s))))
+    if len(o.shapes[0]) == 1:
+        return S.add(S.diag(s), S.neg(S.product(s, S.transpose(s))))
+    dS = S.diag(S.vec(s))
+    return S.add(dS, S.neg(S.product(dS, _softmax_coupling(o), dS)))
+
+
+def _softmax_adjoint(G: S.MatExpr, o: Operands) -> S.MatExpr | None:
+    # S ⊙ (G − 𝟏𝟏ᵀ(G ⊙ S)) by columns, S ⊙ (G − (G ⊙ S)𝟏𝟏ᵀ) by rows
+    if len(o.shapes[0]) == 1:
+        return None  # the vector's factor is rewritten by the identities of pull
+    s = o.out
+    k, n = S.matrix_shape(o.out_shape)
+    GS = S.hadamard(G, s)
+    spread = (S.product(GS, S.ones(n, n)) if o.params.get("axis", 0) == 1
+              else S.product(S.ones(k, k), GS))
+    return S.hadamard(s, S.add(G, S.neg(spread)))
 
 
 SOFTMAX = Operation(
     name="softmax", family="reductions", arity=1,
     forward=lambda a: _softmax(a, axis=0),  # column by column for a matrix
     partials=(Partial(build=_softmax_factor, label=Template("$block"), fields=_softmax_fields,
-                      info=_softmax_info, rewrite=Rewrite(factor=_softmax_rewrite)),),
+                      info=_softmax_info, rewrite=Rewrite(
+                          factor=_softmax_rewrite, adjoint=_softmax_adjoint,
+                          identity="vec(G)ᵀ ∂vec(softmax(H))/∂vec(H) = vec(S ⊙ (G − 𝟏𝟏ᵀ(G ⊙ S)))ᵀ, "
+                                   "one distribution at a time")),),
     notation=Template(r"\operatorname{softmax}($0)"), precedence=ATOM,
     domain=(domain.rank(0, (1, 2)),), second=_softmax_second,
     summary="softmax of a vector; of a matrix, column by column (each column one example)")
