@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 from jacobian_calc import JacobianCalcError, ShapeError
 from jacobian_calc.core import symbolic as S
 from jacobian_calc.core.notation import Form, Template
-from jacobian_calc.core.vec import commutation_matrix
 
 pytest.importorskip("latex2mathml")
 from jacobian_calc.render import check_latex  # noqa: E402
