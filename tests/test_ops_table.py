@@ -287,6 +287,17 @@ def check_partial(op: Operation, node: Any, position: int) -> None:
                                    atol=1e-12 * scale, err_msg=where)
 
 
+def written_as(e: S.MatExpr, values: dict, expected: np.ndarray, tol: float, where: str) -> None:
+    """The expression, as written and simplified, has the value ``expected``; its text is
+    plain and its LaTeX compiles."""
+    scale = max(1.0, float(np.abs(expected).max(initial=0.0)))
+    for written in (e, S.simplify(e)):
+        np.testing.assert_allclose(S.evaluate(written, values), expected, rtol=tol,
+                                   atol=tol * scale, err_msg=f"{where}: {written.text}")
+    assert "\\" not in e.text, where
+    latex_ok(e.latex)
+
+
 def check_rewrite(op: Operation, node: Any, position: int) -> None:
     """The entry's formula rule writes the same matrix as its literal factor, and the
     result's own written form (when the entry gives one) has the node's value."""
@@ -299,13 +310,7 @@ def check_rewrite(op: Operation, node: Any, position: int) -> None:
     rewrite = op.partials[position].rewrite
     factor = None if rewrite is None or rewrite.factor is None else rewrite.factor(o)
     if factor is not None:
-        literal = dense(op.partials[position].build(node))
-        scale = max(1.0, float(np.abs(literal).max(initial=0.0)))
-        for written in (factor, S.simplify(factor)):
-            np.testing.assert_allclose(S.evaluate(written, values), literal, rtol=1e-12,
-                                       atol=1e-12 * scale, err_msg=f"{where}: {written.text}")
-        assert "\\" not in factor.text, where
-        latex_ok(factor.latex)
+        written_as(factor, values, dense(op.partials[position].build(node)), 1e-12, where)
     if rewrite is not None and rewrite.adjoint is not None:
         # the adjoint rule R(G) against vec(G)ᵀ times the literal factor, for a drawn G
         literal = dense(op.partials[position].build(node))
@@ -316,12 +321,7 @@ def check_rewrite(op: Operation, node: Any, position: int) -> None:
         if R is not None:
             expected = (G.reshape(1, -1, order="F") @ literal).reshape(
                 S.matrix_shape(node.args[position].shape), order="F")
-            scale = max(1.0, float(np.abs(expected).max(initial=0.0)))
-            for written in (R, S.simplify(R)):
-                np.testing.assert_allclose(S.evaluate(written, values), expected, rtol=1e-10,
-                                           atol=1e-10 * scale, err_msg=f"{where}: {written.text}")
-            assert "\\" not in R.text, where
-            latex_ok(R.latex)
+            written_as(R, values, expected, 1e-10, where)
     if op.symbolic is not None:
         np.testing.assert_allclose(S.evaluate(op.symbolic(o), values).ravel(),
                                    node.value.ravel(), rtol=1e-12, atol=1e-12, err_msg=where)

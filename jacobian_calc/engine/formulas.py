@@ -461,6 +461,12 @@ def _adjoint_rule(writer: _Writer, node: Node, position: int, P: S.MatExpr, G: S
     return _link_form(_vec_row(P), factor), pattern, R
 
 
+def _no_rule(node: Node, arg: Node) -> str:
+    """The note of a factor ∂node/∂arg without a rule, left in the chain form."""
+    return (f"no rewriting rule for the factor ∂({node.form.text})/∂({arg.form.text}) of "
+            f"{node.op.name}: it is left in the chain form")  # type: ignore[union-attr]
+
+
 def _reverse(graph: Graph, head: Node, var: Node, writer: _Writer,
              steps: list[FormulaStep], notes: list[str]) -> tuple[S.MatExpr, bool]:
     """The matrix-shaped gradient of the scalar ``head`` with respect to ``var``."""
@@ -486,9 +492,7 @@ def _reverse(graph: Graph, head: Node, var: Node, writer: _Writer,
                 F, ruled = _factor(writer, child, position)
                 complete &= ruled
                 if not ruled:
-                    notes.append(f"no rewriting rule for the factor ∂({child.form.text})/"
-                                 f"∂({node.form.text}) of {child.op.name}: it is left in "  # type: ignore[union-attr]
-                                 f"the chain form")
+                    notes.append(_no_rule(child, node))
                 link = _link(_vec_row(P), F)
                 pattern = S.pull(P, F, shape, log)
                 R = S.pull(G, F, shape)
@@ -535,9 +539,7 @@ def _forward(graph: Graph, head: Node, var: Node, writer: _Writer,
             F, ruled = _factor(writer, node, position)
             ruled_all &= ruled
             if not ruled:
-                notes.append(f"no rewriting rule for the factor ∂({node.form.text})/"
-                             f"∂({arg.form.text}) of {node.op.name}: it is left in the "  # type: ignore[union-attr]
-                             f"chain form")
+                notes.append(_no_rule(node, arg))
             terms.append(S.product(F, tangent[id(arg)]))
         complete &= ruled_all
         if not terms:
