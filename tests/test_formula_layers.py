@@ -144,3 +144,16 @@ def test_normalisation_gradients_equal_the_compact_backward_pass(eps, rng):
         assert f.complete and "σ(X" in f.text
         np.testing.assert_allclose(f.evaluate({"X": X2, "C": C2}), backward(X2, C2, eps),
                                    rtol=1e-10, atol=1e-12)
+
+
+def test_expr_on_the_command_line_prints_a_layer_formula_first(capsys):
+    from jacobian_calc.front.cli import main
+
+    status = main(["expr", "sum(tanh(conv2d(X, K, stride=2, padding=1)))", "--wrt", "K",
+                   "--shape", "X=6x5", "--shape", "K=3x2"])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert out.startswith("Formula: ∂sum(tanh(conv2d(X, K, stride=2, padding=1)))/∂K = "
+                          "corr(X, tanh′(conv2d(X, K, stride=2, padding=1)), stride=2, "
+                          "padding=1)\n"), out[:300]
+    assert "no rewriting rule" not in out
