@@ -447,11 +447,19 @@ class Row:
     extra: dict = field(default_factory=dict)
 
 
-def _loops_for(fn: Callable[[], object], target: float = 2e-3) -> int:
-    """How many calls make one timing sample last about ``target`` seconds."""
-    t0 = time.perf_counter()
-    fn()
-    once = time.perf_counter() - t0
+def _loops_for(fn: Callable[[], object], target: float = 1e-2) -> int:
+    """How many calls make one timing sample last about ``target`` seconds.
+
+    Calibrated on the fastest of three calls, as ``timeit``'s autorange calibrates on a
+    loop: a single call may be the one that pays for fresh pages (after another row has
+    freed its memory to the operating system), and would leave a millisecond row with one
+    call per sample, so that every sample measured the page faults instead of the work.
+    """
+    once = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        fn()
+        once = min(once, time.perf_counter() - t0)
     return max(1, min(1000, int(target / max(once, 1e-7))))
 
 
