@@ -367,6 +367,7 @@ def cost_report(factors: Sequence[Any], names: Sequence[str] | None = None) -> C
     --------
     A 1×100 row times a 100×100 matrix times a 100×1 column:
 
+    >>> import numpy as np
     >>> r = cost_report([np.ones((1, 100)), np.ones((100, 100)), np.ones((100, 1))])
     >>> r.reverse, r.forward, r.optimal.cost
     (10100, 10100, 10100)
@@ -390,7 +391,7 @@ def chain(*factors: Jacobian) -> Jacobian:
 
     Examples
     --------
-    >>> import jacobian_calc as jc
+    >>> import numpy as np, jacobian_calc as jc
     >>> g = jc.Jacobian([[1.0, 2.0]], of="f", wrt="y", of_shape=(), wrt_shape=(2,))
     >>> W = jc.Jacobian(np.eye(2), of="y", wrt="x", of_shape=(2,), wrt_shape=(2,))
     >>> jc.chain(g, W).toarray()
