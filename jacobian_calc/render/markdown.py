@@ -37,6 +37,7 @@ def jacobian_markdown(J: Jacobian) -> str:
 
     Examples
     --------
+    >>> import numpy as np
     >>> from jacobian_calc import Jacobian
     >>> J = Jacobian(np.eye(2), of="y", wrt="x", of_shape=(2,), wrt_shape=(2,), label="I")
     >>> print(J._repr_markdown_().splitlines()[0])
