@@ -4,8 +4,8 @@
 entry. The families — :mod:`~jacobian_calc.ops.elementwise` (activations, exp, log,
 powers, the Hadamard product), :mod:`~jacobian_calc.ops.linear` (products, sums,
 transposes, biases), :mod:`~jacobian_calc.ops.matrix` (inverse, determinant, trace),
-:mod:`~jacobian_calc.ops.reductions` (sum, softmax) and :mod:`~jacobian_calc.ops.losses` —
-each list their entries, and they are added here in that order. Users add entries with
+:mod:`~jacobian_calc.ops.reductions` (sum, softmax), :mod:`~jacobian_calc.ops.losses` and the
+layers (:mod:`~jacobian_calc.ops.attention`) — each list their entries, and they are added here in that order. Users add entries with
 :mod:`jacobian_calc.extend`, through the same :meth:`~jacobian_calc.ops.base.Table.add`.
 
 >>> from jacobian_calc.ops import TABLE
@@ -13,12 +13,12 @@ each list their entries, and they are added here in that order. Users add entrie
 'X⁻¹'
 """
 
-from . import elementwise, linear, losses, matrix, reductions
+from . import attention, elementwise, linear, losses, matrix, reductions
 from .base import TABLE, role_view
 
 __all__ = ["TABLE", "ACTIVATIONS", "LOSSES"]
 
-for _family in (elementwise, linear, matrix, reductions, losses):
+for _family in (elementwise, linear, matrix, reductions, losses, attention):
     for _op in _family.OPERATIONS:
         TABLE.add(_op)
 del _family, _op

@@ -20,7 +20,7 @@ The engine, the renderers, the parser and the calculator only ever read this tab
 built-in operations are entries like any other: each family module
 (:mod:`~jacobian_calc.ops.elementwise`, :mod:`~jacobian_calc.ops.linear`,
 :mod:`~jacobian_calc.ops.matrix`, :mod:`~jacobian_calc.ops.reductions`,
-:mod:`~jacobian_calc.ops.losses`) lists its entries, and :mod:`jacobian_calc.extend` adds
+:mod:`~jacobian_calc.ops.losses`, and the layers: :mod:`~jacobian_calc.ops.attention`) lists its entries, and :mod:`jacobian_calc.extend` adds
 users' entries the same way.
 """
 
@@ -50,7 +50,7 @@ __all__ = [
 ATOM, POSTFIX, UNARY, PRODUCT, SUM = 5, 4, 3, 2, 1
 
 #: The families, one module each.
-FAMILIES = ("elementwise", "linear", "matrix", "reductions", "losses")
+FAMILIES = ("elementwise", "linear", "matrix", "reductions", "losses", "layers")
 
 Matrix = Any  # numpy.ndarray, a scipy sparse array or a Structured matrix
 
