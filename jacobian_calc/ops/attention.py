@@ -141,8 +141,12 @@ def _wrt_values_info(node: NodeLike) -> MatrixInfo:
 
 
 def _fields(node: NodeLike) -> dict[str, object]:
-    d = node.args[0].value.shape[0]
-    e, n = node.value.shape
+    # Read from the arguments: the expression is also written (in a message) before its
+    # value exists and before the shapes are known to be right.
+    Q, V = node.args[0].value, node.args[2].value
+    d = Q.shape[0] if Q.ndim else 1
+    n = Q.shape[1] if Q.ndim == 2 else 1
+    e = V.shape[0] if V.ndim else 1
     return {"d": d, "n": n, "e": e,
             "scale": Form(f"1/√{d}", rf"\tfrac{{1}}{{\sqrt{{{d}}}}}")}
 
