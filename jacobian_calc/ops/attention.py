@@ -125,8 +125,13 @@ def _wrt_keys(node: NodeLike) -> np.ndarray:
     c, _, VJ = _parts(node)
     Q = node.args[0].value
     n, e, m = VJ.shape
-    # row a + e·j, column c' + d·i (vec(K) stacks K's columns k_i): c (V J_j)[a, i] q_j[c']
-    return (c * np.einsum("jai,cj->jaic", VJ, Q)).reshape(n * e, m * Q.shape[0])
+    d = Q.shape[0]
+    # row a + e·j, column c' + d·i (vec(K) stacks K's columns k_i): c (V J_j)[a, i] q_j[c'],
+    # written straight into a C-ordered (j, a, i, c') buffer, so the reshape is free (left
+    # to itself, numpy would lay the product out like the transposed Q and copy it again)
+    out = np.empty((n, e, m, d))
+    np.multiply((c * VJ)[:, :, :, None], Q.T[:, None, None, :], out=out)
+    return out.reshape(n * e, m * d)
 
 
 def _wrt_values(node: NodeLike) -> Kron:
