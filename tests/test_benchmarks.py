@@ -36,6 +36,11 @@ ROW_NAMES = [
     "full ∂ŷ/∂vec(W1): closed form np.kron(xᵀ, W3 D2 W2 D1)",
     "full ∂ŷ/∂vec(W1): torch.func.jacrev",
     "full ∂ŷ/∂vec(W1): jax.jacrev",
+    "attention ∂vec(O)/∂vec(Q), ∂vec(O)/∂vec(K), ∂vec(O)/∂vec(V): ours, jc.jacobian of "
+    "jc.attention (the entry's literal partials)",
+    "attention ∂vec(O)/∂vec(Q), ∂vec(O)/∂vec(K), ∂vec(O)/∂vec(V): compact backward formulas, "
+    "one VJP per output entry",
+    "attention ∂vec(O)/∂vec(Q), ∂vec(O)/∂vec(K), ∂vec(O)/∂vec(V): torch.func.jacrev",
 ]
 
 
@@ -115,4 +120,12 @@ def test_quick_benchmark_results_are_exact(quick_run):
     command = [r for r in rows if r["name"].startswith("lecture command")]
     assert len(command) == 1 and command[0]["extra"]["exit_status"] == 0
     assert len(data["targets"]) >= 15
+    # attention at 64 tokens of width 64: every route agrees with the compact formulas
+    attention = [r for r in rows if r["group"] == "attention"]
+    assert {r["n"] for r in attention} == {64}
+    timed = [r for r in attention if r["seconds"] is not None]
+    assert len(timed) >= 2 and all(r["exactness"] <= 1e-12 for r in timed)
+    assert all(r["extra"]["tokens"] == r["extra"]["width"] == 64 for r in timed)
+    assert any(t["target"].startswith("attention's three Jacobians at 64 tokens of width 64")
+               for t in data["targets"])
     assert (out / "results.md").read_text(encoding="utf-8").startswith("# Benchmark results")
