@@ -146,6 +146,9 @@ def _wrt_values_info(node: NodeLike) -> MatrixInfo:
 
 
 def _fields(node: NodeLike) -> dict[str, object]:
+    if len(node.args) != 3:  # written without a node (the list of operations): symbols
+        return {"d": Form("d", "d"), "n": Form("n", "n"), "e": Form("e", "e"),
+                "scale": Form("1/√d", r"\tfrac{1}{\sqrt{d}}")}
     # Read from the arguments: the expression is also written (in a message) before its
     # value exists and before the shapes are known to be right.
     Q, V = node.args[0].value, node.args[2].value
