@@ -151,7 +151,7 @@ def test_literal_equals_compact_equals_finite_differences(seed, d, n, m, e):
     for X, c, f in zip((Q, K, V), compact, numeric):
         J = jc.jacobian(O, X)
         assert J.shape == (e * n, X.size) and J.symbol == f"∂vec(attention(Q, K, V))/∂vec({X.name})"
-        close(J, c, rtol=1e-12, atol=1e-14)  # two exact routes: rounding apart
+        close(J, c, rtol=1e-10, atol=1e-12)  # two exact routes: only rounding apart
         close(J, f, rtol=1e-6, atol=1e-8)
 
 
@@ -164,7 +164,7 @@ def test_a_row_times_each_literal_jacobian_is_the_compact_backward_pass(seed, d,
     Q, K, V = variables(Qv, Kv, Vv)
     F = jc.sum(jc.attention(Q, K, V) * jc.var("C", C))
     for X, bar in zip((Q, K, V), attention_vjp(Qv, Kv, Vv, C)):
-        close(jc.grad(F, X), bar, rtol=1e-12, atol=1e-14)
+        close(jc.grad(F, X), bar, rtol=1e-10, atol=1e-12)
 
 
 def test_the_factors_keep_their_structure(rng):
@@ -268,10 +268,10 @@ def test_gradients_of_the_projection_weights_are_the_compact_chain(seed, d_model
                                                    (Xv, WQv, WKv, WVv)))
     F = jc.sum(self_attention(X, WQ, WK, WV) * jc.var("C", C))
     Qb, Kb, Vb = attention_vjp(WQv @ Xv, WKv @ Xv, WVv @ Xv, C)
-    close(jc.grad(F, WQ), Qb @ Xv.T, rtol=1e-12, atol=1e-14)
-    close(jc.grad(F, WK), Kb @ Xv.T, rtol=1e-12, atol=1e-14)
-    close(jc.grad(F, WV), Vb @ Xv.T, rtol=1e-12, atol=1e-14)
-    close(jc.grad(F, X), WQv.T @ Qb + WKv.T @ Kb + WVv.T @ Vb, rtol=1e-12, atol=1e-14)
+    close(jc.grad(F, WQ), Qb @ Xv.T, rtol=1e-10, atol=1e-12)
+    close(jc.grad(F, WK), Kb @ Xv.T, rtol=1e-10, atol=1e-12)
+    close(jc.grad(F, WV), Vb @ Xv.T, rtol=1e-10, atol=1e-12)
+    close(jc.grad(F, X), WQv.T @ Qb + WKv.T @ Kb + WVv.T @ Vb, rtol=1e-10, atol=1e-12)
 
 
 def test_jacobians_through_the_projections_against_differences_and_torch():

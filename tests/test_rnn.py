@@ -74,7 +74,7 @@ def test_explicit_gradients_are_the_compact_bptt_formulas(seed, d, n, s, T, acti
     assert list(explicit) == ["W", "U", "V"]
     for k in explicit:
         assert explicit[k].shape == {"W": W, "U": U, "V": V}[k].shape
-        close(explicit[k], compact[k], rtol=1e-12, atol=1e-14)
+        close(explicit[k], compact[k], rtol=1e-10, atol=1e-12)
 
 
 @settings(max_examples=200)
@@ -107,7 +107,7 @@ def test_state_jacobian_is_rtrl_and_finite_differences(seed, d, n, T, activation
     W, U, V, X, _ = problem(seed, d, n, 1, T)
     J = jc.RNN(W, U, V, activation=activation).jacobian(X, of="H", wrt="W")
     assert J.shape == (n * T, n * n) and J.symbol == "∂vec(H)/∂vec(W)"
-    close(J, bptt.rtrl_state_jacobians(W, U, X, activation), rtol=1e-12, atol=1e-14)
+    close(J, bptt.rtrl_state_jacobians(W, U, X, activation), rtol=1e-10, atol=1e-12)
     close(J, fd(lambda w: plain_states(w, U, X, activation), W), rtol=1e-6, atol=1e-8)
 
 
@@ -127,9 +127,9 @@ def test_per_step_jacobian_is_block_lower_triangular(seed, d, n, T, activation):
             block = M[t * n:(t + 1) * n, k * n * n:(k + 1) * n * n]
             if k > t:
                 assert block.nnz == 0, (t, k)
-            close(block.toarray(), blocks[t, k], rtol=1e-12, atol=1e-14)
+            close(block.toarray(), blocks[t, k], rtol=1e-10, atol=1e-12)
     summed = sum(M[:, k * n * n:(k + 1) * n * n].toarray() for k in range(T))
-    close(summed, rnn.jacobian(X, of="H", wrt="W").toarray(), rtol=1e-12, atol=1e-14)
+    close(summed, rnn.jacobian(X, of="H", wrt="W").toarray(), rtol=1e-10, atol=1e-12)
 
 
 @settings(max_examples=100)
