@@ -12,6 +12,11 @@ side: a warm-up call of each, then ``repeats`` rounds in which every row runs on
 order shuffled each round; the table gives the median. Peak memory is measured afterwards
 by tracemalloc, one call per row (numpy and scipy allocations are traced; PyTorch and
 JAX use their own allocators and show n/a). See ``benchmarks/README.md``.
+
+Second order (issue 10): the full Hessian over (vec W1, vec W2, vec W3) against
+``torch.func.hessian`` and ``jax.hessian`` where it fits (n ≤ 64: 8,704 weights at
+n = 64), a Hessian-vector product against one compact gradient, and the Gauss-Newton
+block of W1 held as its Kronecker factors and multiplied with a vector.
 """
 
 from __future__ import annotations
@@ -80,6 +85,16 @@ DENSE_KRON_LIMIT = 256 << 20
 TARGET_N = 1024
 #: Random directions of the Gâteaux check, as ``jacobian-calc lecture`` uses by default.
 DIRECTIONS = 8
+#: The full Hessian over every weight is dense, P × P for P weights; above this many bytes
+#: it is skipped (8,704 weights at n = 64: 578 MiB; 34,816 at n = 128: 9 GiB).
+FULL_HESSIAN_LIMIT = 1 << 30
+#: With --quick the full Hessian runs only where it is this small (n = 4).
+QUICK_HESSIAN_LIMIT = 1 << 20
+#: The size at which the full Hessian is judged against the peers (d = p = q = 64, s = 8).
+HESSIAN_N = 64
+#: The bound on the bytes the Gauss-Newton block of W1 holds, in units of 8·n² (one n × n
+#: matrix of float64): its two Kronecker factors A (d × d) and G (p × p) take 2 of them.
+GN_HELD_UNITS = 3
 
 
 # ------------------------------------------------------------------------ problem
@@ -261,6 +276,150 @@ def _jax_row() -> Callable[[Problem], Callable[[], object]] | None:
         return lambda: jac(W1).block_until_ready()
 
     return prepare
+
+
+# ------------------------------------------------------------------ second order
+def sigmoid_prime(z: np.ndarray) -> np.ndarray:
+    return z * (1 - z)
+
+
+def full_hessian_ours(pb: Problem) -> jc.Hessian:
+    """The Hessian over θ = (vec W1; vec W2; vec W3), dense P × P (``MLP.hessian``)."""
+    return pb.net.hessian(pb.x, pb.y)
+
+
+def hvp_ours(pb: Problem, V: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return pb.net.hvp(pb.x, pb.y, V)
+
+
+def hvp_compact(pb: Problem, V: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """H v by Pearlmutter's R-operator on the compact formulas, in numpy (sigmoid, ½‖ŷ − y‖²).
+
+    The forward pass and the back-propagation of (26), (32), (38), each differentiated
+    along the direction V: R(·) = d/dt (·)(W + tV) at t = 0. Written independently of the
+    literal machinery (it uses nothing of the package).
+    """
+    W1, W2, W3 = pb.weights
+    V1, V2, V3 = V["W1"], V["W2"], V["W3"]
+    x = pb.x
+    z1 = sigmoid(W1 @ x)
+    z2 = sigmoid(W2 @ z1)
+    r = W3 @ z2 - pb.y  # ∂f/∂ŷ
+    d1, d2 = sigmoid_prime(z1), sigmoid_prime(z2)  # φ′(h)
+    dd1, dd2 = d1 * (1 - 2 * z1), d2 * (1 - 2 * z2)  # φ″(h)
+    # forward, along V
+    Rh1 = V1 @ x
+    Rz1 = d1 * Rh1
+    Rh2 = V2 @ z1 + W2 @ Rz1
+    Rz2 = d2 * Rh2
+    Rr = V3 @ z2 + W3 @ Rz2  # R(∂f/∂ŷ) = H_L R(ŷ), H_L = I
+    # backward, and its R
+    a2 = W3.T @ r
+    delta2 = d2 * a2
+    R_delta2 = dd2 * Rh2 * a2 + d2 * (V3.T @ r + W3.T @ Rr)
+    a1 = W2.T @ delta2
+    R_delta1 = dd1 * Rh1 * a1 + d1 * (V2.T @ delta2 + W2.T @ R_delta2)
+    return {"W1": np.outer(R_delta1, x),
+            "W2": np.outer(R_delta2, z1) + np.outer(delta2, Rz1),
+            "W3": np.outer(Rr, z2) + np.outer(r, Rz2)}
+
+
+def closed_form_jacobian_block(pb: Problem) -> np.ndarray:
+    """M = ∂ŷ/∂h1 = W3 D2 W2 D1 (s × p), in numpy."""
+    W1, W2, W3 = pb.weights
+    z1 = sigmoid(W1 @ pb.x)
+    z2 = sigmoid(W2 @ z1)
+    return ((W3 * sigmoid_prime(z2)) @ W2) * sigmoid_prime(z1)
+
+
+def gauss_newton_ours(pb: Problem) -> jc.Hessian:
+    """The Gauss-Newton block of W1 for one example, kept as Kron(A, G) (``MLP.gauss_newton``)."""
+    return pb.net.gauss_newton(pb.x, pb.y, wrt="W1")
+
+
+def _second_peers(torch: object | None, jax: object | None) -> dict[str, Callable | None]:
+    """Prepare functions of the peers' full Hessian and Hessian-vector product (None: absent)."""
+    out: dict[str, Callable | None] = {"torch.func.hessian": None, "jax.hessian": None,
+                                       "torch.func.jvp(grad)": None, "jax.jvp(grad)": None}
+    if torch is not None:
+        func = importlib.import_module("torch.func")
+
+        def torch_f(pb: Problem) -> tuple[Callable, list]:
+            xt, yt = torch.from_numpy(pb.x.copy()), torch.from_numpy(pb.y.copy())
+
+            def f(W1: object, W2: object, W3: object) -> object:
+                r = W3 @ torch.sigmoid(W2 @ torch.sigmoid(W1 @ xt)) - yt
+                return 0.5 * (r * r).sum()
+
+            return f, [torch.from_numpy(np.array(W)) for W in pb.weights]
+
+        def torch_hessian(pb: Problem) -> Callable[[], object]:
+            f, Ws = torch_f(pb)
+            hess = func.hessian(f, argnums=(0, 1, 2))  # blocks [i][j]: Wi.shape + Wj.shape
+            return lambda: hess(*Ws)
+
+        def torch_hvp(pb: Problem, V: dict[str, np.ndarray]) -> Callable[[], object]:
+            f, Ws = torch_f(pb)
+            g = func.grad(f, argnums=(0, 1, 2))
+            Vs = tuple(torch.from_numpy(np.array(V[k])) for k in ("W1", "W2", "W3"))
+            return lambda: func.jvp(g, tuple(Ws), Vs)[1]  # forward over reverse
+
+        out["torch.func.hessian"], out["torch.func.jvp(grad)"] = torch_hessian, torch_hvp
+    if jax is not None:
+        jnp = importlib.import_module("jax.numpy")
+
+        def jax_f(pb: Problem) -> tuple[Callable, list]:
+            xj, yj = jnp.asarray(pb.x), jnp.asarray(pb.y)
+
+            def f(W1: object, W2: object, W3: object) -> object:
+                r = W3 @ jax.nn.sigmoid(W2 @ jax.nn.sigmoid(W1 @ xj)) - yj
+                return 0.5 * jnp.sum(r * r)
+
+            return f, [jnp.asarray(np.array(W)) for W in pb.weights]
+
+        def jax_hessian(pb: Problem) -> Callable[[], object]:
+            f, Ws = jax_f(pb)
+            hess = jax.jit(jax.hessian(f, argnums=(0, 1, 2)))  # compiled in the warm-up
+            return lambda: jax.block_until_ready(hess(*Ws))
+
+        def jax_hvp(pb: Problem, V: dict[str, np.ndarray]) -> Callable[[], object]:
+            f, Ws = jax_f(pb)
+            g = jax.grad(f, argnums=(0, 1, 2))
+            Vs = tuple(jnp.asarray(np.array(V[k])) for k in ("W1", "W2", "W3"))
+            hvp = jax.jit(lambda W, T: jax.jvp(g, W, T)[1])
+            return lambda: jax.block_until_ready(hvp(tuple(Ws), Vs))
+
+        out["jax.hessian"], out["jax.jvp(grad)"] = jax_hessian, jax_hvp
+    return out
+
+
+def second_order_peers() -> dict[str, Callable | None]:
+    """The peers of the second-order rows, with the threads setting of the first-order ones."""
+    try:
+        torch = importlib.import_module("torch")
+        torch.set_num_threads(THREADS)
+    except ImportError:
+        torch = None
+    try:
+        jax = importlib.import_module("jax")
+        jax.config.update("jax_enable_x64", True)
+    except ImportError:
+        jax = None
+    return _second_peers(torch, jax)
+
+
+def hessian_peer_err(blocks: object, H: jc.Hessian, shapes: list[tuple[int, int]]) -> float:
+    """A peer's nested tensor-layout blocks [i][j] (Wi.shape + Wj.shape) against our P × P
+    Hessian, each block read into the vec layout by ``jc.from_tensor_hessian``."""
+    starts = np.cumsum([0] + [a * b for a, b in shapes])
+    diff = scale = 0.0
+    for i, si in enumerate(shapes):
+        for j, sj in enumerate(shapes):
+            theirs = jc.from_tensor_hessian(np.asarray(blocks[i][j]), si, sj).toarray()
+            ours = H.storage[starts[i]:starts[i + 1], starts[j]:starts[j + 1]]
+            diff = max(diff, float(np.max(np.abs(theirs - ours))))
+            scale = max(scale, float(np.max(np.abs(theirs))), float(np.max(np.abs(ours))))
+    return diff / scale if scale else diff
 
 
 def _version(name: str) -> str | None:
@@ -579,6 +738,147 @@ def run_size(n: int, repeats: int, peers: dict[str, Callable | None], log: Calla
         if prepare is None:
             rows.append(Row("full", f"full ∂ŷ/∂vec(W1): {peer}", n, note="n/a: not installed"))
     log(f"n={n}: full Jacobian done")
+    return rows
+
+
+def run_second_order(n: int, repeats: int, peers: dict[str, Callable | None], log: Callable,
+                     hessian_limit: int = FULL_HESSIAN_LIMIT) -> list[Row]:
+    """Issue 10: the full Hessian (where it fits), a Hessian-vector product, and the
+    Gauss-Newton block of W1 as its Kronecker factors, each group measured side by side."""
+    pb = make_problem(n)
+    d, p, q, s = pb.sizes
+    rows: list[Row] = []
+
+    # ---- the full Hessian over (vec W1, vec W2, vec W3): dense P × P
+    P = sum(W.size for W in pb.weights)
+    full_bytes = 8 * P * P
+    hessian_peers = {k: peers.get(k) for k in ("torch.func.hessian", "jax.hessian")}
+    if full_bytes > hessian_limit:
+        why = ("over the --quick limit" if hessian_limit < FULL_HESSIAN_LIMIT
+               and full_bytes <= FULL_HESSIAN_LIMIT else f"over {_fmt_bytes(hessian_limit)}")
+        rows.append(Row("hessian", "full Hessian over (vec W1, vec W2, vec W3): all routes", n,
+                        note=f"skipped: the dense {P:,} × {P:,} result alone is "
+                             f"{_fmt_bytes(full_bytes)}, {why}"))
+    else:
+        routes: dict[str, Callable[[], object]] = {"ours: net.hessian(x, y)":
+                                                   lambda: full_hessian_ours(pb)}
+        for peer, prepare in hessian_peers.items():
+            if prepare is not None:
+                routes[peer] = prepare(pb)
+        timed = measure(routes, repeats)
+        ours_t = timed["ours: net.hessian(x, y)"][0]
+        H = full_hessian_ours(pb)
+        shapes = [W.shape for W in pb.weights]
+        errs = {peer: hessian_peer_err(routes[peer](), H, shapes)
+                for peer in routes if not peer.startswith("ours")}
+        for name, fn in routes.items():
+            tm = timed[name]
+            t, k, loops = tm[:3]
+            mine = name.startswith("ours")
+            row = Row("hessian", f"full Hessian over (vec W1, vec W2, vec W3): {name}", n, t, k,
+                      loops, peak_memory(fn) if mine else None, None, "ours", t / ours_t,
+                      max(errs.values()) if mine and errs else errs.get(name),
+                      (f"{P:,} weights, {_fmt_bytes(full_bytes)} dense; "
+                       + ("exact against every peer installed (their blocks read by "
+                          "jc.from_tensor_hessian)" if errs else "no peer installed to compare")
+                       if mine else "blocks [i][j] of Wi.shape + Wj.shape, read by "
+                                    "jc.from_tensor_hessian; memory: own allocator, not traced"))
+            row.extra["weights"] = P
+            rows.append(with_spread(row, tm))
+        del H
+    for peer, prepare in hessian_peers.items():
+        if prepare is None and full_bytes <= hessian_limit:
+            rows.append(Row("hessian", f"full Hessian over (vec W1, vec W2, vec W3): {peer}", n,
+                            note="n/a: not installed"))
+    log(f"n={n}: full Hessian done")
+
+    # ---- a Hessian-vector product, against one compact gradient measured alongside
+    rng = np.random.default_rng(n + 1)
+    V = {name: rng.normal(size=W.shape) for name, W in zip(("W1", "W2", "W3"), pb.weights)}
+    hvp_rows: dict[str, Callable[[], object]] = {
+        "compact gradient (the unit)": lambda: compact(pb),
+        "ours: net.hvp(x, y, V)": lambda: hvp_ours(pb, V),
+        "compact R-operator in numpy (Pearlmutter; the reference)": lambda: hvp_compact(pb, V),
+    }
+    hvp_peers = {k: peers.get(k) for k in ("torch.func.jvp(grad)", "jax.jvp(grad)")}
+    for peer, prepare in hvp_peers.items():
+        if prepare is not None:
+            hvp_rows[peer] = prepare(pb, V)
+    timed = measure(hvp_rows, repeats)
+    unit = timed["compact gradient (the unit)"][0]
+    reference = hvp_compact(pb, V)
+    for name, fn in hvp_rows.items():
+        if name.startswith("compact gradient"):
+            continue
+        tm = timed[name]
+        t, k, loops = tm[:3]
+        out = fn()
+        if not isinstance(out, dict):  # a peer's tuple (W1, W2, W3)
+            out = {key: np.asarray(v) for key, v in zip(("W1", "W2", "W3"), out)}
+        mine = not any(name.startswith(peer) for peer in hvp_peers)
+        row = Row("hvp", f"Hessian-vector product: {name}", n, t, k, loops,
+                  peak_memory(fn) if mine else None, t / unit, "compact gradient alongside",
+                  t / unit, gradients_err(out, reference),
+                  f"compact gradient alongside {_fmt_time(unit)}"
+                  + ("" if mine else "; forward over reverse; memory: own allocator, not traced"))
+        row.extra["compact_alongside_s"] = unit
+        rows.append(with_spread(row, tm))
+    for peer, prepare in hvp_peers.items():
+        if prepare is None:
+            rows.append(Row("hvp", f"Hessian-vector product: {peer}", n, note="n/a: not installed"))
+    log(f"n={n}: Hessian-vector product done")
+
+    # ---- the Gauss-Newton block of W1, (x xᵀ) ⊗ (Mᵀ M), held as its two factors
+    GN = gauss_newton_ours(pb)
+    K = GN.storage
+    M = closed_form_jacobian_block(pb)
+    A_ref, G_ref = np.outer(pb.x, pb.x), M.T @ M  # H_L = I for ½‖ŷ − y‖²
+    Vd = rng.normal(size=(p, d))
+    v = Vd.reshape(-1, order="F")  # vec(V)
+    expected = (G_ref @ Vd @ A_ref.T).reshape(-1, order="F")  # (A ⊗ G) vec(V) = vec(G V Aᵀ)
+    timed = measure({"build": lambda: gauss_newton_ours(pb), "compact": lambda: compact(pb)},
+                    repeats)
+    unit = timed["compact"][0]
+    tm = timed["build"]
+    t, k, loops = tm[:3]
+    held = retained_bytes(lambda: gauss_newton_ours(pb))
+    arrays = int(K.nbytes) if isinstance(K, Structured) else int(getattr(K, "nbytes", 0))
+    unit_bytes = 8 * max(d, p) ** 2
+    dense_block = 8 * (p * d) ** 2
+    kind = type(K).__name__
+    factors = (" ⊗ ".join("×".join(map(str, f.shape)) if isinstance(f, np.ndarray) else f"I{f}"
+                          for f in (K.left, K.right)) if isinstance(K, Kron) else kind)
+    row = Row("gauss_newton", "Gauss-Newton block of W1: ours, net.gauss_newton(x, y, wrt='W1')",
+              n, t, k, loops, peak_memory(lambda: gauss_newton_ours(pb)), t / unit,
+              "compact gradient alongside", t / unit, rel_err(K @ v, expected),
+              f"stored as {kind} ({factors}): {arrays:,} B in its arrays "
+              f"({arrays / unit_bytes:.3g}·8n²), {held:,} B traced after the call; the dense "
+              f"{p * d:,} × {p * d:,} block would be {_fmt_bytes(dense_block)}")
+    row.extra.update(type=kind, array_bytes=arrays, held_bytes=held, dense_bytes=dense_block,
+                     unit_bytes=unit_bytes, compact_alongside_s=unit, factors=factors)
+    rows.append(with_spread(row, tm))
+    products = {"ours: H.storage @ vec(V)": lambda: K @ v,
+                "numpy: vec(G V Aᵀ) with G = MᵀM, A = x xᵀ from the closed form":
+                lambda: (G_ref @ Vd @ A_ref.T).reshape(-1, order="F")}
+    timed = measure(products, repeats)
+    ref_t = timed[list(products)[1]][0]
+    for name, fn in products.items():
+        tm = timed[name]
+        t, k, loops = tm[:3]
+        mine = name.startswith("ours")
+        row = Row("gauss_newton", f"Gauss-Newton block of W1 × vector: {name}", n, t, k, loops,
+                  peak_memory(fn), None, "numpy vec(G V Aᵀ)", t / ref_t,
+                  rel_err(fn(), expected) if mine else 0.0,
+                  "through the factors, (A ⊗ G) vec(V) = vec(G V Aᵀ); the block is never formed"
+                  if mine else "the same two n × n products, from factors computed independently")
+        row.extra["unit_bytes"] = unit_bytes
+        rows.append(with_spread(row, tm))
+    rows.append(Row("gauss_newton", "Gauss-Newton block of W1: dense", n,
+                    note=f"{p * d:,} × {p * d:,}: {_fmt_bytes(dense_block)} "
+                         f"(8·(pd)², computed, not allocated)"))
+    rows[-1].extra["dense_bytes"] = dense_block
+    del GN, K
+    log(f"n={n}: Gauss-Newton block done")
     return rows
 
 
@@ -907,7 +1207,7 @@ KRON_OURS = (("structured Kron (the factor the literal route builds)",
 
 
 def targets(rows: list[Row]) -> list[tuple[str, bool | None, str]]:
-    """Each target of issues 5 and 9 with whether this run met it (None: not measured)."""
+    """Each target of issues 5, 9 and 10 with whether this run met it (None: not measured)."""
     out: list[tuple[str, bool | None, str]] = []
     N = TARGET_N
     for n in (N, 2 * N):
@@ -1004,14 +1304,68 @@ def targets(rows: list[Row]) -> list[tuple[str, bool | None, str]]:
                 None if c is None else c.extra["ok"] and c.seconds < 10,
                 "not run" if c is None else
                 f"{_fmt_time(c.seconds)}, exit status {c.extra['exit_status']}"))
+    out += second_order_targets(rows)
     out += attention_targets(rows)
+    return out
+
+
+def second_order_targets(rows: list[Row]) -> list[tuple[str, bool | None, str]]:
+    """The targets of issue 10 (second order) with whether this run met them."""
+    out: list[tuple[str, bool | None, str]] = []
+    n, N = HESSIAN_N, TARGET_N
+    full = "full Hessian over (vec W1, vec W2, vec W3): "
+    ours = _find(rows, n, full + "ours")
+    what = f"full Hessian at n = {n} (d = p = q = {n}, s = {max(2, n // 8)})"
+    if ours is not None:
+        what = f"full Hessian at n = {n} ({ours.extra['weights']:,} weights)"
+    for peer in ("torch.func.hessian", "jax.hessian"):
+        target = f"{what}, MLP.hessian(x, y), no slower than {peer}"
+        pr = _find(rows, n, full + peer)
+        if ours is None or ours.seconds is None:
+            out.append((target, None, "not run"))
+        elif pr is None or pr.seconds is None:
+            out.append((target, None, "peer not installed"))
+        else:
+            out.append((target, ours.seconds <= pr.seconds,
+                        f"ours {_fmt_time(ours.seconds)}, {peer} {_fmt_time(pr.seconds)} "
+                        f"({ours.seconds / pr.seconds:.2f}×)"))
+    h = _find(rows, N, "Hessian-vector product: ours")
+    out.append((f"Hessian-vector product ≤ 4× one compact gradient at n = {N} "
+                f"(net.hvp against mlp_gradients measured alongside)",
+                None if h is None else h.ratio_reference <= 4,
+                "not run" if h is None else
+                f"{h.ratio_reference:.2f}× ({_fmt_time(h.seconds)} against "
+                f"{_fmt_time(h.extra['compact_alongside_s'])})"))
+    g = _find(rows, N, "Gauss-Newton block of W1: ours")
+    target = (f"Gauss-Newton block of W1 held as its Kronecker factors at n = {N}: "
+              f"≤ {GN_HELD_UNITS}·8·n² B (O(n²); the two n × n factors take 2·8·n², the dense "
+              f"block 8·n⁴)")
+    if g is None:
+        out.append((target, None, "not run"))
+    else:
+        held = max(g.extra["held_bytes"], g.extra["array_bytes"])
+        out.append((target, g.extra["type"] == "Kron" and held <= GN_HELD_UNITS * g.extra[
+            "unit_bytes"], f"{g.extra['type']} ({g.extra['factors']}): {held:,} B = "
+                           f"{held / g.extra['unit_bytes']:.3g}·8n² (traced after the call "
+                           f"{g.extra['held_bytes']:,} B, arrays {g.extra['array_bytes']:,} B); "
+                           f"dense {_fmt_bytes(g.extra['dense_bytes'])}"))
+    m = _find(rows, N, "Gauss-Newton block of W1 × vector: ours")
+    target = (f"Gauss-Newton block of W1 times a vector without forming it at n = {N}: exact "
+              f"to 1e-12 against vec(G V Aᵀ), peak ≤ {GN_HELD_UNITS}·8·n² B")
+    if m is None:
+        out.append((target, None, "not run"))
+    else:
+        out.append((target, m.exactness <= 1e-12 and m.peak_bytes <= GN_HELD_UNITS * m.extra[
+            "unit_bytes"], f"{_fmt_time(m.seconds)} ({m.ratio_reference:.2f}× the numpy "
+                           f"formula), error {m.exactness:.1e}, peak {_fmt_bytes(m.peak_bytes)} "
+                           f"= {m.peak_bytes / m.extra['unit_bytes']:.3g}·8n²"))
     return out
 
 
 def report(rows: list[Row], info: dict, command: str) -> str:
     lines = [f"Command: `{command}`", "",
              "Machine: " + ", ".join(f"{k} {v}" for k, v in info.items() if v is not None), "",
-             table(rows), "", "Targets (issues 5 and 9):", ""]
+             table(rows), "", "Targets (issues 5, 9, 10 and 11):", ""]
     for what, ok, detail in targets(rows):
         mark = "not measured" if ok is None else ("met" if ok else "MISSED")
         lines.append(f"- {what}: **{mark}** — {detail}")
@@ -1021,7 +1375,8 @@ def report(rows: list[Row], info: dict, command: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="n = 4, 64 only (a smoke test)")
+    ap.add_argument("--quick", action="store_true",
+                    help="n = 4, 64 only, the full Hessian at n = 4 only (a smoke test)")
     ap.add_argument("--scale", action="store_true",
                     help=f"also run explicit gradients at n = {SCALE_SIZE} and print peak memory")
     ap.add_argument("--sizes", type=int, nargs="+", help="override the sizes n")
@@ -1039,6 +1394,8 @@ def main(argv: list[str] | None = None) -> int:
     repeats = args.repeats or (5 if args.quick else 15)
     checks = args.checks or (100 if args.quick else 1000)
     peers = {} if args.no_peers else {"torch.func.jacrev": _torch_row(), "jax.jacrev": _jax_row()}
+    peers2 = {} if args.no_peers else second_order_peers()
+    hessian_limit = QUICK_HESSIAN_LIMIT if args.quick else FULL_HESSIAN_LIMIT
     command = "python benchmarks/run.py" + "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:]))
     info = machine_info()
     # Freeze what the imports (numpy, scipy, torch, jax, hypothesis) created, so that a
@@ -1055,10 +1412,11 @@ def main(argv: list[str] | None = None) -> int:
     rows += run_lecture_checks(checks)
     for n in sizes:
         rows += run_size(n, repeats, peers, log, command_n)
-    # Seconds a call for the compact route and the peers: fewer rounds than the other groups
-    rows += run_attention(min(repeats, 3 if args.quick else 7), not args.no_peers, log)
+        rows += run_second_order(n, repeats, peers2, log, hessian_limit)
     if args.scale:
         rows += run_scale(SCALE_SIZE, log)
+    # Seconds a call for the compact route and the peers: fewer rounds than the other groups
+    rows += run_attention(min(repeats, 3 if args.quick else 7), not args.no_peers, log)
     try:
         info["load_average_end"] = os.getloadavg()
     except OSError:

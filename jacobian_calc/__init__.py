@@ -41,7 +41,8 @@ from .core.errors import (
     WorkLimitError,
 )
 from .core.jacobian import Jacobian
-from .core.layout import from_tensor_jacobian, to_tensor_jacobian
+from .core.layout import from_tensor_hessian, from_tensor_jacobian, to_tensor_hessian, \
+    to_tensor_jacobian
 from .core.limits import get_dense_limit, get_work_limit, set_dense_limit, set_work_limit, \
     work_limit
 from .core.vec import commutation_matrix, unvec, vec
@@ -129,6 +130,8 @@ __all__ = [
     # tensor layouts (JAX/PyTorch)
     "from_tensor_jacobian",
     "to_tensor_jacobian",
+    "from_tensor_hessian",
+    "to_tensor_hessian",
 ]
 
 

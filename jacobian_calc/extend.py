@@ -86,7 +86,7 @@ def elementwise(name: str, f: Callable[[np.ndarray], np.ndarray],
         φ and φ′, ``ndarray -> ndarray`` of the same shape.
     symbol, latex : str, optional
         How φ is written in text and LaTeX (default: the name, in LaTeX as
-        :func:`~jacobian_calc.core.notation.operator_name` writes it: ``\operatorname{name}``,
+        ``operator_name`` (in ``jacobian_calc.core.notation``) writes it: ``\operatorname{name}``,
         or ``\mathop{\mathrm{soft\_sign}}`` for a name with an ``_``).
     definition, derivative : str, optional
         Templates of φ's and φ′'s definitions in ``$fn`` (the symbol) and ``$0``, e.g.

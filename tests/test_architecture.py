@@ -88,7 +88,7 @@ def test_there_is_no_import_cycle():
     state: dict[str, int] = {}
     stack: list[str] = []
 
-    def visit(m: str) -> None:
+    def visit(m: str) -> None:  # a depth-first search: pytest.fail on the first back edge
         state[m] = 1
         stack.append(m)
         for t in graph[m]:
@@ -103,6 +103,7 @@ def test_there_is_no_import_cycle():
     for m in graph:
         if m not in state:
             visit(m)
+    assert all(state[m] == 2 for m in graph)  # every module visited, none left on the stack
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))

@@ -36,12 +36,26 @@ ROW_NAMES = [
     "full ∂ŷ/∂vec(W1): closed form np.kron(xᵀ, W3 D2 W2 D1)",
     "full ∂ŷ/∂vec(W1): torch.func.jacrev",
     "full ∂ŷ/∂vec(W1): jax.jacrev",
+    # issue 10: second order
+    "full Hessian over (vec W1, vec W2, vec W3): ours: net.hessian(x, y)",
+    "full Hessian over (vec W1, vec W2, vec W3): torch.func.hessian",
+    "full Hessian over (vec W1, vec W2, vec W3): jax.hessian",
+    "Hessian-vector product: ours: net.hvp(x, y, V)",
+    "Hessian-vector product: compact R-operator in numpy (Pearlmutter; the reference)",
+    "Hessian-vector product: torch.func.jvp(grad)",
+    "Hessian-vector product: jax.jvp(grad)",
+    "Gauss-Newton block of W1: ours, net.gauss_newton(x, y, wrt='W1')",
+    "Gauss-Newton block of W1 × vector: ours: H.storage @ vec(V)",
+    "Gauss-Newton block of W1 × vector: numpy: vec(G V Aᵀ)",
+    "Gauss-Newton block of W1: dense",
+    # issue 11: attention
     "attention ∂vec(O)/∂vec(Q), ∂vec(O)/∂vec(K), ∂vec(O)/∂vec(V): ours, jc.jacobian of "
     "jc.attention (the entry's literal partials)",
     "attention ∂vec(O)/∂vec(Q), ∂vec(O)/∂vec(K), ∂vec(O)/∂vec(V): compact backward formulas, "
     "one VJP per output entry",
     "attention ∂vec(O)/∂vec(Q), ∂vec(O)/∂vec(K), ∂vec(O)/∂vec(V): torch.func.jacrev",
 ]
+TARGETS = "Targets (issues 5, 9, 10 and 11):"
 
 
 @pytest.fixture(scope="module")
@@ -69,11 +83,16 @@ def test_quick_benchmark_prints_every_row_for_each_size(quick_run):
         assert any("literal explicit gradients" in line for line in rows)
         assert any("Kronecker factor" in line for line in rows)
         assert any("lecture verification" in line for line in rows)
-    assert "Targets (issues 5 and 9):" in proc.stdout
+    assert TARGETS in proc.stdout
     # every target is listed with its verdict, measured or not
-    targets = [line for line in proc.stdout.split("Targets (issues 5 and 9):", 1)[1]
+    targets = [line for line in proc.stdout.split(TARGETS, 1)[1]
                .splitlines() if line.startswith("- ")]
-    assert len(targets) >= 15
+    assert len(targets) >= 20
+    for what in ("full Hessian at n = 64", "no slower than torch.func.hessian",
+                 "no slower than jax.hessian", "Hessian-vector product ≤ 4× one compact gradient",
+                 "Gauss-Newton block of W1 held as its Kronecker factors",
+                 "Gauss-Newton block of W1 times a vector without forming it"):
+        assert any(what in line for line in targets), what
     for line in targets:
         assert any(v in line for v in ("**met**", "**MISSED**", "**not measured**")), line
 
@@ -119,7 +138,7 @@ def test_quick_benchmark_results_are_exact(quick_run):
     assert all(r["extra"]["ok"] is True and r["exactness"] <= 1e-12 for r in verify)
     command = [r for r in rows if r["name"].startswith("lecture command")]
     assert len(command) == 1 and command[0]["extra"]["exit_status"] == 0
-    assert len(data["targets"]) >= 15
+    assert len(data["targets"]) >= 20
     # attention at 64 tokens of width 64: every route agrees with the compact formulas
     attention = [r for r in rows if r["group"] == "attention"]
     assert {r["n"] for r in attention} == {64}
@@ -129,3 +148,40 @@ def test_quick_benchmark_results_are_exact(quick_run):
     assert any(t["target"].startswith("attention's three Jacobians at 64 tokens of width 64")
                for t in data["targets"])
     assert (out / "results.md").read_text(encoding="utf-8").startswith("# Benchmark results")
+
+
+def test_quick_benchmark_second_order_rows(quick_run):
+    _, out = quick_run
+    data = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    by_name = {(r["name"], r["n"]): r for r in data["rows"]}
+    full = "full Hessian over (vec W1, vec W2, vec W3): "
+    # the full Hessian runs at n = 4 with --quick (40 weights); at n = 64 it is skipped
+    ours = by_name[(full + "ours: net.hessian(x, y)", 4)]
+    assert ours["extra"]["weights"] == 4 * 4 + 4 * 4 + 2 * 4 and ours["seconds"] > 0
+    for peer in ("torch.func.hessian", "jax.hessian"):
+        row = by_name.get((full + peer, 4))
+        assert row is not None
+        if row["seconds"] is not None:  # installed: exact against ours, through the converter
+            assert row["exactness"] <= 1e-12
+        else:
+            assert row["note"] == "n/a: not installed"
+    skipped = by_name[(full + "all routes", 64)]
+    assert "8,704 × 8,704" in skipped["note"] and "--quick" in skipped["note"]
+    for n in (4, 64):
+        p = d = n
+        hvp = by_name[("Hessian-vector product: ours: net.hvp(x, y, V)", n)]
+        ref = by_name[("Hessian-vector product: compact R-operator in numpy (Pearlmutter; the "
+                       "reference)", n)]
+        assert hvp["exactness"] <= 1e-12 and ref["exactness"] == 0.0
+        assert hvp["reference"] == "compact gradient alongside"
+        assert hvp["extra"]["compact_alongside_s"] > 0
+        gn = by_name[("Gauss-Newton block of W1: ours, net.gauss_newton(x, y, wrt='W1')", n)]
+        # kept as its two factors: A = x xᵀ (d × d) and G (p × p), never the (pd)² block
+        assert gn["extra"]["type"] == "Kron"
+        assert gn["extra"]["array_bytes"] == 8 * (d * d + p * p)
+        assert gn["extra"]["dense_bytes"] == 8 * (p * d) ** 2
+        assert gn["exactness"] <= 1e-12
+        product = by_name[("Gauss-Newton block of W1 × vector: ours: H.storage @ vec(V)", n)]
+        assert product["exactness"] <= 1e-12 and product["seconds"] > 0
+        dense = by_name[("Gauss-Newton block of W1: dense", n)]
+        assert dense["seconds"] is None and dense["extra"]["dense_bytes"] == 8 * (p * d) ** 2

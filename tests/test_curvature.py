@@ -137,7 +137,7 @@ def fd_hessian(p):
     return np.stack(columns, axis=1)
 
 
-def close(actual, expected, rtol, scale=1.0):
+def assert_close(actual, expected, rtol, scale=1.0):
     """max|actual − expected| ≤ rtol · max(scale, max|actual|, max|expected|)."""
     actual, expected = np.asarray(actual), np.asarray(expected)
     assert actual.shape == expected.shape, (actual.shape, expected.shape)
@@ -168,7 +168,7 @@ def test_loss_hessians_are_the_derivative_of_the_loss_gradient(s, n, loss, data)
         fd = np.stack([(gradient(yhat[:, [i]] + STEP * e[:, None], y[:, [i]])
                         - gradient(yhat[:, [i]] - STEP * e[:, None], y[:, [i]]))[:, 0]
                        / (2 * STEP) for e in np.eye(s)], axis=1)
-        close(H[i], fd, 1e-8)
+        assert_close(H[i], fd, 1e-8)
 
 
 def test_loss_hessians_closed_forms():
@@ -184,7 +184,7 @@ def test_loss_hessians_closed_forms():
 def test_hessian_matches_finite_differences_of_the_gradient(p):
     H = hessian(p)
     assert H.shape == (p.theta().size,) * 2
-    close(H, fd_hessian(p), 1e-6, gradient_scale(p))
+    assert_close(H, fd_hessian(p), 1e-6, gradient_scale(p))
 
 
 @given(problems(), st.data())
@@ -203,13 +203,13 @@ def test_hvp_matches_a_finite_difference_along_v(p, data):
                    for a, b in zip(p.pattern(t), base)))
     fd = (p.gradient(theta + STEP * v) - p.gradient(theta - STEP * v)) / (2 * STEP)
     got = np.concatenate([out[n].ravel(order="F") for n in p.names])
-    close(got, fd, 1e-6, gradient_scale(p))
+    assert_close(got, fd, 1e-6, gradient_scale(p))
 
 
 @given(problems())
 def test_hessian_is_symmetric(p):
     H = hessian(p)
-    close(H, H.T, 1e-12, gradient_scale(p))
+    assert_close(H, H.T, 1e-12, gradient_scale(p))
 
 
 @given(problems(), st.data())
@@ -219,14 +219,14 @@ def test_hvp_is_the_hessian_times_vec_v(p, data):
     out = mlp_hvp(*p.args(), V, biases=p.biases)
     v = np.concatenate([V.get(n, np.zeros(p.params[n].shape)).ravel(order="F") for n in p.names])
     got = np.concatenate([out[n].ravel(order="F") for n in p.names])
-    close(got, hessian(p) @ v, 1e-12, gradient_scale(p))
+    assert_close(got, hessian(p) @ v, 1e-12, gradient_scale(p))
 
 
 @given(problems(batch=st.integers(2, 3)))
 def test_a_batch_sums_the_hessians_of_its_examples(p):
     total = sum(mlp_hessian(list(p.weights), p.x[:, i], p.y[:, i], p.activation, p.loss,
                             biases=p.biases) for i in range(p.n))
-    close(hessian(p), total, 1e-12, gradient_scale(p))
+    assert_close(hessian(p), total, 1e-12, gradient_scale(p))
 
 
 # -------------------------------------------------------------------- Gauss-Newton
@@ -256,7 +256,7 @@ def test_gauss_newton_blocks_match_finite_differences(p, data):
     where = p.offsets()
     fd = fd_gauss_newton(p)[where[k], where[l]]
     assert block.shape == fd.shape
-    close(block, fd, 1e-6, gradient_scale(p))
+    assert_close(block, fd, 1e-6, gradient_scale(p))
 
 
 @given(problems(), st.data())
@@ -265,7 +265,7 @@ def test_gauss_newton_equals_the_hessian_at_a_perfect_fit(p, data):
     fit = Problem(p.weights, p.biases, p.x, p.yhat(p.theta()), p.activation, "squared_error")
     k, l = data.draw(st.sampled_from(p.names)), data.draw(st.sampled_from(p.names))
     where = fit.offsets()
-    close(mlp_gauss_newton_block(*fit.args(), k, l, biases=fit.biases),
+    assert_close(mlp_gauss_newton_block(*fit.args(), k, l, biases=fit.biases),
           hessian(fit)[where[k], where[l]], 1e-12)
 
 
@@ -274,7 +274,7 @@ def test_one_layer_gauss_newton_is_the_hessian(p, data):
     # ŷ = W x (+ b) is linear in the parameters: the loss term is all there is
     k, l = data.draw(st.sampled_from(p.names)), data.draw(st.sampled_from(p.names))
     where = p.offsets()
-    close(mlp_gauss_newton_block(*p.args(), k, l, biases=p.biases),
+    assert_close(mlp_gauss_newton_block(*p.args(), k, l, biases=p.biases),
           hessian(p)[where[k], where[l]], 1e-12)
 
 
@@ -283,7 +283,7 @@ def test_same_layer_blocks_are_gauss_newton_for_relu_and_identity(p, data):
     # φ″ = 0 and a layer's product W_k z_{k−1} is linear in W_k: no residual term on the diagonal
     k = data.draw(st.sampled_from(p.names))
     where = p.offsets()
-    close(mlp_gauss_newton_block(*p.args(), k, k, biases=p.biases),
+    assert_close(mlp_gauss_newton_block(*p.args(), k, k, biases=p.biases),
           hessian(p)[where[k], where[k]], 1e-12, gradient_scale(p))
 
 
@@ -313,10 +313,10 @@ def test_one_layer_squared_error_hessian_is_x_xT_kron_identity(p):
     s = p.weights[0].shape[0]
     H = hessian(p)
     where = p.offsets()
-    close(H[where["W1"], where["W1"]], np.kron(X @ X.T, np.eye(s)), 1e-13)
+    assert_close(H[where["W1"], where["W1"]], np.kron(X @ X.T, np.eye(s)), 1e-13)
     if p.biases is not None:
-        close(H[where["W1"], where["b1"]], np.kron(X.sum(axis=1, keepdims=True), np.eye(s)), 1e-13)
-        close(H[where["b1"], where["b1"]], p.n * np.eye(s), 1e-13)
+        assert_close(H[where["W1"], where["b1"]], np.kron(X.sum(axis=1, keepdims=True), np.eye(s)), 1e-13)
+        assert_close(H[where["b1"], where["b1"]], p.n * np.eye(s), 1e-13)
 
 
 def test_one_layer_squared_error_by_hand():
@@ -333,7 +333,7 @@ def test_kfac_is_the_gauss_newton_block_for_one_example(p, data):
     A, G = mlp_kfac(*p.args(), k, biases=p.biases)
     W = p.weights[k - 1]
     assert A.shape == (W.shape[1],) * 2 and G.shape == (W.shape[0],) * 2
-    close(np.kron(A, G), mlp_gauss_newton_block(*p.args(), k, k, biases=p.biases), 1e-12)
+    assert_close(np.kron(A, G), mlp_gauss_newton_block(*p.args(), k, k, biases=p.biases), 1e-12)
 
 
 @given(problems(batch=st.just(None)), st.integers(2, 3), st.data())
@@ -343,8 +343,8 @@ def test_kfac_is_exact_for_a_batch_of_copies(p, n, data):
     X, Y = np.repeat(p.x[:, None], n, axis=1), np.repeat(p.y[:, None], n, axis=1)
     A, G = mlp_kfac(list(p.weights), X, Y, p.activation, p.loss, f"W{k}", biases=p.biases)
     z = mlp_forward(list(p.weights), p.x, p.activation, p.biases)[1][k - 1]
-    close(A, np.outer(z, z), 1e-13)
-    close(np.kron(A, G), mlp_gauss_newton_block(list(p.weights), X, Y, p.activation, p.loss,
+    assert_close(A, np.outer(z, z), 1e-13)
+    assert_close(np.kron(A, G), mlp_gauss_newton_block(list(p.weights), X, Y, p.activation, p.loss,
                                                 k, k, biases=p.biases), 1e-10)
 
 

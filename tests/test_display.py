@@ -106,3 +106,22 @@ def test_html_escapes_what_it_shows():
     html = render(Report([Table(["a<b"], [["x & y"]])]), "html")
     assert "a&lt;b" in html and "x &amp; y" in html
     assert parse_html(html) == "a<bx & y"
+
+
+def test_second_order_values_show_as_math_html_and_markdown(values):
+    A, X, F, net = values
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=2), rng.normal(size=1)
+    H = jc.hessian(F, X)
+    check_latex(H._repr_latex_()[2:-2])
+    assert H._repr_markdown_().startswith(f"**{H.symbol}**")
+    for d in (jc.derivation(F, X, order=2), net.derivation(x, y, wrt=("W1", "W2"), order=2)):
+        assert d._repr_latex_ is None  # a report, shown as HTML or Markdown instead
+        text = parse_html(d._repr_html_())
+        assert "Second-order derivation" in text and "dimension check" in text
+        md = d._repr_markdown_()
+        assert md.startswith("# Second-order derivation")
+    K = net.kfac(x, y, wrt="W1")
+    text = parse_html(K._repr_html_())
+    assert "K-FAC of W1" in text and "A ⊗ G" in text
+    assert "| A ⊗ G | 6×6 |" in K._repr_markdown_()

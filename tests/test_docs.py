@@ -1,7 +1,7 @@
 """The documentation's promises, checked without building it (tests/test_site.py builds it).
 
-* docs/equations.md maps every lecture equation (1)–(38), Figure 1 and §3.4 to a function
-  and to a notebook cell, with plain Markdown links that read on a Git host as well as in
+* docs/equations.md maps every lecture equation (1)–(38), Figure 1 and §3.4 — and, in its
+  second-order section, each second-order method — to a function and to a notebook cell, with plain Markdown links that read on a Git host as well as in
   the site: ``[`vec`](api.md#jacobian_calc.vec)`` and
   ``[notebook 04 · (22)](notebooks/04_vec_and_lemma.ipynb#eq-22)``, no MyST roles;
 * every notebook link on the map names a committed notebook and a MyST target
@@ -37,9 +37,11 @@ TARGET = re.compile(r"^\(([\w-]+)\)=\s*$", re.M)
 
 
 def _map_rows() -> list[list[str]]:
+    """The cells of each table row of the map (a header, the line above |---|, is no row)."""
+    lines = EQUATION_MAP.read_text(encoding="utf-8").splitlines()
     rows = []
-    for line in EQUATION_MAP.read_text(encoding="utf-8").splitlines():
-        if line.startswith("| ") and not line.startswith("| eq "):
+    for line, below in zip(lines, lines[1:] + [""]):
+        if line.startswith("| ") and not below.startswith("|---"):
             rows.append([cell.strip() for cell in line.strip().strip("|").split(" | ")])
     return rows
 
@@ -121,7 +123,50 @@ def test_every_row_names_a_function_and_a_notebook_cell():
         assert API_LINK.findall(row[2]), f"row {row[0]}: no link to the API page"
         links = _notebook_links(row[3])
         assert len(links) == 1, f"row {row[0]}: expected one notebook cell, got {links}"
-        assert re.search(r"notebook 0[1-6]", row[3]), row[3]
+        assert re.search(r"notebook [0-9]{2} ·", row[3]), row[3]
+
+
+SECOND_ORDER_API = [
+    "jacobian_calc.hessian", "jacobian_calc.hvp",
+    # MLP's second-order methods are the Curvature mixin's; the API page documents them there
+    *(f"jacobian_calc.lecture.hessians.Curvature.{m}"
+      for m in ("hessian", "gauss_newton", "hessian_terms", "kfac", "hvp")),
+]
+
+
+def test_the_second_order_section_links_each_method_to_notebook_07():
+    text = EQUATION_MAP.read_text(encoding="utf-8")
+    assert "\n## Second order\n" in text
+    section = text.split("\n## Second order\n", 1)[1].split("\n## ", 1)[0]  # to the next
+    linked = set(API_LINK.findall(section))
+    assert not set(SECOND_ORDER_API) - linked, sorted(set(SECOND_ORDER_API) - linked)
+    rows = [line for line in section.splitlines() if line.startswith("| ") and "](" in line]
+    assert rows and all({n for _, n, _ in _notebook_links(r)} == {"07"} for r in rows), rows
+    # the link text names the method the way a user calls it: MLP.kfac, not Curvature.kfac
+    for method in ("hessian", "gauss_newton", "hessian_terms", "kfac", "hvp"):
+        assert f"[`MLP.{method}`](api.md#jacobian_calc.lecture.hessians.Curvature.{method})" in section
+
+
+BEYOND_SECTIONS = {
+    "Attention": ["jacobian_calc.softmax", "jacobian_calc.attention",
+                  "jacobian_calc.lecture.attention.attention_jacobians",
+                  "jacobian_calc.lecture.attention.attention_vjp"],
+    "Recurrence": ["jacobian_calc.RNN.gradients", "jacobian_calc.RNN.jacobian",
+                   "jacobian_calc.RNN.derivation", "jacobian_calc.RNN.cost",
+                   "jacobian_calc.lecture.bptt.bptt_gradients",
+                   "jacobian_calc.engine.cost.ReuseReport"],
+}
+
+
+@pytest.mark.parametrize("heading", sorted(BEYOND_SECTIONS))
+def test_the_attention_and_recurrence_sections_link_to_notebook_09(heading):
+    text = EQUATION_MAP.read_text(encoding="utf-8")
+    assert f"\n## {heading}\n" in text
+    section = text.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    linked = set(API_LINK.findall(section))
+    assert not set(BEYOND_SECTIONS[heading]) - linked, sorted(set(BEYOND_SECTIONS[heading]) - linked)
+    rows = [line for line in section.splitlines() if line.startswith("| ") and "](" in line]
+    assert len(rows) >= 5 and all({n for _, n, _ in _notebook_links(r)} == {"09"} for r in rows)
 
 
 def test_the_map_reads_as_plain_markdown():
@@ -147,7 +192,7 @@ def test_every_notebook_link_on_the_map_is_a_notebook_target():
     # And the notebook named in the row's text is the one linked.
     for row in _map_rows():
         ((_, number, _),) = _notebook_links(row[3])
-        assert re.search(r"notebook (0[1-6])", row[3]).group(1) == number, row[3]
+        assert re.search(r"notebook ([0-9]{2})", row[3]).group(1) == number, row[3]
 
 
 def test_every_api_link_on_the_map_is_documented_on_the_api_page():

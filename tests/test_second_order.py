@@ -22,7 +22,7 @@ from jacobian_calc.lecture.curvature import (
     loss_hessians, mlp_gauss_newton_block, mlp_hessian, mlp_hvp, mlp_kfac,
 )
 from jacobian_calc.testing import real_arrays
-from test_curvature import SMOOTH, Problem, close, fd_hessian, gradient_scale, problems
+from test_curvature import SMOOTH, Problem, assert_close, fd_hessian, gradient_scale, problems
 
 
 def network(p: Problem) -> jc.MLP:
@@ -48,7 +48,7 @@ def test_full_hessian_is_the_compact_hessian(p):
     H = network(p).hessian(p.x, p.y)
     assert H.shape == (p.theta().size,) * 2
     assert list(H.parts) == p.names  # (vec W1, …, vec WL, b1, …, bL)
-    close(H.toarray(), compact_hessian(p), 1e-10, gradient_scale(p))
+    assert_close(H.toarray(), compact_hessian(p), 1e-10, gradient_scale(p))
 
 
 @given(problems(), st.data())
@@ -57,9 +57,9 @@ def test_hessian_blocks_are_the_compact_blocks(p, data):
     where = p.offsets()
     block = network(p).hessian(p.x, p.y, wrt=(a, b))
     assert block.shape == (p.params[a].size, p.params[b].size)
-    close(block.toarray(), compact_hessian(p)[where[a], where[b]], 1e-10, gradient_scale(p))
+    assert_close(block.toarray(), compact_hessian(p)[where[a], where[b]], 1e-10, gradient_scale(p))
     if a == b:  # one name is the diagonal block
-        close(network(p).hessian(p.x, p.y, wrt=a).toarray(), block.toarray(), 1e-13)
+        assert_close(network(p).hessian(p.x, p.y, wrt=a).toarray(), block.toarray(), 1e-13)
 
 
 @given(problems(), st.data())
@@ -67,20 +67,20 @@ def test_hessian_blocks_match_finite_differences(p, data):
     a, b = data.draw(pairs(p))
     where = p.offsets()
     block = network(p).hessian(p.x, p.y, wrt=(a, b)).toarray()
-    close(block, fd_hessian(p)[where[a], where[b]], 1e-6, gradient_scale(p))
+    assert_close(block, fd_hessian(p)[where[a], where[b]], 1e-6, gradient_scale(p))
 
 
 @given(problems())
 def test_full_hessian_is_symmetric(p):
     H = network(p).hessian(p.x, p.y).toarray()
-    close(H, H.T, 1e-12, gradient_scale(p))
+    assert_close(H, H.T, 1e-12, gradient_scale(p))
 
 
 @given(problems(), st.data())
 def test_a_block_and_its_mirror_are_transposes(p, data):
     a, b = data.draw(pairs(p))
     net = network(p)
-    close(net.hessian(p.x, p.y, wrt=(a, b)).toarray(),
+    assert_close(net.hessian(p.x, p.y, wrt=(a, b)).toarray(),
           net.hessian(p.x, p.y, wrt=(b, a)).toarray().T, 1e-12, gradient_scale(p))
 
 
@@ -94,7 +94,7 @@ def test_hvp_is_the_compact_hvp(p, data):
     for name in p.names:
         # compared by value: see test_hvp_gives_biases_the_shape_they_were_given for shapes
         assert literal[name].size == p.params[name].size
-        close(literal[name].reshape(compact[name].shape), compact[name], 1e-10,
+        assert_close(literal[name].reshape(compact[name].shape), compact[name], 1e-10,
               gradient_scale(p))
 
 
@@ -114,7 +114,7 @@ def test_hvp_gives_biases_the_shape_they_were_given(rng):
 def test_gauss_newton_blocks_are_the_compact_blocks(p, data):
     a, b = data.draw(pairs(p))
     G = network(p).gauss_newton(p.x, p.y, wrt=(a, b))
-    close(G.toarray(), mlp_gauss_newton_block(*p.args(), a, b, biases=p.biases), 1e-10,
+    assert_close(G.toarray(), mlp_gauss_newton_block(*p.args(), a, b, biases=p.biases), 1e-10,
           gradient_scale(p))
 
 
@@ -125,7 +125,7 @@ def test_full_gauss_newton_is_the_compact_blocks(p):
     where = p.offsets()
     for a in p.names:
         for b in p.names:
-            close(G[where[a], where[b]], mlp_gauss_newton_block(*p.args(), a, b,
+            assert_close(G[where[a], where[b]], mlp_gauss_newton_block(*p.args(), a, b,
                                                                 biases=p.biases),
                   1e-10, gradient_scale(p))
 
@@ -133,7 +133,7 @@ def test_full_gauss_newton_is_the_compact_blocks(p):
 @given(problems(max_depth=1, losses=("squared_error",)))
 def test_one_layer_linear_squared_error_gauss_newton_is_the_hessian(p):
     net = network(p)
-    close(net.gauss_newton(p.x, p.y).toarray(), net.hessian(p.x, p.y).toarray(), 1e-13)
+    assert_close(net.gauss_newton(p.x, p.y).toarray(), net.hessian(p.x, p.y).toarray(), 1e-13)
 
 
 @given(problems(), st.data())
@@ -141,7 +141,7 @@ def test_gauss_newton_is_the_hessian_at_a_perfect_fit(p, data):
     fit = Problem(p.weights, p.biases, p.x, p.yhat(p.theta()), p.activation, "squared_error")
     a, b = data.draw(pairs(fit))
     net = network(fit)
-    close(net.gauss_newton(fit.x, fit.y, wrt=(a, b)).toarray(),
+    assert_close(net.gauss_newton(fit.x, fit.y, wrt=(a, b)).toarray(),
           net.hessian(fit.x, fit.y, wrt=(a, b)).toarray(), 1e-12)
 
 
@@ -163,8 +163,8 @@ def test_single_example_gauss_newton_block_is_stored_as_z_zT_kron_BT_H_B(p, data
     assert isinstance(G.storage, Kron)
     B, zs, yhat = b_factors(p, p.x)
     HL = loss_hessians(yhat, p.y, p.loss)[0]
-    close(dense_factor(G.storage.left), np.outer(zs[k - 1], zs[l - 1]), 1e-13)
-    close(dense_factor(G.storage.right), B[k - 1].T @ HL @ B[l - 1], 1e-12)
+    assert_close(dense_factor(G.storage.left), np.outer(zs[k - 1], zs[l - 1]), 1e-13)
+    assert_close(dense_factor(G.storage.right), B[k - 1].T @ HL @ B[l - 1], 1e-12)
 
 
 def dense_factor(f):
@@ -192,8 +192,8 @@ def test_hessian_terms_sum_to_the_block(p, data):
         assert kind in ("activation", "product") and 1 <= int(layer) <= p.depth, name
     total = sum(term.toarray() for term in terms.values())
     where = p.offsets()
-    close(total, compact_hessian(p)[where[a], where[b]], 1e-10, gradient_scale(p))
-    close(terms["gauss_newton"].toarray(),
+    assert_close(total, compact_hessian(p)[where[a], where[b]], 1e-10, gradient_scale(p))
+    assert_close(terms["gauss_newton"].toarray(),
           mlp_gauss_newton_block(*p.args(), a, b, biases=p.biases), 1e-10, gradient_scale(p))
 
 
@@ -206,7 +206,7 @@ def test_deep_linear_network_same_layer_is_gauss_newton_cross_layer_adds_the_pro
     a, b = f"W{k}", f"W{l}"
     # same layer: no residual at all
     for w in (a, b):
-        close(net.hessian(p.x, p.y, wrt=w).toarray(),
+        assert_close(net.hessian(p.x, p.y, wrt=w).toarray(),
               net.gauss_newton(p.x, p.y, wrt=w).toarray(), 1e-12, gradient_scale(p))
     # cross layer: H − GN is exactly the bilinear term of h_l = W_l z_{l−1}
     terms = net.hessian_terms(p.x, p.y, wrt=(a, b))
@@ -217,12 +217,12 @@ def test_deep_linear_network_same_layer_is_gauss_newton_cross_layer_adds_the_pro
             assert not np.any(term.toarray()), name
     H = net.hessian(p.x, p.y, wrt=(a, b)).toarray()
     G = net.gauss_newton(p.x, p.y, wrt=(a, b)).toarray()
-    close(H - G, terms[f"product_{l}"].toarray(), 1e-10, gradient_scale(p))
+    assert_close(H - G, terms[f"product_{l}"].toarray(), 1e-10, gradient_scale(p))
     # … and that term is the compact H − GN
     where = p.offsets()
     compact = compact_hessian(p)[where[a], where[b]] - \
         mlp_gauss_newton_block(*p.args(), a, b, biases=p.biases)
-    close(terms[f"product_{l}"].toarray(), compact, 1e-10, gradient_scale(p))
+    assert_close(terms[f"product_{l}"].toarray(), compact, 1e-10, gradient_scale(p))
 
 
 def test_deep_linear_cross_layer_block_really_differs_from_gauss_newton(rng):
@@ -249,7 +249,7 @@ def test_relu_same_layer_blocks_are_gauss_newton(p, data):
     for name, term in terms.items():
         if name != "gauss_newton":  # φ″ = 0: listed, and zero
             assert name.startswith("activation_") and not np.any(term.toarray()), name
-    close(net.hessian(p.x, p.y, wrt=a).toarray(), net.gauss_newton(p.x, p.y, wrt=a).toarray(),
+    assert_close(net.hessian(p.x, p.y, wrt=a).toarray(), net.gauss_newton(p.x, p.y, wrt=a).toarray(),
           1e-12, gradient_scale(p))
 
 
@@ -262,7 +262,7 @@ def test_the_residual_terms_of_a_smooth_network_are_the_compact_h_minus_gn(p):
     H = compact_hessian(p)[p.offsets()["W1"], p.offsets()["W1"]]
     G = mlp_gauss_newton_block(*p.args(), "W1", "W1", biases=p.biases)
     rest = sum(t.toarray() for n, t in terms.items() if n != "gauss_newton")
-    close(rest, H - G, 1e-10, gradient_scale(p))
+    assert_close(rest, H - G, 1e-10, gradient_scale(p))
 
 
 def test_the_phi_second_term_is_not_zero_for_tanh(lecture):
@@ -278,10 +278,10 @@ def test_kfac_factors_are_the_compact_factors(p, data):
     k = data.draw(st.integers(1, p.depth))
     K = network(p).kfac(p.x, p.y, wrt=f"W{k}")
     A, G = mlp_kfac(*p.args(), k, biases=p.biases)
-    close(K.A, A, 1e-12)
-    close(K.G, G, 1e-10, gradient_scale(p))
+    assert_close(K.A, A, 1e-12)
+    assert_close(K.G, G, 1e-10, gradient_scale(p))
     exact = mlp_gauss_newton_block(*p.args(), k, k, biases=p.biases)
-    close(dense(K.exact), exact, 1e-10, gradient_scale(p))
+    assert_close(dense(K.exact), exact, 1e-10, gradient_scale(p))
     # the reported error is ‖A ⊗ G − GN‖_F / ‖GN‖_F
     scale = np.linalg.norm(exact)
     assume(scale > 1e-6)
@@ -295,8 +295,8 @@ def test_kfac_is_the_gauss_newton_block_for_one_example(p, data):
     K = network(p).kfac(p.x, p.y, wrt=f"W{k}")
     W = p.weights[k - 1]
     assert K.A.shape == (W.shape[1],) * 2 and K.G.shape == (W.shape[0],) * 2
-    close(np.kron(K.A, K.G), dense(K.exact), 1e-12)
-    close(dense(K.exact), mlp_gauss_newton_block(*p.args(), k, k, biases=p.biases), 1e-10,
+    assert_close(np.kron(K.A, K.G), dense(K.exact), 1e-12)
+    assert_close(dense(K.exact), mlp_gauss_newton_block(*p.args(), k, k, biases=p.biases), 1e-10,
           gradient_scale(p))
     assert K.error <= 1e-12
 
@@ -306,8 +306,8 @@ def test_kfac_of_a_scalar_output_network(rng):
     x, y = rng.normal(size=2), rng.normal(size=1)
     K = jc.MLP([W1, W2], "tanh").kfac(x, y, wrt="W1")
     A, G = mlp_kfac([W1, W2], x, y, "tanh", "squared_error", 1)
-    close(K.A, A, 1e-12)
-    close(K.G, G, 1e-12)
+    assert_close(K.A, A, 1e-12)
+    assert_close(K.G, G, 1e-12)
 
 
 def test_kfac_factor_shapes_with_one_cross_entropy_output(rng):
@@ -327,9 +327,9 @@ def test_hessian_of_half_squared_residual_is_x_xT_kron_identity(s, d, n, data):
     expected = np.kron(X @ X.T, np.eye(s))
     W = jc.var("W", W0)
     expr = jc.hessian(jc.squared_error(W @ jc.var("x", x0), jc.var("y", y0)), W)
-    close(expr.toarray(), expected, 1e-13)
-    close(jc.MLP([W0], "tanh").hessian(x0, y0, wrt="W1").toarray(), expected, 1e-13)
-    close(mlp_hessian([W0], x0, y0, "tanh", "squared_error"), expected, 1e-13)
+    assert_close(expr.toarray(), expected, 1e-13)
+    assert_close(jc.MLP([W0], "tanh").hessian(x0, y0, wrt="W1").toarray(), expected, 1e-13)
+    assert_close(mlp_hessian([W0], x0, y0, "tanh", "squared_error"), expected, 1e-13)
 
 
 # ------------------------------------------------------------- jc.hessian, jc.hvp
@@ -361,14 +361,14 @@ def test_expression_hessian_and_hvp_are_the_compact_ones(case, data):
     H = mlp_hessian([W1, W2], x, y, activation, loss)
     scale = gradient_scale(Problem((W1, W2), None, x, y, activation, loss))
     n1 = W1.size
-    close(jc.hessian(F, A).toarray(), H[:n1, :n1], 1e-10, scale)
-    close(jc.hessian(F, A, B).toarray(), H[:n1, n1:], 1e-10, scale)
-    close(jc.hessian(F, B).toarray(), H[n1:, n1:], 1e-10, scale)
+    assert_close(jc.hessian(F, A).toarray(), H[:n1, :n1], 1e-10, scale)
+    assert_close(jc.hessian(F, A, B).toarray(), H[:n1, n1:], 1e-10, scale)
+    assert_close(jc.hessian(F, B).toarray(), H[n1:, n1:], 1e-10, scale)
     V = data.draw(real_arrays(W1.shape, 1.0))
     out = jc.hvp(F, A, V)
     assert out.shape == W1.shape
     # H_{W1 W1} vec(V): the W1 part of the full product along (V, 0)
-    close(out, mlp_hvp([W1, W2], x, y, activation, loss, {"W1": V})["W1"], 1e-10, scale)
+    assert_close(out, mlp_hvp([W1, W2], x, y, activation, loss, {"W1": V})["W1"], 1e-10, scale)
 
 
 # ------------------------------------------------------------------------- errors

@@ -44,7 +44,7 @@ class Hessian(Jacobian):
     f_latex, x_latex, y_latex : str, optional
         The LaTeX forms (by default from the names).
     terms : mapping of str to matrix, optional
-        Named parts whose sum is the matrix (for :meth:`~jacobian_calc.MLP.hessian_terms`).
+        Named parts whose sum is the matrix (for :meth:`MLP.hessian_terms <jacobian_calc.lecture.hessians.Curvature.hessian_terms>`).
     parts : mapping of str to (slice, shape), optional
         For a Hessian over several stacked variables θ = (vec W1; vec W2; …): where each
         variable's entries sit and its shape (see :meth:`block`).
@@ -76,7 +76,7 @@ class Hessian(Jacobian):
         Raises
         ------
         ChoiceError
-            ``a`` or ``b`` is not one of the stacked variables (:attr:`parts`).
+            ``a`` or ``b`` is not one of the stacked variables (``parts``).
         """
         b = a if b is None else b
         for name in (a, b):
@@ -106,7 +106,7 @@ class Hessian(Jacobian):
         return rf"\frac{{\partial^2 {_flat(self.f_latex, (), True)}}}{{{bottom}}}"
 
     def symmetric_error(self) -> float:
-        """max |H − Hᵀ| / max |H| for a diagonal block (0 when exactly symmetric)."""
+        """``max|H − Hᵀ| / max|H|`` for a diagonal block (0 when exactly symmetric)."""
         dense = self.toarray()
         scale = float(np.max(np.abs(dense))) if dense.size else 0.0
         diff = float(np.max(np.abs(dense - dense.T))) if dense.shape[0] == dense.shape[1] \

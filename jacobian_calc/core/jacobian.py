@@ -15,7 +15,7 @@ written as the lecture's eq (33) dimension check.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from math import prod
 
 import numpy as np
@@ -124,8 +124,8 @@ class Jacobian(display.Printable):
       (1×2)·(1×2) → ✗ 2 ≠ 1
     """
 
-    __slots__ = ("_storage", "_materialized", "of", "wrt", "of_shape", "wrt_shape", "label",
-                 "latex", "equation", "symmetric", "of_latex", "wrt_latex")
+    __slots__ = ("_storage", "_materialized", "of", "wrt", "of_shape", "wrt_shape", "_label",
+                 "_latex", "_notation", "equation", "symmetric", "of_latex", "wrt_latex")
 
     def __init__(
         self,
@@ -141,6 +141,7 @@ class Jacobian(display.Printable):
         symmetric: bool | None = None,
         of_latex: str | None = None,
         wrt_latex: str | None = None,
+        notation: Callable[[], tuple[str, str]] | None = None,
     ) -> None:
         of, wrt = _name(of, "of"), _name(wrt, "wrt")
         of_shape, wrt_shape = _shape(of_shape, "of_shape"), _shape(wrt_shape, "wrt_shape")
@@ -156,12 +157,32 @@ class Jacobian(display.Printable):
         self._materialized: np.ndarray | sp.sparray | None = None
         self.of, self.wrt = of, wrt
         self.of_shape, self.wrt_shape = of_shape, wrt_shape
-        self.label, self.latex, self.equation = label, latex, equation
+        self._label, self._latex, self.equation = label, latex, equation
+        # (text, LaTeX) written only when asked for: most factors of a gradient are never
+        # printed, and writing a label costs more than a small product
+        self._notation = notation
         if symmetric is None:
             symmetric = isinstance(storage, Structured) and storage.symmetric
         self.symmetric = bool(symmetric)
         self.of_latex = of_latex if of_latex is not None else latex_name(of)
         self.wrt_latex = wrt_latex if wrt_latex is not None else latex_name(wrt)
+
+    def _written(self) -> None:
+        if self._notation is not None:
+            self._label, self._latex = self._notation()
+            self._notation = None
+
+    @property
+    def label(self) -> str | None:
+        """How the matrix is written in text (``'(x₁I₅, …, x₄I₅)'``), or ``None``."""
+        self._written()
+        return self._label
+
+    @property
+    def latex(self) -> str | None:
+        """How the matrix is written in LaTeX, or ``None``."""
+        self._written()
+        return self._latex
 
     # ----------------------------------------------------------------- construction
     @classmethod

@@ -145,8 +145,8 @@ class Structured(ABC):
         return NotImplemented
 
     def __repr__(self) -> str:
-        return (f"<{type(self).__name__} {self.shape[0]}×{self.shape[1]}, {self.nnz} stored "
-                f"entries in {self.nbytes} bytes>")
+        return (f"<{type(self).__name__} {self.shape[0]}×{self.shape[1]}, {self.nnz} entries "
+                f"kept in {self.nbytes} bytes>")
 
 
 def _check_rows(V: np.ndarray, n: int) -> np.ndarray:
@@ -568,7 +568,7 @@ def product(a: Matrix, b: Matrix, *, keep_kron: bool = False) -> Matrix:
     by the mixed-product rule (A ⊗ B)(C ⊗ D) = AC ⊗ BD; a dense operand times a structured
     one uses the structure; anything else is written out sparse and handed to scipy. The
     result is dense whenever one side is dense: an ndarray, or for M(aᵀ ⊗ B) the Kronecker
-    product aᵀ ⊗ MB of two matrices, kept structured (see :func:`_through_kron`).
+    product aᵀ ⊗ MB of two matrices, kept structured (see ``_through_kron``).
 
     ``keep_kron=True`` keeps M(aᵀ ⊗ B) a Kronecker product for an M of a single row too
     (and (a ⊗ B)M for a single column): what the tangents of second order need, where a
@@ -904,7 +904,7 @@ def product_info(a: MatrixInfo, b: MatrixInfo) -> MatrixInfo:
 
 
 def _through_info(a: MatrixInfo, b: MatrixInfo) -> MatrixInfo | None:
-    """The info of M (aᵀ ⊗ B) = aᵀ ⊗ MB (or of (a ⊗ B) M), mirroring :func:`_through_kron`."""
+    """The info of M (aᵀ ⊗ B) = aᵀ ⊗ MB (or of (a ⊗ B) M), mirroring ``_through_kron``."""
     if b.kind == "kron" and b.left is not None and not b.identities[0] and b.left[0] == 1 \
             and a.kind in ("dense", "diagonal") and a.rows > 1:
         return _kron_info(b.left, (a.rows, _right_shape(b)[1]), (False, False))

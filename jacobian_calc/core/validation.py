@@ -34,6 +34,7 @@ def as_real_array(
     ndim: Collection[int] | None = (0, 1, 2),
     *,
     finite: bool = True,
+    copy: bool = True,
 ) -> np.ndarray:
     """Return ``value`` as a new float64 array, or raise an error naming ``name``.
 
@@ -47,6 +48,9 @@ def as_real_array(
         The accepted numbers of dimensions; ``None`` accepts any.
     finite : bool
         Refuse NaN and ±inf (the default).
+    copy : bool
+        Always return a new array (the default); ``False`` returns a float64 ndarray
+        given as it is, for a caller that only reads it.
 
     Returns
     -------
@@ -70,7 +74,7 @@ def as_real_array(
             f"{name} is a masked array ({np.ma.count_masked(value)} of {value.size} entries "
             f"masked); fill it first, e.g. {name}.filled(0.0)")
     try:
-        arr = np.array(value)
+        arr = np.array(value) if copy else np.asarray(value)
     except (TypeError, ValueError) as exc:  # ragged nested lists
         raise JacobianCalcError(f"{name} is not a rectangular numeric array: {exc}") from None
     if arr.dtype.kind in "c":

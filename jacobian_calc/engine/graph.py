@@ -418,12 +418,16 @@ class Graph:
         if found is not None:
             return found
         op, arg = node.op, node.args[position]
-        label = op.label(node, position)
         partial = op.partials[position]
         with np.errstate(over="ignore", divide="ignore", invalid="ignore", under="ignore"):
             matrix = partial.build(node)
+
+        def notation() -> tuple[str, str]:
+            label = op.label(node, position)
+            return label.text, label.latex
+
         J = _finite_factor(Jacobian(matrix, of=node.label, wrt=arg.label, of_shape=node.shape,
-                                    wrt_shape=arg.shape, label=label.text, latex=label.latex,
+                                    wrt_shape=arg.shape, notation=notation,
                                     equation=partial.equation_of(node),
                                     symmetric=partial.symmetric or None,
                                     of_latex=node.form.latex, wrt_latex=arg.form.latex),

@@ -264,7 +264,7 @@ def assemble(blocks: Mapping[tuple[int, int], Sequence[Any]], rows: Sequence[int
     Returns
     -------
     matrix
-        One block: its terms' sum, kept structured when :func:`add` keeps it. Several:
+        One block: its terms' sum, kept structured when :func:`~jacobian_calc.core.structure.add` keeps it. Several:
         dense when the terms fill a quarter of it or more (added in place, see
         :func:`accumulate`), else a scipy sparse array.
     """
@@ -288,7 +288,7 @@ def assemble(blocks: Mapping[tuple[int, int], Sequence[Any]], rows: Sequence[int
         out = np.zeros(shape)
         for (a, b), vs in blocks.items():
             view = out[r_at[a]:r_at[a + 1], c_at[b]:c_at[b + 1]]
-            for v in vs:
+            for v in _merged(vs):
                 accumulate(view, v)
         if symmetric:
             for (a, b) in blocks:
@@ -308,6 +308,28 @@ def assemble(blocks: Mapping[tuple[int, int], Sequence[Any]], rows: Sequence[int
         if grid[a][a] is None and rows[a] == cols[a]:
             grid[a][a] = sp.csr_array((rows[a], cols[a]))
     return sp.csr_array(sp.block_array(grid, format="csr"))
+
+
+def _merged(values: Sequence[Any]) -> list[Any]:
+    """The values with Kronecker products of one left factor joined: A ⊗ B + A ⊗ C = A ⊗ (B + C).
+
+    The terms of a layer's block share their left factor (z zᵀ for one example), so the
+    block is written out once instead of once per term.
+    """
+    out: list[Any] = []
+    groups: list[tuple[np.ndarray, np.ndarray]] = []
+    for v in values:
+        if isinstance(v, Kron) and not isinstance(v.left, int) and not isinstance(v.right, int):
+            for k, (left, right) in enumerate(groups):
+                if left.shape == v.left.shape and right.shape == v.right.shape \
+                        and (left is v.left or np.array_equal(left, v.left)):
+                    groups[k] = (left, right + v.right)
+                    break
+            else:
+                groups.append((v.left, v.right))
+        else:
+            out.append(v)
+    return [Kron(left, right) for left, right in groups] + out
 
 
 def _fills_count(held: int, size: int) -> bool:
@@ -374,7 +396,7 @@ def hessian(graph: Graph, of: str | Node, x: str | Node, y: str | Node | None = 
     names : callable, optional
         ``node -> name`` of each node's term (default: the node's formula).
     keep_terms : bool
-        Keep each node's contribution, by name, in :attr:`Hessian.terms` (a term that
+        Keep each node's contribution, by name, in :attr:`Hessian.terms <jacobian_calc.Hessian.terms>` (a term that
         vanishes at this point is kept too, as the zero matrix it is).
 
     Returns
@@ -483,53 +505,90 @@ def hvp_many(graph: Graph, of: str | Node, directions: Mapping[str | Node, np.nd
         if V.shape != X.shape:
             raise ShapeError(f"the direction for {X.form.text} must be shaped like it, "
                              f"{X.shape}; got {V.shape}")
-        seeds[X] = V.reshape(-1, 1, order="F")
+        seeds[X] = V
     targets = [graph.node(w) for w in wrt]
     variables = list(dict.fromkeys([*seeds, *targets]))
     live = [n for n in graph.nodes if graph.depends_on(head, n)
             and any(graph.depends_on(n, v) for v in variables)]
     factors = [graph.factor(n, p) for n in live if n.op is not None
                for p, a in enumerate(n.args) if a in live]
-    check_work(4 * sum(n.size for n in live) + sum(MatrixInfo.of(f.storage).held for f in factors),
-               4 * sum(MatrixInfo.of(f.storage).apply or MatrixInfo.of(f.storage).nnz
-                       for f in factors),
+    infos = [MatrixInfo.of(f.storage) for f in factors]
+    check_work(4 * sum(n.size for n in live) + sum(i.held for i in infos),
+               4 * sum(i.apply or i.nnz for i in infos),
                f"a Hessian-vector product of {head.form.text}")
     adjoints = graph.adjoints(head, variables, leaves=False) if live else {}
     # the tangent along V of every live node, one column each, tail to head
-    along: dict[Node, np.ndarray] = dict(seeds)
+    along: dict[Node, np.ndarray] = {}
     for node in live:
         if node in seeds or node.op is None:
             continue
         total = None
         for position, arg in enumerate(node.args):
-            if arg in along:
-                term = _dense(product(graph.factor(node, position).storage, along[arg]))
+            if arg in seeds or arg in along:
+                term = _tangent_term(graph.factor(node, position).storage, arg, seeds, along)
                 total = term if total is None else total + term
         if total is not None:
             along[node] = total
     # the second-order injections ā_n · d²n at the arguments of every node
     inject: dict[Node, np.ndarray] = {}
     for node in live:
-        if node.op is None or node not in adjoints or not any(a in along for a in node.args):
+        if node.op is None or node not in adjoints \
+                or not any(a in along or a in seeds for a in node.args):
             continue
         for p, q, M in _pairs(_blocks(node, adjoints[node])):
-            if node.args[q] in along:
-                u = _dense(product(M, along[node.args[q]])).reshape(-1)
+            b = node.args[q]
+            if b in along or b in seeds:
+                column = along[b] if b in along else _vec(seeds[b])
+                u = _dense(product(M, column)).reshape(-1)
                 a = node.args[p]
                 inject[a] = u if a not in inject else inject[a] + u
     # one reverse sweep that carries the injections back to the variables
     rows: dict[Node, np.ndarray] = {}
+    out: dict[str, np.ndarray] = {}
     for node in reversed(live):
         r = inject.get(node)
+        shaped = None  # a variable's part, already in its own shape
         for child, position in graph.consumers(node):
             if child in rows:
-                term = _dense(product(rows[child][None, :],
-                                      graph.factor(child, position).storage)).reshape(-1)
+                factor = graph.factor(child, position).storage
+                if node in targets and node.op is None and _outer_factor(factor, node):
+                    # (xᵀ ⊗ I_p)ᵀ applied to a row g is vec(g xᵀ): the outer product,
+                    # formed in W's shape without a column-major copy
+                    part = np.outer(rows[child], factor.left[0])
+                    shaped = part if shaped is None else shaped + part
+                    continue
+                term = _dense(product(rows[child][None, :], factor)).reshape(-1)
                 r = term if r is None else r + term
         if r is not None:
             rows[node] = r
-    return {W.label: rows.get(W, np.zeros(W.size)).reshape(W.shape, order="F")
+        if node in targets:
+            whole = shaped
+            if r is not None:
+                column = r.reshape(node.shape, order="F")
+                whole = column if whole is None else whole + column
+            out[node.label] = whole
+    return {W.label: out[W.label] if out.get(W.label) is not None else np.zeros(W.shape)
             for W in targets}
+
+
+def _vec(V: np.ndarray) -> np.ndarray:
+    return V.reshape(-1, 1, order="F")
+
+
+def _outer_factor(factor: Any, node: Node) -> bool:
+    """Whether ``factor`` is xᵀ ⊗ I_p with the matrix ``node`` (p × d) as its argument."""
+    return (isinstance(factor, Kron) and isinstance(factor.right, int)
+            and not isinstance(factor.left, int) and factor.left.shape[0] == 1
+            and len(node.shape) == 2 and node.shape == (factor.right, factor.left.shape[1]))
+
+
+def _tangent_term(factor: Any, arg: Node, seeds: Mapping[Node, np.ndarray],
+                  along: Mapping[Node, np.ndarray]) -> np.ndarray:
+    """The factor times the tangent column of ``arg`` (a seed's V used in its own shape)."""
+    if arg in seeds and _outer_factor(factor, arg):
+        return (seeds[arg] @ factor.left[0]).reshape(-1, 1)  # (xᵀ ⊗ I) vec(V) = V x
+    column = along[arg] if arg in along else _vec(seeds[arg])
+    return _dense(product(factor, column))
 
 
 def _dense(m: Any) -> np.ndarray:

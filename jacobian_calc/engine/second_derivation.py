@@ -199,6 +199,13 @@ class SecondDerivation(Printable):
         return tuple(s.name for s in self.steps if s.vanishes is not None)
 
 
+def _tex_words(name: str) -> str:
+    """A term's name inside \\text{…}: TeX's special characters escaped."""
+    for ch in "\\{}$&#^_%~":
+        name = name.replace(ch, "\\" + ch if ch not in "\\^~" else " ")
+    return name
+
+
 def _flat(node: Node, latex: bool) -> str:
     """A node as a derivative writes it: vec(·) for a matrix, an expression in brackets."""
     return flat_name(node.form.latex if latex else node.form.text, node.shape, latex,
@@ -252,7 +259,7 @@ def _simplifies(term: Term) -> tuple[str, ...]:
         out.append(f"{what}S = I, so the term is Tᵢᵀ Tⱼ")
     left, right = term.left.storage, term.right.storage
     if isinstance(term.value, Kron) and isinstance(left, Kron) and isinstance(right, Kron):
-        out.append("Kronecker by the mixed-product rule: (a ⊗ B)ᵀ S (c ⊗ D) = (a cᵀ) ⊗ (Bᵀ S D)"
+        out.append("Kronecker by the mixed-product rule: (aᵀ ⊗ B)ᵀ S (cᵀ ⊗ D) = (a cᵀ) ⊗ (Bᵀ S D)"
                    " for rows aᵀ, cᵀ")
     return tuple(out)
 
@@ -288,7 +295,7 @@ def derive_second(graph: Graph, of: str | Node, x: str | Node, y: str | Node | N
         left = factor(t.left, Form(t.left.symbol, t.left.latex_symbol))
         right = factor(t.right, Form(t.right.symbol, t.right.latex_symbol))
         middle = factor(t.middle, _middle_symbol(t, head))
-        value = factor(t.value, Form("Tᵢᵀ S Tⱼ", r"T_i^\top S\, T_j"))
+        value = factor(t.value, Form(f"the {t.name} term", rf"\text{{the {_tex_words(t.name)} term}}"))
         lines = []
         if explain is not None:
             line = explain(t.name)

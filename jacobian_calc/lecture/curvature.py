@@ -47,6 +47,7 @@ from ..core.validation import as_real_array
 from ..ops import ACTIVATIONS, LOSSES
 from ..ops.base import Operation
 from .backprop import mlp_forward
+from .shapes import check_biases
 
 __all__ = ["loss_hessians", "mlp_hvp", "mlp_hessian", "mlp_gauss_newton_block", "mlp_kfac"]
 
@@ -163,19 +164,7 @@ def _net(weights: Sequence[object], x: object, y: object, activation: str | Oper
                          f"got shape {yv.shape}")
     vectors, shapes = None, ()
     if biases is not None:
-        if isinstance(biases, np.ndarray) or not isinstance(biases, Sequence):
-            raise JacobianCalcError(f"biases must be a list [b1, …, bL] of vectors, got "
-                                    f"{type(biases).__name__}")
-        if len(biases) != len(mats):
-            raise ShapeError(f"biases has {len(biases)} entries but there are {len(mats)} "
-                             f"weight matrices; give one bias per layer")
-        arrays = [as_real_array(b, f"b{k}", ndim=(1, 2)) for k, b in enumerate(biases, 1)]
-        for k, (b, W) in enumerate(zip(arrays, mats), 1):
-            if b.shape not in ((W.shape[0],), (W.shape[0], 1)):
-                raise ShapeError(f"b{k} must have shape ({W.shape[0]},) or ({W.shape[0]}, 1), "
-                                 f"one entry per row of W{k}, got shape {b.shape}")
-        vectors = tuple(b.reshape(-1) for b in arrays)
-        shapes = tuple(b.shape for b in arrays)
+        vectors, shapes = check_biases(biases, mats)
     phi = activation if isinstance(activation, Operation) else ACTIVATIONS.lookup(activation)
     if phi.pointwise is None or phi.pointwise.second_derivative is None:
         raise JacobianCalcError(f"the activation {phi.name!r} has no second derivative φ″ in "

@@ -1,7 +1,7 @@
 r"""Second order on the lecture network: Hessian blocks, Gauss-Newton, K-FAC, Hessian-vector products.
 
 Every result here is literal: the network is composed from the operations table
-(:meth:`MLP.compose`) and the blocks are assembled by :mod:`jacobian_calc.engine.second`,
+(:meth:`~jacobian_calc.MLP.compose`) and the blocks are assembled by :mod:`jacobian_calc.engine.second`,
 node by node, as :math:`T_i^\top S\, T_j` with the tangents T and each operation's
 second-order rule S. The blocks are named by the parameters, in the order of
 :attr:`MLP.parameter_names` (weights, then biases), with the binding convention
@@ -11,7 +11,7 @@ second-order rule S. The blocks are named by the parameters, in the order of
     H_{XY} = \frac{\partial (\nabla_{\operatorname{vec}(X)} f)}{\partial \operatorname{vec}(Y)},
     \qquad \text{shape } (\operatorname{size} X, \operatorname{size} Y).
 
-The block of a network splits exactly into named terms (:meth:`hessian_terms`):
+The block of a network splits exactly into named terms (:meth:`Curvature.hessian_terms`):
 
 ``"gauss_newton"``
     the loss node's term :math:`J_X^\top H_L J_Y` with :math:`J = \partial \hat y /
@@ -41,12 +41,15 @@ import numpy as np
 
 from ..core.errors import ChoiceError, JacobianCalcError, ShapeError
 from ..core.hessian import Hessian
+from ..core.notation import dims
 from ..core.limits import check_work
 from ..core.structure import Kron, KronSum
 from ..core.validation import as_real_array
 from ..engine import second
 from ..engine.graph import Graph, Node
 from ..engine.second_derivation import SecondDerivation, derive_second
+from ..render import render
+from ..render.report import Heading, Report, Table
 
 __all__ = ["Curvature", "KFAC", "Block"]
 
@@ -106,6 +109,23 @@ class KFAC:
         (p, _), (q, _) = self.G.shape, self.A.shape
         return (f"<KFAC of {self.name}: A {q}×{q} ⊗ G {p}×{p}, relative error "
                 f"{self.error:.3g} against the Gauss-Newton block>")
+
+    def report(self) -> Report:
+        """The factors and the error as a table (what Jupyter shows)."""
+        (p, _), (q, _) = self.G.shape, self.A.shape
+        rows = [["A = (1/n) Σ z zᵀ", dims(self.A.shape), "input side"],
+                ["G = Σ Bᵀ H_L B", dims(self.G.shape), "output side"],
+                ["A ⊗ G", dims((q * p, q * p)), f"relative error {self.error:.3g}"]]
+        return Report([Heading(f"K-FAC of {self.name}", 2),
+                       Table(["factor", "shape", ""], rows, kinds=["text", "dims", "text"])],
+                      {"name": self.name, "A": self.A.tolist(), "G": self.G.tolist(),
+                       "error": self.error})
+
+    def _repr_html_(self) -> str:
+        return str(render(self.report(), "html"))
+
+    def _repr_markdown_(self) -> str:
+        return str(render(self.report(), "markdown"))
 
 
 def _is_loss(node: Node) -> bool:
@@ -344,7 +364,7 @@ class Curvature:
             if name not in self.parameter_names:
                 raise ChoiceError("parameter name in V", name, self.parameter_names)
             node = graph.node(name)
-            arr = as_real_array(value, f"V[{name!r}]")
+            arr = as_real_array(value, f"V[{name!r}]", copy=False)  # only read
             shapes = {node.shape, given.get(name, node.shape)}
             if arr.shape not in shapes:
                 raise ShapeError(f"V[{name!r}] must be shaped like {name}, "

@@ -36,6 +36,7 @@ from ..render import render
 from ..render.report import Heading, Lines, Report, Table
 from . import backprop
 from .hessians import Curvature
+from .shapes import check_biases
 
 __all__ = ["MLP"]
 
@@ -113,32 +114,9 @@ class MLP(Curvature):
         self._biases: tuple[np.ndarray, ...] | None = None
         self._bias_shapes: tuple[tuple[int, ...], ...] = ()
         if biases is not None:
-            self._biases, self._bias_shapes = self._check_biases(biases, mats)
+            self._biases, self._bias_shapes = check_biases(biases, mats)
         self.activation = ACTIVATIONS.lookup(activation).name
         self.loss = LOSSES.lookup(loss).name
-
-    @staticmethod
-    def _check_biases(biases: Sequence[object], mats: Sequence[np.ndarray]
-                      ) -> tuple[tuple[np.ndarray, ...], tuple[tuple[int, ...], ...]]:
-        if isinstance(biases, np.ndarray) or not isinstance(biases, Sequence):
-            raise JacobianCalcError(f"biases must be a list [b1, …, bL] of vectors, got "
-                                    f"{type(biases).__name__}")
-        if len(biases) != len(mats):
-            raise ShapeError(f"biases has {len(biases)} entries but there are {len(mats)} "
-                             f"weight matrices; give one bias per layer [b1, …, b{len(mats)}]")
-        vectors, shapes = [], []
-        for k, (b, W) in enumerate(zip(biases, mats), 1):
-            arr = as_real_array(b, f"b{k}", ndim=(1, 2))
-            if arr.shape not in ((W.shape[0],), (W.shape[0], 1)):
-                raise ShapeError(
-                    f"b{k} must have shape ({W.shape[0]},) or ({W.shape[0]}, 1), one entry per "
-                    f"row of W{k} ({dims(W.shape)}), got shape {arr.shape}"
-                )
-            shapes.append(arr.shape)
-            vec_b = arr.reshape(-1)
-            vec_b.flags.writeable = False
-            vectors.append(vec_b)
-        return tuple(vectors), tuple(shapes)
 
     # ---------------------------------------------------------------- structure
     @property

@@ -307,7 +307,7 @@ class Operation:
         The second-order rule: ``(node, ā) -> {(i, j): S_ij}`` where ā is the adjoint row
         of the node's output (a 1-D array, vec order) and S_ij, of shape (size of argument
         i, size of argument j), is ∂²(ā · vec(out)) / ∂vec(argument i) ∂vec(argument j).
-        Only blocks with i ≤ j that are not zero are returned (S_ji = S_ijᵀ). :data:`LINEAR`
+        Only blocks with i ≤ j that are not zero are returned (S_ji = S_ijᵀ). ``LINEAR``
         for an operation whose second derivatives all vanish; ``None`` when it has no rule
         (second-order derivatives through it are then refused).
     """

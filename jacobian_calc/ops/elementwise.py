@@ -108,7 +108,7 @@ RELU = function(
     # Strict inequality: relu′(0) = 0 by convention.
     "relu", Form("relu", r"\operatorname{relu}"), lambda h: np.maximum(h, 0.0),
     lambda h: (h > 0).astype(np.float64),
-    r"$fn($0) = \max($0, 0)", r"$fn'($0) = [$0 > 0]\ (\text{0 at } 0)", roles=_ACTIVATION,
+    r"$fn($0) = \max($0, 0)", r"$fn'($0) = [$0 > 0]\ (\text{0 at}\ 0)", roles=_ACTIVATION,
     # relu″ = 0 wherever it exists, that is everywhere but the kink at 0
     d2f=np.zeros_like,
     second_note="ReLU is piecewise linear: φ″ = 0 almost everywhere (all but the kink at 0)",

@@ -15,7 +15,7 @@ import scipy.sparse as sp
 
 from ..core.jacobian import Jacobian
 from ..core.notation import dims, flat_name, pretty
-from ..core.structure import Diagonal, Identity, Kron
+from ..core.structure import Diagonal, Identity, Kron, KronSum
 from ..engine.derivation import Derivation, row_symbol
 
 __all__ = ["DEFAULT_MAX_VALUES", "storage_text", "jacobian_summary", "jacobian_text",
@@ -37,6 +37,9 @@ def storage_text(J: Jacobian) -> str:
     if isinstance(s, Kron):
         kind = "dense" if s.dense else "sparse"
         return f"{kind} Kronecker product, {s.nnz} entries kept as its factors ({s.nbytes} bytes)"
+    if isinstance(s, KronSum):
+        return (f"sum of {len(s.terms)} Kronecker products, kept as their factors "
+                f"({s.nbytes} bytes)")
     if sp.issparse(s):
         return f"sparse {s.format}, {s.nnz} stored entries"
     return "dense"
@@ -51,7 +54,7 @@ def jacobian_summary(J: Jacobian) -> str:
 def jacobian_text(J: Jacobian) -> str:
     """The summary line, then the entries of a small Jacobian."""
     if prod(J.shape) <= _JACOBIAN_ENTRIES:
-        body = np.array2string(J.toarray(), precision=4, suppress_small=True,
+        body = np.array2string(J.toarray() + 0.0, precision=4, suppress_small=True,
                                max_line_width=120)
         return f"{jacobian_summary(J)}\n{body}"
     return jacobian_summary(J)

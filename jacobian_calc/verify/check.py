@@ -269,11 +269,11 @@ def line_derivative(
               \qquad \varphi(s) = f(X + sV)
 
     The quotient, the step rule and the treatment of NaN, ∞ and overflow are those of
-    :func:`directional_derivative` (the two share them); only the way f is reached differs.
+    :func:`~jacobian_calc.verify.check.directional_derivative` (the two share them); only the way f is reached differs.
     This is for a caller who can evaluate f along a fixed line more cheaply than at an
     arbitrary point — a network whose layers below the perturbed weight W do not change
     along the line, for example, so that :math:`(W \pm sV)z = Wz \pm s\,(Vz)` reuses Wz.
-    No point X ± sV is formed here, so what :func:`directional_derivative` checks on those
+    No point X ± sV is formed here, so what :func:`~jacobian_calc.verify.check.directional_derivative` checks on those
     points (finite, and different from X in float64) is the line's part.
 
     Parameters

@@ -1,7 +1,7 @@
 """The lecture network's Hessian blocks checked against the compact formulas and the numbers.
 
 For every block H_XY asked for, :func:`verify_hessian` compares the literal block
-(:meth:`~jacobian_calc.MLP.hessian`, assembled node by node from the operations'
+(:meth:`MLP.hessian <jacobian_calc.lecture.hessians.Curvature.hessian>`, assembled node by node from the operations'
 second-order rules)
 
 * with the compact Hessian-vector product of :mod:`jacobian_calc.lecture.curvature` (the
