@@ -5,6 +5,7 @@ Usage::
     python benchmarks/run.py            # n = 4, 64, 256, 1024, 2048; writes benchmarks/results/
     python benchmarks/run.py --quick    # n = 4, 64: a smoke test (CI), writes nothing
     python benchmarks/run.py --scale    # also explicit gradients at n = 4096 (peak memory)
+    python benchmarks/run.py --only-attention   # the attention group alone; writes benchmarks/results/attention/
 
 The network is the lecture's three-layer net with d = p = q = n, s = max(2, n // 8),
 sigmoid, squared error, float64. For every n the rows of one group are measured side by
@@ -1386,6 +1387,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="directory for results.md/.json (default benchmarks/results/ for a "
                          "full run; --quick writes only when --out is given)")
     ap.add_argument("--no-peers", action="store_true", help="skip torch and jax")
+    ap.add_argument("--only-attention", action="store_true",
+                    help="run only the attention group (issue 11); a full run of it writes "
+                         "benchmarks/results/attention/")
     ap.add_argument("--threads", type=int, default=1,
                     help="threads for numpy's BLAS, PyTorch and XLA alike (default 1)")
     args = ap.parse_args(argv)
@@ -1409,11 +1413,14 @@ def main(argv: list[str] | None = None) -> int:
     # The lecture command runs once per run, at n = 1024 when measured (else the largest n).
     command_n = TARGET_N if TARGET_N in sizes else max(sizes)
     rows: list[Row] = []
-    rows += run_lecture_checks(checks)
+    if args.only_attention:
+        sizes, checks = (), 0
+    else:
+        rows += run_lecture_checks(checks)
     for n in sizes:
         rows += run_size(n, repeats, peers, log, command_n)
         rows += run_second_order(n, repeats, peers2, log, hessian_limit)
-    if args.scale:
+    if args.scale and not args.only_attention:
         rows += run_scale(SCALE_SIZE, log)
     # Seconds a call for the compact route and the peers: fewer rounds than the other groups
     rows += run_attention(min(repeats, 3 if args.quick else 7), not args.no_peers, log)
@@ -1423,7 +1430,8 @@ def main(argv: list[str] | None = None) -> int:
         pass
     text = report(rows, info, command)
     print(text)
-    out = args.out if args.out is not None else (None if args.quick else ROOT / "benchmarks" / "results")
+    default_out = ROOT / "benchmarks" / "results" / ("attention" if args.only_attention else "")
+    out = args.out if args.out is not None else (None if args.quick else default_out)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "results.md").write_text("# Benchmark results\n\n" + text + "\n", encoding="utf-8")
