@@ -5,7 +5,9 @@ Usage::
     python benchmarks/run.py            # n = 4, 64, 256, 1024, 2048; writes benchmarks/results/
     python benchmarks/run.py --quick    # n = 4, 64: a smoke test (CI), writes nothing
     python benchmarks/run.py --scale    # also explicit gradients at n = 4096 (peak memory)
-    python benchmarks/run.py --only-attention   # the attention group alone; writes benchmarks/results/attention/
+    python benchmarks/run.py --only conv2d      # one group alone (conv2d or attention; also
+                                                # --only-conv2d, --only-attention); writes
+                                                # benchmarks/results/conv2d/ or .../attention/
 
 The network is the lecture's three-layer net with d = p = q = n, s = max(2, n // 8),
 sigmoid, squared error, float64. For every n the rows of one group are measured side by
@@ -96,6 +98,9 @@ HESSIAN_N = 64
 #: The bound on the bytes the Gauss-Newton block of W1 holds, in units of 8·n² (one n × n
 #: matrix of float64): its two Kronecker factors A (d × d) and G (p × p) take 2 of them.
 GN_HELD_UNITS = 3
+#: The groups that run alone (``--only NAME``, or ``--only-NAME``), each written by a full
+#: run to ``benchmarks/results/NAME/``; a run without ``--only`` ends with all of them.
+ALONE = ("conv2d", "attention")
 
 
 # ------------------------------------------------------------------------ problem
@@ -1121,6 +1126,159 @@ def run_scale(n: int, log: Callable) -> list[Row]:
     return rows
 
 
+# ------------------------------------------------------------- conv2d (issue 11)
+#: The image sides of the conv2d group (a 3×3 kernel); the targets are judged at the larger.
+CONV_SIZES = (64, 256)
+CONV_TARGET_N = 256
+CONV_KERNEL = (3, 3)
+#: A peer's dense Jacobian (or the cotangents jacrev batches) above this is not attempted.
+CONV_PEER_LIMIT = 1 << 30
+
+
+def _torch_conv() -> object | None:
+    """torch with torch.func, one thread per route as for the other peers; None if absent."""
+    try:
+        torch = importlib.import_module("torch")
+        importlib.import_module("torch.func")
+    except ImportError:
+        return None
+    torch.set_num_threads(THREADS)
+    return torch
+
+
+def run_conv2d(repeats: int, use_peers: bool, log: Callable) -> list[Row]:
+    """The literal Jacobians of conv2d against the convolution itself and torch.func.
+
+    For each image side n: the entry's forward (the reference), ∂vec(Y)/∂vec(X) as
+    ``jc.jacobian`` builds it (sparse, 9 entries a row), ∂vec(Y)/∂vec(K) (dense
+    im2col(X)ᵀ), and the peers ``torch.func.jacrev`` (dense; skipped where its result or
+    the cotangents it batches would exceed 1 GiB) and, for the 9 kernel columns,
+    ``torch.func.jacfwd``.
+    """
+    from jacobian_calc.lecture import conv_norm
+    from jacobian_calc.ops.convolution import conv2d_forward
+
+    torch = _torch_conv() if use_peers else None
+    rows: list[Row] = []
+    for n in CONV_SIZES:
+        rng = np.random.default_rng(n)
+        X, K = rng.normal(size=(n, n)), rng.normal(size=CONV_KERNEL)
+        Xv, Kv = jc.var("X", X), jc.var("K", K)
+        Y = jc.conv2d(Xv, Kv)
+        out = Y.size
+        G = rng.normal(size=Y.shape)  # a row gradient: gᵀJ against the compact backward
+        dX, dK = conv_norm.conv2d_backward(X, K, G)
+        g = G.reshape(-1, order="F")
+        timed_rows: dict[str, Callable[[], object]] = {
+            "forward": lambda X=X, K=K: conv2d_forward(X, K),
+            "input": lambda Y=Y, Xv=Xv: jc.jacobian(Y, Xv),
+            "kernel": lambda Y=Y, Kv=Kv: jc.jacobian(Y, Kv),
+        }
+        dense_bytes = 8 * out * X.size
+        batched_bytes = 8 * out * X.size  # jacrev batches one cotangent per output row
+        if torch is not None:
+            from torch.func import jacfwd, jacrev
+            from torch.nn.functional import conv2d as tconv
+
+            Xt, Kt = torch.from_numpy(X), torch.from_numpy(K)
+
+            def f(x, k):  # noqa: ANN001 — a torch function of the two tensors
+                return tconv(x[None, None], k[None, None])[0, 0]
+
+            if max(dense_bytes, batched_bytes) <= CONV_PEER_LIMIT:
+                timed_rows["torch input"] = lambda f=f, Xt=Xt, Kt=Kt: jacrev(f, argnums=0)(Xt, Kt)
+                timed_rows["torch kernel"] = lambda f=f, Xt=Xt, Kt=Kt: jacrev(f, argnums=1)(Xt, Kt)
+            timed_rows["torch kernel fwd"] = lambda f=f, Xt=Xt, Kt=Kt: jacfwd(f, argnums=1)(Xt, Kt)
+        timed = measure(timed_rows, repeats)
+        t_fwd = timed["forward"].median
+
+        def row(key: str, name: str, peak: int | None, err: float | None, note: str,
+                **extra: object) -> Row:
+            tm = timed[key]
+            r = Row("conv2d", name, n, tm.median, tm.samples, tm.loops, peak, None,
+                    "forward", tm.median / t_fwd, err, note)
+            r.extra.update(extra)
+            return with_spread(r, tm)
+
+        rows.append(row("forward", "conv2d: the convolution itself, the entry's forward "
+                        "(9 strided slices of the image)", peak_memory(timed_rows["forward"]),
+                        rel_err(timed_rows["forward"](), conv_norm.conv2d_forward(X, K)),
+                        "reference of this group"))
+        JX = timed_rows["input"]()
+        S = JX.storage
+        per_row = np.diff(S.indptr)
+        held = array_bytes(S)
+        rows.append(row("input", "conv2d ∂vec(Y)/∂vec(X): ours, jc.jacobian (sparse CSR "
+                        "from its index pattern)", peak_memory(timed_rows["input"]),
+                        rel_err(g @ S, dX.reshape(-1, order="F")),
+                        f"{S.shape[0]:,} × {S.shape[1]:,}, {S.nnz:,} stored entries "
+                        f"({per_row.min()}–{per_row.max()} a row), {_fmt_bytes(held)} in its "
+                        f"arrays; a dense copy would be {_fmt_bytes(dense_bytes)}; error: gᵀJ "
+                        f"against the compact backward pass",
+                        nnz=int(S.nnz), entries_per_row=[int(per_row.min()), int(per_row.max())],
+                        array_bytes=held, dense_bytes=dense_bytes, sparse=bool(sp.issparse(S))))
+        JK = timed_rows["kernel"]()
+        rows.append(row("kernel", "conv2d ∂vec(Y)/∂vec(K): ours, jc.jacobian (dense "
+                        "im2col(X)ᵀ)", peak_memory(timed_rows["kernel"]),
+                        rel_err(g @ JK.storage, dK.reshape(-1, order="F")),
+                        f"{JK.shape[0]:,} × {JK.shape[1]}; error: gᵀJ against the compact "
+                        f"backward pass"))
+        peer_note = "memory: own allocator, not traced"
+        if torch is None:
+            for what in ("∂vec(Y)/∂vec(X): torch.func.jacrev", "∂vec(Y)/∂vec(K): torch.func.jacrev",
+                         "∂vec(Y)/∂vec(K): torch.func.jacfwd"):
+                rows.append(Row("conv2d", f"conv2d {what}", n, note="n/a: not installed"
+                                if use_peers else "n/a: --no-peers"))
+            log(f"conv2d n={n} done")
+            continue
+        if "torch input" in timed_rows:
+            TX = timed_rows["torch input"]()
+            TK = timed_rows["torch kernel"]()
+            ours_dense = JX.toarray(max_bytes=CONV_PEER_LIMIT)
+            rows.append(row("torch input", "conv2d ∂vec(Y)/∂vec(X): torch.func.jacrev", None,
+                            rel_err(jc.from_tensor_jacobian(TX, Y.shape, X.shape).matrix,
+                                    ours_dense),
+                            f"dense {_fmt_bytes(dense_bytes)}; {peer_note}; error against ours"))
+            rows.append(row("torch kernel", "conv2d ∂vec(Y)/∂vec(K): torch.func.jacrev", None,
+                            rel_err(jc.from_tensor_jacobian(TK, Y.shape, K.shape).matrix,
+                                    JK.storage),
+                            f"{peer_note}; error against ours"))
+        else:
+            rows.append(Row("conv2d", "conv2d ∂vec(Y)/∂vec(X): torch.func.jacrev", n,
+                            note=f"n/a: its dense result, {out:,} × {X.size:,}, would be "
+                                 f"{_fmt_bytes(dense_bytes)}"))
+            rows.append(Row("conv2d", "conv2d ∂vec(Y)/∂vec(K): torch.func.jacrev", n,
+                            note=f"n/a: it batches {out:,} cotangents of the "
+                                 f"{n}×{n} input, {_fmt_bytes(batched_bytes)}"))
+        TKf = timed_rows["torch kernel fwd"]()
+        rows.append(row("torch kernel fwd", "conv2d ∂vec(Y)/∂vec(K): torch.func.jacfwd", None,
+                        rel_err(jc.from_tensor_jacobian(TKf, Y.shape, K.shape).matrix,
+                                JK.storage),
+                        f"9 tangents; {peer_note}; error against ours"))
+        log(f"conv2d n={n} done")
+    return rows
+
+
+def conv2d_targets(rows: list[Row]) -> list[tuple[str, bool | None, str]]:
+    """Issue 11, item 7: ∂vec(conv2d)/∂vec(X) at 256×256 with a 3×3 kernel, sparse and fast."""
+    n = CONV_TARGET_N
+    r = _find(rows, n, "conv2d ∂vec(Y)/∂vec(X): ours")
+    f = _find(rows, n, "conv2d: the convolution itself")
+    what = (f"conv2d ∂vec(Y)/∂vec(X) at {n}×{n}, 3×3 kernel ({(n - 2) ** 2:,} × {n * n:,}, "
+            f"9 entries a row)")
+    if r is None or f is None:
+        return [(f"{what} built sparse in < 20× the forward (issue 11)", None, "not run"),
+                (f"{what} built in < 100 MB (issue 11)", None, "not run")]
+    sparse = r.extra.get("sparse", False) and r.extra.get("entries_per_row") == [9, 9]
+    return [(f"{what} built sparse in < 20× the forward (issue 11)",
+             sparse and r.ratio_reference < 20,
+             f"{r.ratio_reference:.2f}× ({_fmt_time(r.seconds)} against "
+             f"{_fmt_time(f.seconds)}); {'sparse, 9 entries a row' if sparse else 'NOT sparse'}"),
+            (f"{what} built in < 100 MB (issue 11)", r.peak_bytes < 100 * 2**20,
+             f"peak {_fmt_bytes(r.peak_bytes)} traced (arrays {_fmt_bytes(r.extra['array_bytes'])}; "
+             f"dense would be {_fmt_bytes(r.extra['dense_bytes'])})")]
+
+
 # --------------------------------------------------------------------- reporting
 def machine_info() -> dict[str, object]:
     cpu = platform.processor() or platform.machine()
@@ -1208,7 +1366,7 @@ KRON_OURS = (("structured Kron (the factor the literal route builds)",
 
 
 def targets(rows: list[Row]) -> list[tuple[str, bool | None, str]]:
-    """Each target of issues 5, 9 and 10 with whether this run met it (None: not measured)."""
+    """Each target of issues 5, 9, 10 and 11 with whether this run met it (None: not measured)."""
     out: list[tuple[str, bool | None, str]] = []
     N = TARGET_N
     for n in (N, 2 * N):
@@ -1306,6 +1464,7 @@ def targets(rows: list[Row]) -> list[tuple[str, bool | None, str]]:
                 "not run" if c is None else
                 f"{_fmt_time(c.seconds)}, exit status {c.extra['exit_status']}"))
     out += second_order_targets(rows)
+    out += conv2d_targets(rows)
     out += attention_targets(rows)
     return out
 
@@ -1387,9 +1546,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="directory for results.md/.json (default benchmarks/results/ for a "
                          "full run; --quick writes only when --out is given)")
     ap.add_argument("--no-peers", action="store_true", help="skip torch and jax")
-    ap.add_argument("--only-attention", action="store_true",
-                    help="run only the attention group (issue 11); a full run of it writes "
-                         "benchmarks/results/attention/")
+    ap.add_argument("--only", choices=ALONE, default=None,
+                    help="run only this group (issue 11); a full run of it writes "
+                         "benchmarks/results/<group>/")
+    for group in ALONE:
+        ap.add_argument(f"--only-{group}", dest="only", action="store_const", const=group,
+                        help=f"the same as --only {group}")
     ap.add_argument("--threads", type=int, default=1,
                     help="threads for numpy's BLAS, PyTorch and XLA alike (default 1)")
     args = ap.parse_args(argv)
@@ -1413,24 +1575,27 @@ def main(argv: list[str] | None = None) -> int:
     # The lecture command runs once per run, at n = 1024 when measured (else the largest n).
     command_n = TARGET_N if TARGET_N in sizes else max(sizes)
     rows: list[Row] = []
-    if args.only_attention:
+    if args.only is not None:
         sizes, checks = (), 0
     else:
         rows += run_lecture_checks(checks)
     for n in sizes:
         rows += run_size(n, repeats, peers, log, command_n)
         rows += run_second_order(n, repeats, peers2, log, hessian_limit)
-    if args.scale and not args.only_attention:
+    if args.scale and args.only is None:
         rows += run_scale(SCALE_SIZE, log)
-    # Seconds a call for the compact route and the peers: fewer rounds than the other groups
-    rows += run_attention(min(repeats, 3 if args.quick else 7), not args.no_peers, log)
+    if args.only in (None, "conv2d"):
+        rows += run_conv2d(repeats, not args.no_peers, log)
+    if args.only in (None, "attention"):
+        # Seconds a call for the compact route and the peers: fewer rounds than the other groups
+        rows += run_attention(min(repeats, 3 if args.quick else 7), not args.no_peers, log)
     try:
         info["load_average_end"] = os.getloadavg()
     except OSError:
         pass
     text = report(rows, info, command)
     print(text)
-    default_out = ROOT / "benchmarks" / "results" / ("attention" if args.only_attention else "")
+    default_out = ROOT / "benchmarks" / "results" / (args.only or "")
     out = args.out if args.out is not None else (None if args.quick else default_out)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)

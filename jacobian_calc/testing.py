@@ -8,6 +8,11 @@ hand-written gradient or Jacobian with Gâteaux derivatives (eq 15) in random di
 and with a finite-difference Jacobian in the vec convention (eq 16), and on failure report
 the worst direction, both values, the relative error and the tolerance;
 :func:`assert_allclose_scaled` compares two arrays.
+Grading: :func:`diagnose` compares a claimed gradient or Jacobian with the true one on
+fresh random instances and returns a :class:`Diagnosis` — correct, or the mistake it
+matches (:data:`MISTAKES`: a sign, a factor, transposed, another layout, Kronecker factors
+swapped, vec stacked by rows, a missing symmetrisation or φ′ factor, …) in words a
+student understands, with the worst direction (see :mod:`jacobian_calc.front.grade`).
 
 The package's own tests are built from these, and users can build theirs from them too:
 
@@ -39,6 +44,7 @@ from hypothesis.extra import numpy as hnp
 
 from .core.errors import JacobianCalcError, ShapeError
 from .core.jacobian import Jacobian
+from .front.grade import MISTAKES, Diagnosis, Hypothesis, diagnose
 from .lecture.mlp import MLP
 from .ops import ACTIVATIONS, LOSSES
 from .verify.check import max_relative_error
@@ -55,6 +61,10 @@ __all__ = [
     "assert_allclose_scaled",
     "assert_gradient_correct",
     "assert_jacobian_correct",
+    "diagnose",
+    "Diagnosis",
+    "Hypothesis",
+    "MISTAKES",
 ]
 
 

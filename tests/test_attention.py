@@ -402,4 +402,4 @@ def test_wrong_arity_and_non_expressions_are_refused():
         jc.attention(Q, Q)
     with pytest.raises(jc.JacobianCalcError, match=r"attention\(\) takes expressions"):
         jc.attention(Q, Q, np.ones((2, 2)))
-    assert "attention" in TABLE and TABLE["attention"].family == "layers"
+    assert "attention" in TABLE and TABLE["attention"].family == "attention"

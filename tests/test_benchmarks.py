@@ -48,6 +48,13 @@ ROW_NAMES = [
     "Gauss-Newton block of W1 × vector: ours: H.storage @ vec(V)",
     "Gauss-Newton block of W1 × vector: numpy: vec(G V Aᵀ)",
     "Gauss-Newton block of W1: dense",
+    # issue 11: conv2d
+    "conv2d: the convolution itself, the entry's forward",
+    "conv2d ∂vec(Y)/∂vec(X): ours, jc.jacobian (sparse CSR from its index pattern)",
+    "conv2d ∂vec(Y)/∂vec(K): ours, jc.jacobian (dense im2col(X)ᵀ)",
+    "conv2d ∂vec(Y)/∂vec(X): torch.func.jacrev",
+    "conv2d ∂vec(Y)/∂vec(K): torch.func.jacrev",
+    "conv2d ∂vec(Y)/∂vec(K): torch.func.jacfwd",
     # issue 11: attention
     "attention ∂vec(O)/∂vec(Q), ∂vec(O)/∂vec(K), ∂vec(O)/∂vec(V): ours, jc.jacobian of "
     "jc.attention (the entry's literal partials)",
@@ -185,3 +192,30 @@ def test_quick_benchmark_second_order_rows(quick_run):
         assert product["exactness"] <= 1e-12 and product["seconds"] > 0
         dense = by_name[("Gauss-Newton block of W1: dense", n)]
         assert dense["seconds"] is None and dense["extra"]["dense_bytes"] == 8 * (p * d) ** 2
+
+
+def test_quick_benchmark_conv2d_rows_are_sparse_exact_and_judged(quick_run):
+    proc, out = quick_run
+    data = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    conv = [r for r in data["rows"] if r["group"] == "conv2d"]
+    assert {r["n"] for r in conv} == {64, 256}  # fixed sizes, whatever --sizes says
+    for n in (64, 256):
+        ours = next(r for r in conv if r["n"] == n and "∂vec(X): ours" in r["name"])
+        forward = next(r for r in conv if r["n"] == n and "convolution itself" in r["name"])
+        # 9 entries in every row of the (n − 2)² × n² factor, built sparse, gᵀJ exact
+        assert ours["extra"]["sparse"] is True and ours["extra"]["entries_per_row"] == [9, 9]
+        assert ours["extra"]["nnz"] == 9 * (n - 2) ** 2
+        assert ours["extra"]["dense_bytes"] == 8 * (n - 2) ** 2 * n * n
+        assert ours["exactness"] <= 1e-12 and forward["exactness"] <= 1e-12
+        assert ours["reference"] == "forward" and ours["ratio_reference"] > 0
+        assert ours["peak_bytes"] > ours["extra"]["array_bytes"] > 12 * 9 * (n - 2) ** 2
+        for r in conv:
+            if r["n"] == n and "torch" in r["name"]:  # measured and exact, or says why not
+                assert (r["exactness"] is not None and r["exactness"] <= 1e-12) \
+                    or r["note"].startswith("n/a"), r
+    big = [r for r in conv if r["n"] == 256 and "∂vec(X): torch.func.jacrev" in r["name"]]
+    # never attempted at 256: its dense result would be 31.5 GiB (or torch is not installed)
+    assert big and big[0]["seconds"] is None and big[0]["note"].startswith("n/a")
+    targets = [t for t in data["targets"] if t["target"].startswith("conv2d ∂vec(Y)/∂vec(X)")]
+    assert len(targets) == 2 and all(t["met"] is not None for t in targets)
+    assert "< 20× the forward" in targets[0]["target"] and "< 100 MB" in targets[1]["target"]

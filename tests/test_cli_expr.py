@@ -357,3 +357,29 @@ def test_expr_help_states_the_limits(capsys):
     out = " ".join(capsys.readouterr().out.split())
     assert "every dimension at most 64" in out and "every variable at most 1024 entries" in out
     assert "32,000,000 entries" in out
+
+
+@pytest.mark.parametrize("text, shapes, wrt", [
+    ("sum(tanh(conv2d(X, K, stride=2, padding=1)))", ["X=6x5", "K=3x2"], "K"),
+    ("conv2d(X, K, 2)", ["X=6x5", "K=3x2"], "X"),
+    ("conv1d(x, k)", ["x=7", "k=3"], "k"),
+    ("W @ im2col(X, 2, 2, padding=1)", ["W=3x4", "X=4x4"], "X"),
+    ("layer_norm(W @ x, eps=1e-5)", ["W=4x3", "x=3x5"], "W"),
+    ("sum(batch_norm(X) ** 3)", ["X=3x4"], "X"),
+])
+def test_layers_with_parameters_verify_on_the_command_line(capsys, text, shapes, wrt):
+    argv = ["expr", text, "--wrt", wrt]
+    for s in shapes:
+        argv += ["--shape", s]
+    status, doc = run_json(capsys, argv)
+    assert status == 0, doc["verification"]
+    assert doc["verification"]["max_relative_error"] < 1e-6
+
+
+def test_a_bad_layer_parameter_is_a_clear_error_on_the_command_line(capsys):
+    assert main(["expr", "conv2d(X, K, stride=0)", "--wrt", "X", "--shape", "X=4x4",
+                 "--shape", "K=2x2"]) == 2
+    assert "stride must be ≥ 1, got 0" in capsys.readouterr().err
+    assert main(["expr", "conv2d(X, K)", "--wrt", "X", "--shape", "X=2x2",
+                 "--shape", "K=3x3"]) == 2
+    assert "the kernel must fit inside the padded image" in capsys.readouterr().err

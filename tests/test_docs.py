@@ -147,6 +147,22 @@ def test_the_second_order_section_links_each_method_to_notebook_07():
         assert f"[`MLP.{method}`](api.md#jacobian_calc.lecture.hessians.Curvature.{method})" in section
 
 
+LAYER_API = ["jacobian_calc.conv1d", "jacobian_calc.conv2d", "jacobian_calc.im2col",
+             "jacobian_calc.layer_norm", "jacobian_calc.batch_norm",
+             "jacobian_calc.lecture.conv_norm.conv2d_backward",
+             "jacobian_calc.lecture.conv_norm.batch_norm_backward"]
+
+
+def test_the_convolution_and_normalisation_section_links_each_layer_to_notebook_08():
+    text = EQUATION_MAP.read_text(encoding="utf-8")
+    assert "\n## Convolution and normalisation\n" in text
+    section = text.split("\n## Convolution and normalisation\n", 1)[1].split("\n## ", 1)[0]
+    linked = set(API_LINK.findall(section))
+    assert not set(LAYER_API) - linked, sorted(set(LAYER_API) - linked)
+    rows = [line for line in section.splitlines() if line.startswith("| ") and "](" in line]
+    assert len(rows) >= 8 and all({n for _, n, _ in _notebook_links(r)} == {"08"} for r in rows)
+
+
 BEYOND_SECTIONS = {
     "Attention": ["jacobian_calc.softmax", "jacobian_calc.attention",
                   "jacobian_calc.lecture.attention.attention_jacobians",
@@ -241,6 +257,25 @@ def test_api_page_documents_every_public_name():
                   if name.count(".") == 1 and name.startswith("jacobian_calc.")}
     missing = set(jacobian_calc.__all__) - documented
     assert not missing, f"public names missing from docs/api.md: {sorted(missing)}"
+
+
+@pytest.mark.parametrize("module", ["jacobian_calc.testing", "jacobian_calc.front.grade"])
+def test_api_page_documents_every_name_of_the_testing_tools_and_the_grader(module):
+    # Their names are not in jacobian_calc.__all__: an automodule must cover each one. The
+    # grader's diagnose, Diagnosis and Hypothesis are documented where users import them,
+    # in jacobian_calc.testing.
+    page = (DOCS / "api.md").read_text(encoding="utf-8")
+    covered = _documented(page) | _documented_with_members(page)
+    testing = importlib.import_module("jacobian_calc.testing")
+
+    def documented(name: str) -> bool:
+        homes = [module] + (["jacobian_calc.testing"] if name in testing.__all__ else [])
+        return any(f"{home}.{name}" in covered or home in covered for home in homes)
+
+    names = importlib.import_module(module).__all__
+    missing = [n for n in names if not documented(n)]
+    assert not missing, f"{module}: missing from docs/api.md: {missing}"
+    assert {"diagnose", "Diagnosis", "Hypothesis", "MISTAKES"} <= set(testing.__all__)
 
 
 def test_index_lists_every_notebook():

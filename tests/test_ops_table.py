@@ -69,6 +69,29 @@ def _bias_add(draw: st.DrawFn) -> Shapes:
 
 
 @st.composite
+def _conv1d(draw: st.DrawFn) -> Shapes:
+    n = draw(st.integers(1, 6))
+    return ((n,), (draw(st.integers(1, n)),))  # the kernel fits inside the signal
+
+
+@st.composite
+def _conv2d(draw: st.DrawFn) -> Shapes:
+    # the kernel fits inside the image even without padding, whatever padding is drawn
+    H, W = draw(side), draw(side)
+    return ((H, W), (draw(st.integers(1, min(H, 3))), draw(st.integers(1, min(W, 3)))))
+
+
+#: Sizes of a window (im2col's kh, kw) and of the image it slides over: any window fits.
+WINDOW = st.integers(1, 3)
+image = st.tuples(st.integers(3, 4), st.integers(3, 4))
+# a normalised group has at least 2 entries (with eps = 0 a single entry is constant)
+layer_shape = st.integers(2, 4).flatmap(lambda m: st.one_of(st.just((m,)),
+                                                            side.map(lambda n: (m, n))))
+batch_shape = st.tuples(side, st.integers(2, 4))
+eps = st.one_of(st.just(0.0), st.floats(0.1, 1.0))
+
+
+@st.composite
 def _attention(draw: st.DrawFn) -> Shapes:
     """Q (d × n), K (d × m), V (e × m): columns are tokens."""
     d, n, m, e = (draw(st.integers(1, 3)) for _ in range(4))
@@ -98,6 +121,11 @@ ARGUMENT_SHAPES: dict[str, st.SearchStrategy[Shapes]] = {
     "squared_error": twice(vector_or_matrix),
     "softmax_cross_entropy": twice(vector_or_matrix),
     "attention": _attention(),
+    "conv1d": _conv1d(),
+    "conv2d": _conv2d(),
+    "im2col": one(image),
+    "layer_norm": one(layer_shape),
+    "batch_norm": one(batch_shape),
 }
 
 #: A strategy for every parameter without a default, by operation and parameter name.
@@ -107,6 +135,12 @@ PARAMETERS: dict[str, dict[str, st.SearchStrategy]] = {
     "power": {"p": st.one_of(st.sampled_from([-2.0, -1.0, 0.0, 1.0, 2.0, 3.0]),
                              st.floats(-3.0, 3.0, allow_subnormal=False))},
     "scale": {"c": st.floats(-3.0, 3.0, allow_subnormal=False)},
+    # parameters with defaults, drawn too so that every value is covered
+    "conv2d": {"stride": st.integers(1, 3), "padding": st.integers(0, 2)},
+    "im2col": {"kh": WINDOW, "kw": WINDOW, "stride": st.integers(1, 3),
+               "padding": st.integers(0, 2)},
+    "layer_norm": {"eps": eps},
+    "batch_norm": {"eps": eps},
 }
 
 
@@ -155,6 +189,13 @@ def argument_value(draw: st.DrawFn, shape: tuple[int, ...], wanted: set[str]) ->
         return draw(hnp.arrays(np.float64, shape, elements=_free))
     if wanted == {"positive"}:
         return draw(hnp.arrays(np.float64, shape, elements=_positive))
+    if wanted == {"spread"}:
+        # distinct integers times 0.5 plus a jitter below 0.2: any two entries are at least
+        # 0.3 apart, so no column or row is nearly constant (σ ≥ 0.15 for two entries)
+        n = int(np.prod(shape))
+        order = np.array(draw(st.permutations(range(n))), dtype=np.float64)
+        jitter = draw(hnp.arrays(np.float64, (n,), elements=st.floats(0.0, 0.2)))
+        return ((order - (n - 1) / 2) * 0.5 + jitter).reshape(shape)
     if wanted == {"invertible"}:
         assert len(shape) == 2 and shape[0] == shape[1], \
             f"an 'invertible' argument needs a square shape, the shape maker gave {shape}"
@@ -288,7 +329,8 @@ def test_every_partial_of_every_operation(data):
 
 def test_the_table_holds_the_built_in_families():
     assert {op.family for op in TABLE.values()} == {"elementwise", "linear", "matrix",
-                                                    "reductions", "losses", "layers"}
+                                                    "reductions", "losses", "convolution",
+                                                    "normalisation", "attention"}
     assert {"matmul", "inv", "det", "logdet", "trace", "sum", "softmax", "hadamard",
             "bias_add", "transpose", "attention"} <= set(TABLE)
     assert all(TABLE[name].name == name for name in TABLE)

@@ -407,3 +407,43 @@ def test_a_caret_gets_a_hint_and_a_leading_blank_is_not_an_indent():
     with pytest.raises(ExpressionSyntaxError) as info:
         validate("  X.foo", ["X"])  # positions count from the first non-blank character
     assert info.value.position == (1, 2)
+
+
+# ------------------------------------------------------ parameters after the expressions
+# (text, (line, column), words of the reason) for calls of functions with parameters
+REFUSED_PARAMETERS = [
+    ("conv2d(X, A, foo=1)", (1, 14), "'foo' is not one; conv2d takes the parameter(s) stride, "
+                                     "padding"),
+    ("conv2d(X, A, stride=A)", (1, 21), "the parameter 'stride' of conv2d(…) must be a number"),
+    ("conv2d(X, A, A)", (1, 14), "the parameter 'stride' of conv2d(…) must be a number"),
+    ("conv2d(X, A, 2, stride=2)", (1, 24), "got the parameter 'stride' twice"),
+    ("conv2d(X, A, 1, 0, 3)", (1, 1), "conv2d takes 2 to 4 arguments, got 5"),
+    ("conv2d(X, A, stride='2')", (1, 21), "must be a number"),
+    ("layer_norm(X, eps=True)", (1, 19), "must be a number"),
+    ("im2col(X, 2, kw=2, **A)", (1, 22), "keyword arguments are not allowed"),
+    ("trace(X, eps=1)", (1, 10), "keyword arguments are not allowed in trace(…)"),
+]
+
+
+@pytest.mark.parametrize("text, position, reason", REFUSED_PARAMETERS)
+def test_parameters_are_numbers_given_once(text, position, reason):
+    with pytest.raises(ExpressionSyntaxError) as info:
+        validate(text, ["A", "X"])
+    assert info.value.position == position, str(info.value)
+    assert reason in str(info.value)
+
+
+def test_parameters_by_position_and_by_keyword_build_the_same_call():
+    e = {"X": jc.var("X", RNG.normal(size=(6, 5))), "K": jc.var("K", RNG.normal(size=(2, 3)))}
+    expected = jc.conv2d(e["X"], e["K"], stride=2, padding=1)
+    for text in ("conv2d(X, K, 2, 1)", "conv2d(X, K, padding=1, stride=2)",
+                 "conv2d(X, K, 2, padding=1)", "conv2d(X, K, +2, padding=--1)"):
+        F = parse_expression(text, e)
+        assert F.text == expected.text
+        np.testing.assert_array_equal(F.value, expected.value)
+    # an int stays an int (a stride of 2.0 is refused, as jc.conv2d refuses it)
+    assert parse_module.call_parts(validate("im2col(X, 2, 3, stride=2)", ["X"]).body)[1] == \
+        {"kh": 2, "kw": 3, "stride": 2}
+    with pytest.raises(JacobianCalcError, match=r"stride must be an int ≥ 1, got 2.0"):
+        parse_expression("conv2d(X, K, 2.0)", e)
+    assert ALLOWED_FUNCTIONS["conv2d"] == (2, 4) and ALLOWED_FUNCTIONS["trace"] == (1, 1)

@@ -53,7 +53,7 @@ from ..render.data import json_values
 from ..render.report import Lines, Report
 from ..verify.compare import ATOL, ENTRY_LIMIT, RTOL, Comparison, verify_jacobian
 from .expr import Expr, derivation, jacobian, var
-from .parse import parse_expression, validate
+from .parse import call_parts, parse_expression, validate
 
 __all__ = [
     "Calculation",
@@ -151,7 +151,9 @@ def _special_variables(tree: ast.Expression) -> dict[str, set[str]]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
                 and node.func.id in functions:
-            op, args, params = functions[node.func.id], node.args, {}
+            op = functions[node.func.id]
+            args, given = call_parts(node)
+            params = op.check_params(given)
         elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
             exponent = _constant(node.right)
             if exponent is None:
@@ -229,12 +231,29 @@ _NUMERIC_BINOPS: dict[type, Callable[[Any, Any], Any]] = {
 }
 
 
-def evaluate(tree: ast.Expression, values: Mapping[str, np.ndarray]) -> np.ndarray:
+def evaluate(tree: ast.Expression, values: Mapping[str, np.ndarray],
+             functions: Mapping[str, Callable[..., Any]] | None = None) -> np.ndarray:
     """The value of a validated expression from the operations' forward functions alone.
 
     No graph, no factor: this is what the finite differences differentiate.
+
+    Parameters
+    ----------
+    tree : ast.Expression
+        Validated by :func:`~jacobian_calc.front.parse.validate`.
+    values : mapping of str to ndarray
+    functions : mapping of str to callable, optional
+        Functions beyond the operations table, by name, taking and returning arrays
+        (the grader's ``kron``, ``eye``, …); they are looked up first.
+
+    Raises
+    ------
+    ShapeError
+        An operation's operands do not fit (numpy refused them); the message names the
+        sub-expression and the operands' shapes.
     """
-    functions = TABLE.functions()
+    table = TABLE.functions()
+    extra = functions or {}
 
     def ev(node: ast.AST) -> Any:
         if isinstance(node, ast.Constant):
@@ -247,16 +266,38 @@ def evaluate(tree: ast.Expression, values: Mapping[str, np.ndarray]) -> np.ndarr
             value = ev(node.operand)
             return -value if isinstance(node.op, ast.USub) else value
         if isinstance(node, ast.BinOp):
-            return _NUMERIC_BINOPS[type(node.op)](ev(node.left), ev(node.right))
+            left, right = ev(node.left), ev(node.right)
+            return _numeric(node, lambda: _NUMERIC_BINOPS[type(node.op)](left, right),
+                            (left, right))
         if isinstance(node, ast.Call):
-            op = functions[node.func.id]  # type: ignore[attr-defined]
-            params = {p.name: p.default for p in op.params if p.default is not None}
-            return op.forward(*(np.asarray(ev(a), dtype=np.float64) for a in node.args),
-                              **params)
+            name = node.func.id  # type: ignore[attr-defined]
+            if name in extra:
+                args = [np.asarray(ev(a), dtype=np.float64) for a in node.args]
+                return _numeric(node, lambda: extra[name](*args), args)
+            op = table[name]
+            exprs, given = call_parts(node)  # parameters such as a stride, checked
+            params = op.check_params(given)
+            args = [np.asarray(ev(a), dtype=np.float64) for a in exprs]
+            return _numeric(node, lambda: op.forward(*args, **params), args)
         raise JacobianCalcError(f"cannot evaluate {type(node).__name__}")
 
     with np.errstate(all="ignore"):
         return np.asarray(ev(tree.body), dtype=np.float64)
+
+
+def _numeric(node: ast.AST, thunk: Callable[[], Any], operands: Any) -> Any:
+    """Run one numpy operation; operands that do not fit become a ShapeError naming them."""
+    try:
+        return thunk()
+    except JacobianCalcError:
+        raise
+    except (ValueError, IndexError, TypeError) as exc:
+        shapes = " and ".join(dims(np.shape(a)) or "scalar" for a in operands)
+        # numpy's own words add nothing to a product whose inner sizes differ
+        why = "" if isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult) \
+            else f": {exc}"
+        raise ShapeError(f"{ast.unparse(node)}: the operands do not fit ({shapes}){why}"
+                         ) from None
 
 
 # ----------------------------------------------------------------------- the record

@@ -9,8 +9,10 @@ tolerance, 2 for bad input, 0 otherwise. ``--format`` chooses plain text (the de
 Markdown, LaTeX (display formulas for an amsmath document) or JSON.
 
 ``jacobian-calc expr`` differentiates any expression of declared variables (see
-:mod:`jacobian_calc.front.calculator`); ``jacobian-calc figure`` draws the lecture's
-Figure 1 or a weight's Kronecker factor (the ``plot`` extra, matplotlib).
+:mod:`jacobian_calc.front.calculator`); ``jacobian-calc grade`` grades a claimed
+derivative of one — correct (exit status 0), or wrong with the mistake named (1), see
+:mod:`jacobian_calc.front.grade`; ``jacobian-calc figure`` draws the lecture's Figure 1 or
+a weight's Kronecker factor (the ``plot`` extra, matplotlib).
 
 Every command is held to the same work bound as the calculator, checked before anything
 is built; output cut short by a closed pipe (``| head``) ends quietly.
@@ -37,6 +39,8 @@ from ..verify.compare import ATOL, ENTRY_LIMIT, RTOL
 from ..verify.network import LITERAL_TOLERANCE, ParameterCheck, verify_network
 from .calculator import MAX_ENTRIES, MAX_SIDE, WORK_ENTRIES, WORK_OPERATIONS, \
     calculate, parse_shape, render_calculation
+from .grade import GRADER_FUNCTIONS, LAYOUTS, MISTAKES, diagnose, render_diagnosis
+from .grade import RTOL as GRADE_RTOL
 from .parse import ALLOWED_FUNCTIONS, MAX_DEPTH, MAX_LENGTH
 from .second_order import second_order_report
 
@@ -157,7 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     figure.add_argument("--seed", type=_non_negative, default=None,
                         help="random seed for --jacobian (default 0)")
     expr = _add_expr_parser(sub)
-    parser.commands = {"lecture": lecture, "figure": figure, "expr": expr}  # type: ignore[attr-defined]
+    grade = _add_grade_parser(sub)
+    commands = {"lecture": lecture, "figure": figure, "expr": expr, "grade": grade}
+    parser.commands = commands  # type: ignore[attr-defined]
     return parser
 
 
@@ -198,22 +204,78 @@ def _add_expr_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
     return expr
 
 
+def _add_grade_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """The ``grade`` subcommand: a claimed derivative against the literal one."""
+    grade = sub.add_parser(
+        "grade",
+        help="grade a claimed derivative of an expression: correct, or the mistake named",
+        description="Compare a claimed gradient or Jacobian (--claim, an expression of the "
+                    "same variables; besides the functions of 'expr' it may use "
+                    + ", ".join(GRADER_FUNCTIONS) + ") with the literal derivative of the "
+                    "expression by --wrt on a few seeded random instances. The verdict is "
+                    "'correct', or 'wrong' with the mistake it matches: "
+                    + ", ".join(MISTAKES) + " — or, matching none, the worst direction. "
+                    "Texts are read with Python's ast against a whitelist, never evaluated. "
+                    "Exit status 0 correct, 1 wrong, 2 for input that cannot be read (syntax, "
+                    "unknown names, shapes that do not fit).",
+        epilog='example: jacobian-calc grade "trace(A @ X @ B)" --wrt X --claim "A.T @ B.T" '
+               "--shape A=3x4 --shape X=4x5 --shape B=5x3. A Jacobian is claimed as a "
+               'matrix: jacobian-calc grade "A @ X @ B" --wrt X --claim "kron(B.T, A)" ...',
+    )
+    grade.add_argument("expression", help="the expression F, e.g. \"trace(A @ X @ B)\"")
+    grade.add_argument("--wrt", required=True, metavar="NAME",
+                       help="the variable X to differentiate by")
+    grade.add_argument("--claim", required=True, metavar="EXPR",
+                       help="the claimed derivative: for a scalar F the gradient (shaped like "
+                            "X unless --layout says otherwise), else the Jacobian "
+                            "∂vec(F)/∂vec(X), size(F)×size(X)")
+    grade.add_argument("--shape", action="append", default=[], metavar="NAME=MxN",
+                       help="declare a variable: NAME=MxN (matrix), NAME=N (vector) or "
+                            "NAME=scalar; repeat for each variable")
+    grade.add_argument("--layout", default="matrix", choices=LAYOUTS,
+                       help="how the gradient of a scalar is asked for: matrix (shaped like "
+                            "X, eq 12; the default), row (eq 1) or column (eq 6)")
+    grade.add_argument("--seed", type=_non_negative, default=0, help="random seed (default 0)")
+    grade.add_argument("--instances", type=_instances, default=3, metavar="K",
+                       help="random instances a match must hold on (default 3)")
+    grade.add_argument("--tolerance", type=_positive_float, default=GRADE_RTOL, metavar="RTOL",
+                       help=f"relative tolerance of a match (default {GRADE_RTOL:g}: equality "
+                            "to rounding)")
+    grade.add_argument("--directions", type=_directions, default=8, metavar="K",
+                       help="random directions of the worst-direction report (default 8)")
+    grade.add_argument("--format", dest="grade_format", default="text", choices=FORMATS,
+                       help="output format (default text)")
+    return grade
+
+
+def _instances(text: str) -> int:
+    value = _non_negative(text)
+    if not 1 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"expected between 1 and 100 instances, got {value}")
+    return value
+
+
 def _expression_first(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
     """``expr "-trace(X)" …``: a leading minus makes an expression, not an option.
 
     argparse reads any word starting with '-' as an option; the one word after ``expr``
-    that is neither an option of ``expr`` nor its value is moved behind ``--``.
+    (or ``grade``) that is neither an option of the command nor its value is moved
+    behind ``--``, and an option's value that starts with '-' (``--claim "-A.T"``) is
+    joined to it (``--claim=-A.T``).
     """
-    if not argv or argv[0] != "expr":
+    if not argv or argv[0] not in _OPTIONS:
         return argv
-    options = set(_EXPR_OPTIONS)
+    options = set(_OPTIONS[argv[0]])
     takes_value = {s for s in options if s not in ("-h", "--help")}
     out, moved, expect_value = [argv[0]], None, False
     for word in argv[1:]:
         if word == "--":
             return argv
         if expect_value:
-            out.append(word)
+            if word.startswith("-"):
+                out[-1] = f"{out[-1]}={word}"
+            else:
+                out.append(word)
             expect_value = False
             continue
         name = word.split("=", 1)[0]
@@ -225,22 +287,43 @@ def _expression_first(argv: list[str], parser: argparse.ArgumentParser) -> list[
     return out + (["--", moved] if moved is not None else [])
 
 
-#: The options of ``expr``; each takes a value, except the help.
-_EXPR_OPTIONS = ("-h", "--help", "--wrt", "--shape", "--seed", "--format", "--tolerance",
-                 "--atol", "--directions", "--max-values")
+#: The options of ``expr`` and ``grade``; each takes a value, except the help.
+_OPTIONS = {
+    "expr": ("-h", "--help", "--wrt", "--shape", "--seed", "--format", "--tolerance", "--atol",
+             "--directions", "--max-values"),
+    "grade": ("-h", "--help", "--wrt", "--claim", "--shape", "--layout", "--seed",
+              "--instances", "--tolerance", "--directions", "--format"),
+}
 
 
 def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
     return parser.commands[command]  # type: ignore[attr-defined]
 
 
-def _expr(args: argparse.Namespace) -> int:
+def _shapes(specs: Sequence[str]) -> dict[str, tuple[int, ...]]:
     shapes: dict[str, tuple[int, ...]] = {}
-    for spec in args.shape:
+    for spec in specs:
         name, shape = parse_shape(spec)
         if name in shapes:
             raise JacobianCalcError(f"--shape {spec!r}: {name} is declared twice")
         shapes[name] = shape
+    return shapes
+
+
+def _grade(args: argparse.Namespace) -> int:
+    shapes = _shapes(args.shape)
+    if args.wrt not in shapes:
+        raise JacobianCalcError(f"--wrt {args.wrt!r} is not a declared variable; declared "
+                                f"with --shape: {', '.join(shapes) or '(none)'}")
+    d = diagnose(args.claim, args.expression, wrt=args.wrt, shapes=shapes, layout=args.layout,
+                 instances=args.instances, seed=args.seed, rtol=args.tolerance,
+                 directions=args.directions)
+    print(render_diagnosis(d, args.grade_format))
+    return 0 if d.correct else 1
+
+
+def _expr(args: argparse.Namespace) -> int:
+    shapes = _shapes(args.shape)
     calc = calculate(args.expression, shapes, args.wrt, seed=args.seed, rtol=args.tolerance,
                      atol=args.atol, directions=args.directions, max_values=args.max_values)
     print(render_calculation(calc, args.expr_format))
@@ -429,7 +512,8 @@ def _unicode_safe_streams() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 ok, 1 verification failed, 2 bad input)."""
+    """Run the command line; returns the exit status (0 ok, 1 verification failed or a wrong
+    claim, 2 bad input)."""
     _unicode_safe_streams()
     parser = build_parser()
     words = list(sys.argv[1:] if argv is None else argv)
@@ -444,6 +528,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _figure(args)
             if args.command == "expr":
                 return _expr(args)
+            if args.command == "grade":
+                return _grade(args)
             return _lecture(args)
     except BrokenPipeError:
         _quiet_stdout()

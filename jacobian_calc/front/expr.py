@@ -309,16 +309,31 @@ def function_for(op: Operation) -> Callable[..., Expr]:
 
     def f(*args: object, **params: Any) -> Expr:
         label = f"{op.spelling}()"
-        if len(args) != op.arity:
+        extra = len(args) - op.arity
+        if extra < 0 or extra > len(op.call_params):
+            also = (f" and up to {len(op.call_params)} parameter(s) "
+                    f"({', '.join(op.call_params)})" if op.call_params else "")
             raise JacobianCalcError(f"{op.spelling} takes {op.arity} expression argument"
-                                    f"{'s' if op.arity != 1 else ''}, got {len(args)}")
-        return _make(op, *(_as_expr(a, label) for a in args), **params)
+                                    f"{'s' if op.arity != 1 else ''}{also}, got {len(args)}")
+        # parameters given by position follow the expressions, in the entry's order
+        for name, value in zip(op.call_params, args[op.arity:]):
+            if name in params:
+                raise JacobianCalcError(f"{op.spelling}() got the parameter {name!r} both by "
+                                        f"position and by keyword")
+            params[name] = value
+        return _make(op, *(_as_expr(a, label) for a in args[:op.arity]), **params)
 
     f.__name__ = f.__qualname__ = str(op.spelling)
     partials = "; ".join(
         f"∂/∂(argument {i + 1}): {p.label.source}" for i, p in enumerate(op.partials))
     f.__doc__ = (f"{op.summary or op.name}.\n\nAn entry of the operations table "
                  f"(family {op.family}); its literal Jacobians are written {partials}.")
+    if op.call_params:
+        defaults = {p.name: p.default for p in op.params}
+        shown = ", ".join(name if defaults[name] is None else f"{name}={defaults[name]!r}"
+                          for name in op.call_params)
+        f.__doc__ += (f"\n\nParameters after the expression arguments, by position or by "
+                      f"keyword: {shown}.")
     f.__module__ = "jacobian_calc"
     _MADE[key] = f
     return f

@@ -6,12 +6,15 @@ checked against a whitelist before anything is built; nothing is ever handed to 
 
 * numbers (int or float constants, finite);
 * names of declared variables, and calls of whitelisted functions by bare name
-  (``trace(X)``, never ``np.trace(X)``), positional arguments only;
+  (``trace(X)``, never ``np.trace(X)``) with positional expression arguments; a function
+  with parameters (:attr:`Operation.call_params <jacobian_calc.ops.base.Operation.call_params>`)
+  takes them after its expressions, by position or by keyword, as numeric constants:
+  ``conv2d(X, K, 2, 1)``, ``conv2d(X, K, stride=2)``, ``layer_norm(X, eps=1e-5)``;
 * the operators ``+ - * / @ **`` and unary ``-``/``+``; a power's exponent must be a
   numeric constant with ``|k| ≤ 64``;
 * one attribute: ``.T`` (the transpose).
 
-Everything else — other attributes, subscripts, lambdas, comprehensions, keywords,
+Everything else — other attributes, subscripts, lambdas, comprehensions, other keywords,
 comparisons, strings, dunder names, statements — is refused with an
 :class:`ExpressionSyntaxError` that carries the position (line, column and a caret under
 the culprit) and the reason. Length (≤ 2000 characters), bracket nesting (≤ 64) and runs
@@ -48,6 +51,7 @@ from .expr import FUNCTIONS
 
 __all__ = [
     "ALLOWED_FUNCTIONS",
+    "call_parts",
     "MAX_LENGTH",
     "MAX_DEPTH",
     "MAX_EXPONENT",
@@ -352,10 +356,17 @@ class _Validator:
         if name not in self.functions:
             raise self.refuse(func, f"{name!r} is not an allowed function; allowed: "
                                     f"{', '.join(self.functions)}")
-        if node.keywords:
-            raise self.refuse(node.keywords[0].value if node.keywords[0].arg is None
-                              else node.keywords[0],
-                              f"keyword arguments are not allowed in {name}(…)")
+        params = _call_params(name)
+        for kw in node.keywords:
+            if kw.arg is None:
+                raise self.refuse(kw.value, f"keyword arguments are not allowed in {name}(…)")
+            if kw.arg not in params:
+                accepted = (f"; {name} takes the parameter(s) {', '.join(params)}" if params
+                            else "")
+                raise self.refuse(kw, f"keyword arguments are not allowed in {name}(…) "
+                                      f"except its parameters: {kw.arg!r} is not one"
+                                      f"{accepted}" if params else
+                                      f"keyword arguments are not allowed in {name}(…)")
         for arg in node.args:
             if isinstance(arg, ast.Starred):
                 raise self.refuse(arg, "starred arguments are not allowed")
@@ -364,7 +375,59 @@ class _Validator:
             want = str(low) if low == high else f"{low} to {high}"
             raise self.refuse(node, f"{name} takes {want} argument{'s' if high > 1 else ''}, "
                                     f"got {len(node.args)}")
-        return list(node.args)
+        if not params:
+            return list(node.args)
+        # after the expressions come the parameters: numbers, each given once
+        given = list(zip(params, node.args[low:])) + [(k.arg, k.value) for k in node.keywords]
+        seen: set[str] = set()
+        for param, value in given:
+            if param in seen:
+                raise self.refuse(value, f"{name}(…) got the parameter {param!r} twice")
+            seen.add(param)
+            if _number(self.source, value) is None:
+                raise self.refuse(value, f"the parameter {param!r} of {name}(…) must be a "
+                                         f"number")
+        return list(node.args[:low])
+
+
+def _call_params(name: str) -> tuple[str, ...]:
+    """The parameters a call of ``name`` may give after its expressions (none for others)."""
+    op = TABLE.functions().get(name)
+    return op.call_params if op is not None and op.parser else ()
+
+
+def _parameter(node: ast.AST) -> int | float:
+    """A validated numeric constant, optionally signed, keeping an int an int (a stride)."""
+    sign = 1
+    while isinstance(node, ast.UnaryOp):
+        sign = -sign if isinstance(node.op, ast.USub) else sign
+        node = node.operand
+    value = node.value  # type: ignore[attr-defined]
+    return sign * value
+
+
+def call_parts(node: ast.Call) -> tuple[list[ast.AST], dict[str, int | float]]:
+    """A validated call's expression arguments, and its parameters by name.
+
+    Parameters follow the expressions, by position in the order of the operation's
+    :attr:`~jacobian_calc.ops.base.Operation.call_params` or by keyword; their values are
+    numbers (an int stays an int).
+
+    Examples
+    --------
+    >>> call = validate("conv2d(X, K, 2, padding=1)", ["X", "K"]).body
+    >>> exprs, params = call_parts(call)
+    >>> [e.id for e in exprs], params
+    (['X', 'K'], {'stride': 2, 'padding': 1})
+    """
+    name = node.func.id  # type: ignore[attr-defined]
+    names = _call_params(name)
+    if not names:
+        return list(node.args), {}
+    arity = TABLE.functions()[name].arity
+    params = {param: _parameter(a) for param, a in zip(names, node.args[arity:])}
+    params.update({k.arg: _parameter(k.value) for k in node.keywords if k.arg})
+    return list(node.args[:arity]), params
 
 
 def validate(source: str, variables: Collection[str],
@@ -443,8 +506,10 @@ class _Builder:
             if name not in self.functions:
                 raise _node_refusal(self.source, node.func,
                                     f"{name!r} is not available in this build")
-            args = [self.build(a) for a in node.args]
-            return self.guard(node, f"{name}(…)", lambda: self.functions[name](*args))
+            exprs, params = call_parts(node)
+            args = [self.build(a) for a in exprs]
+            return self.guard(node, f"{name}(…)",
+                              lambda: self.functions[name](*args, **params))
         raise _node_refusal(self.source, node, f"{type(node).__name__} is not allowed")
 
     def guard(self, node: ast.AST, what: str, thunk: Callable[[], Any]) -> Any:

@@ -205,7 +205,7 @@ _SCALE = r"$scale\,"
 _J = r"(\operatorname{diag}(p_j) - p_j p_j^\top)"
 
 ATTENTION = Operation(
-    name="attention", family="layers", arity=3, forward=_forward,
+    name="attention", family="attention", arity=3, forward=_forward,
     partials=(
         Partial(build=_wrt_queries, info=_wrt_queries_info,
                 label=Template(_SCALE + r"\operatorname{blockdiag}_{j=1}^{$n}\left($2\,"

@@ -20,7 +20,9 @@ The engine, the renderers, the parser and the calculator only ever read this tab
 built-in operations are entries like any other: each family module
 (:mod:`~jacobian_calc.ops.elementwise`, :mod:`~jacobian_calc.ops.linear`,
 :mod:`~jacobian_calc.ops.matrix`, :mod:`~jacobian_calc.ops.reductions`,
-:mod:`~jacobian_calc.ops.losses`, and the layers: :mod:`~jacobian_calc.ops.attention`) lists its entries, and :mod:`jacobian_calc.extend` adds
+:mod:`~jacobian_calc.ops.losses`, :mod:`~jacobian_calc.ops.convolution`,
+:mod:`~jacobian_calc.ops.normalisation`, :mod:`~jacobian_calc.ops.attention`) lists its
+entries, and :mod:`jacobian_calc.extend` adds
 users' entries the same way.
 """
 
@@ -50,7 +52,8 @@ __all__ = [
 ATOM, POSTFIX, UNARY, PRODUCT, SUM = 5, 4, 3, 2, 1
 
 #: The families, one module each.
-FAMILIES = ("elementwise", "linear", "matrix", "reductions", "losses", "layers")
+FAMILIES = ("elementwise", "linear", "matrix", "reductions", "losses", "convolution",
+            "normalisation", "attention")
 
 Matrix = Any  # numpy.ndarray, a scipy sparse array or a Structured matrix
 
@@ -81,7 +84,8 @@ class Rule:
     sample : str or None
         What random data must satisfy for this rule, read by the calculator:
         ``"positive"`` or ``"invertible"`` (applied to the variables inside the arguments
-        listed in ``on``), or ``None``.
+        listed in ``on``), ``"spread"`` (entries well apart from one another, so that no
+        column or row is nearly constant: a normalisation with eps = 0), or ``None``.
     on : tuple of int
         The arguments the sample hint applies to.
     when : callable or None
@@ -303,6 +307,11 @@ class Operation:
         ``"activation"`` (offered to the lecture network as φ) or ``"loss"`` (as L).
     parser : bool
         Whether the expression parser (``jacobian-calc expr``) accepts calls of it.
+    call_params : tuple of str
+        Parameters a call may also give by position, after the expression arguments and in
+        this order: ``jc.im2col(X, 3, 3)`` is ``jc.im2col(X, kh=3, kw=3)``. The expression
+        parser accepts these (and only these) parameters, by position or by keyword, as
+        numeric constants: ``conv2d(X, K, stride=2)``.
     second : callable or None
         The second-order rule: ``(node, ā) -> {(i, j): S_ij}`` where ā is the adjoint row
         of the node's output (a 1-D array, vec order) and S_ij, of shape (size of argument
@@ -331,6 +340,7 @@ class Operation:
     roles: frozenset[str] = frozenset()
     parser: bool = True
     second: Callable[[NodeLike, np.ndarray], Mapping[tuple[int, int], Matrix]] | None = None
+    call_params: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.spelling == "":
@@ -342,6 +352,11 @@ class Operation:
             raise JacobianCalcError(f"operation {self.name!r} takes {self.arity} argument(s) "
                                     f"but has {len(self.partials)} partial(s); give one per "
                                     f"argument")
+        unknown = [p for p in self.call_params if p not in {q.name for q in self.params}]
+        if unknown:
+            raise JacobianCalcError(f"operation {self.name!r}: call_params names "
+                                    f"{', '.join(map(repr, unknown))}, which are not among its "
+                                    f"parameters")
         for spelled in self.spellings:
             if not spelled.isidentifier() or keyword.iskeyword(spelled) \
                     or spelled.startswith("_"):
@@ -457,8 +472,13 @@ class Table(Mapping[str, Operation]):
         return {s: op for op in self._ops.values() for s in op.spellings}
 
     def parser_functions(self) -> dict[str, tuple[int, int]]:
-        """The calls the expression parser accepts: spelling → (min, max) argument count."""
-        return {s: (op.arity, op.arity) for s, op in self.functions().items() if op.parser}
+        """The calls the expression parser accepts: spelling → (min, max) argument count.
+
+        The count includes the parameters a call may give by position after the expression
+        arguments (:attr:`Operation.call_params`).
+        """
+        return {s: (op.arity, op.arity + len(op.call_params))
+                for s, op in self.functions().items() if op.parser}
 
     def with_role(self, role: str) -> dict[str, Operation]:
         """The entries offered in a role (``"activation"``, ``"loss"``), by name."""
