@@ -379,6 +379,31 @@ def test_the_parser_and_the_calculator_accept_attention():
         parse_expression("attention(Q, K)", env)
 
 
+def test_the_parser_takes_softmax_axis_and_attention_beside_the_other_layers():
+    assert ALLOWED_FUNCTIONS["softmax"] == (1, 2) and TABLE["softmax"].call_params == ("axis",)
+    r = np.random.default_rng(8)
+    Xv, Av, Bv, Cv, Yv = (r.uniform(-1, 1, size=s) for s in ((3, 4), (2, 3), (2, 3), (3, 3),
+                                                            (3, 4)))
+    env = {k: jc.var(k, v) for k, v in zip("XABCY", (Xv, Av, Bv, Cv, Yv))}
+    for text in ("softmax(X, axis=1)", "softmax(X, 1)"):
+        np.testing.assert_allclose(parse_expression(text, env).value, scipy_softmax(Xv, axis=1),
+                                   atol=1e-15)
+    # a transformer block in text: layer_norm of the residual self-attention
+    F = parse_expression("sum(layer_norm(X + attention(A @ X, B @ X, C @ X), eps=1e-5) * Y)",
+                         env)
+
+    def plain(x):
+        z = x + plain_attention(Av @ x, Bv @ x, Cv @ x)
+        return np.sum((z - z.mean(axis=0)) / np.sqrt(z.var(axis=0) + 1e-5) * Yv)
+
+    close(jc.jacobian(F, env["X"]), fd(plain, Xv), rtol=1e-6, atol=1e-8)
+    with pytest.raises(jc.JacobianCalcError, match="softmax's axis must be 0 .* or 1 .*got 2"):
+        parse_expression("softmax(X, axis=2)", env)
+    with pytest.raises(jc.ExpressionSyntaxError, match="'dim' is not one; softmax takes the "
+                                                       "parameter\\(s\\) axis"):
+        parse_expression("softmax(X, dim=1)", env)
+
+
 # ------------------------------------------------------------------ bad input
 @pytest.mark.parametrize("shapes, message", [
     (((3, 4), (2, 5), (2, 5)), r"the queries Q are 3×4 and the keys K are 2×5; queries and keys "

@@ -149,6 +149,7 @@ SOFTMAX = Operation(
                       info=_softmax_info),),
     notation=Template(r"\operatorname{softmax}($0$axis)"), precedence=ATOM,
     domain=(domain.rank(0, (1, 2)), Rule(_axis_check)), params=(Param("axis", _axis, 0),),
+    call_params=("axis",),
     fields=_axis_fields, second=_softmax_second,
     summary="softmax of a vector; of a matrix, column by column (axis=0, each column one "
             "example) or row by row (axis=1)")
