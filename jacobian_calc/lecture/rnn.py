@@ -364,9 +364,9 @@ class RNN:
                 f"k ≤ t. Summed: ∂f/∂vec({wrt}) = Σ_t Σ_(k≤t) (∂f_t/∂ŷ_t) V (∂h_t/∂h_k) "
                 f"diag(φ′(a_k)) ({z}ᵀ ⊗ I_n), where ∂h_t/∂h_k = diag(φ′(a_t)) W ⋯ "
                 f"diag(φ′(a_(k+1))) W is the identity for k = t",
-                f"the steps above sum the paths tail to head: ∂f/∂h_k is formed once, from "
-                f"∂f/∂h_(k+1) and ŷ_k, and shared by every path through h_k "
-                f"(back-propagation through time; RNN.cost prices the alternative)",
+                "the steps above sum the paths tail to head: ∂f/∂h_k is formed once, from "
+                "∂f/∂h_(k+1) and ŷ_k, and shared by every path through h_k "
+                "(back-propagation through time; RNN.cost prices the alternative)",
                 f"compact form (BPTT): δ_k = φ′(a_k) ⊙ (Vᵀ ∂f_k/∂ŷ_k + Wᵀ δ_(k+1)), "
                 f"∂f/∂{wrt} = Σ_k δ_k {z}ᵀ"]
 
