@@ -118,6 +118,37 @@ def test_the_parser_and_the_calculator_take_a_residual_block():
     assert calc.ok and calc.derivation.path_count == 2
 
 
+def test_a_residual_convolution_block_is_identity_plus_the_convolution_matrix():
+    """Z = layer_norm(X + conv2d(X, K, padding=1)): the skip path adds I to the conv's matrix."""
+    from scipy.signal import correlate2d
+
+    r = np.random.default_rng(5)
+    Xv, Kv, Yv = r.uniform(-1, 1, size=(4, 5)), r.uniform(-1, 1, size=(3, 3)), \
+        r.uniform(-1, 1, size=(4, 5))
+    X, K = jc.var("X", Xv), jc.var("K", Kv)
+    B = X + jc.conv2d(X, K, padding=1)  # a 3×3 kernel with padding 1 keeps the shape
+    # the convolution's matrix, one column per unit image, by scipy's zero-padded correlation
+    units = np.eye(Xv.size).reshape(Xv.size, *Xv.shape, order="F")
+    C = np.stack([correlate2d(u, Kv, mode="same").reshape(-1, order="F") for u in units], 1)
+    close(jc.jacobian(B, X), np.eye(Xv.size) + C, rtol=1e-13, atol=1e-15)
+
+    def plain(x):
+        z = x + correlate2d(x, Kv, mode="same")
+        return np.sum((z - z.mean(axis=0)) / np.sqrt(z.var(axis=0) + 1e-5) * Yv)
+
+    Y = jc.var("Y", Yv)
+    F = jc.sum(jc.layer_norm(B, eps=1e-5) * Y)
+    close(jc.jacobian(F, X), jc.finite_difference_jacobian(plain, Xv), rtol=1e-6, atol=1e-8)
+
+    def gradient_k(x):
+        x, k = jc.var("X", x), jc.var("K", Kv)
+        return jc.grad(jc.sum(jc.layer_norm(x + jc.conv2d(x, k, padding=1), eps=1e-5) * Y), k)
+
+    close(jc.hessian(F, K, X), jc.finite_difference_jacobian(gradient_k, Xv), rtol=1e-5,
+          atol=1e-7)
+    assert jc.derivation(F, X).path_count == 2  # the skip path and the convolution
+
+
 def test_a_residual_needs_equal_shapes():
     H, W = jc.var("H", np.ones((3, 2))), jc.var("W", np.ones((4, 3)))
     with pytest.raises(jc.ShapeError, match=r"H is 3×2 but tanh\(W H\) is 4×2; \+ needs equal "
