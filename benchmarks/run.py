@@ -1532,7 +1532,8 @@ def report(rows: list[Row], info: dict, command: str) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line read: ``--only NAME`` and ``--only-NAME`` both set ``only``."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true",
@@ -1554,7 +1555,16 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"the same as --only {group}")
     ap.add_argument("--threads", type=int, default=1,
                     help="threads for numpy's BLAS, PyTorch and XLA alike (default 1)")
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
+
+
+def results_dir(only: str | None) -> Path:
+    """Where a full run writes: ``benchmarks/results/``, or its group's directory."""
+    return ROOT / "benchmarks" / "results" / (only or "")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments(argv)
 
     sizes = tuple(args.sizes) if args.sizes else (QUICK_SIZES if args.quick else FULL_SIZES)
     repeats = args.repeats or (5 if args.quick else 15)
@@ -1595,8 +1605,7 @@ def main(argv: list[str] | None = None) -> int:
         pass
     text = report(rows, info, command)
     print(text)
-    default_out = ROOT / "benchmarks" / "results" / (args.only or "")
-    out = args.out if args.out is not None else (None if args.quick else default_out)
+    out = args.out if args.out is not None else (None if args.quick else results_dir(args.only))
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "results.md").write_text("# Benchmark results\n\n" + text + "\n", encoding="utf-8")

@@ -219,3 +219,27 @@ def test_quick_benchmark_conv2d_rows_are_sparse_exact_and_judged(quick_run):
     targets = [t for t in data["targets"] if t["target"].startswith("conv2d ∂vec(Y)/∂vec(X)")]
     assert len(targets) == 2 and all(t["met"] is not None for t in targets)
     assert "< 20× the forward" in targets[0]["target"] and "< 100 MB" in targets[1]["target"]
+
+
+@pytest.mark.parametrize("spelling", [["--only", "attention"], ["--only-attention"],
+                                      ["--only", "conv2d"], ["--only-conv2d"]])
+def test_one_group_runs_alone_under_either_spelling(spelling, tmp_path):
+    group = spelling[-1].removeprefix("--only-")
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), *spelling, "--quick", "--no-peers", "--repeats", "1",
+         "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,  # a hang guard, not a timing
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    data = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
+    assert data["rows"] and {r["group"] for r in data["rows"]} == {group}
+    assert data["command"].endswith(" ".join(spelling + ["--quick", "--no-peers", "--repeats",
+                                                         "1", "--out", str(tmp_path)]))
+
+
+def test_an_unknown_group_is_refused_with_the_choices():
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--only", "lstm"], capture_output=True,
+                          text=True, timeout=60, cwd=ROOT)
+    assert proc.returncode == 2
+    assert "invalid choice: 'lstm' (choose from" in proc.stderr
+    assert "conv2d" in proc.stderr and "attention" in proc.stderr
