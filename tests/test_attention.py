@@ -404,6 +404,20 @@ def test_the_parser_takes_softmax_axis_and_attention_beside_the_other_layers():
         parse_expression("softmax(X, dim=1)", env)
 
 
+def test_the_grader_reads_attention_and_names_a_mistake_in_its_gradient():
+    """f = Σ attention(Q, K, V) ⊙ W = tr(Wᵀ V P): ∂f/∂V = W Pᵀ, P = softmax(KᵀQ/√d)."""
+    from jacobian_calc.testing import diagnose
+
+    shapes = {"Q": (4, 3), "K": (4, 5), "V": (2, 5), "W": (2, 3)}
+    truth = "sum(attention(Q, K, V) * W)"
+    assert diagnose("W @ softmax(K.T @ Q / 2).T", truth, wrt="V", shapes=shapes).verdict \
+        == "correct"
+    wrong = diagnose("-(W @ softmax(K.T @ Q / 2).T)", truth, wrt="V", shapes=shapes)
+    assert (wrong.verdict, wrong.mistake) == ("wrong", "sign")
+    rows = diagnose("W @ softmax(Q.T @ K / 2, axis=1)", truth, wrt="V", shapes=shapes)
+    assert rows.verdict == "correct"  # softmax along rows of the transpose is Pᵀ
+
+
 # ------------------------------------------------------------------ bad input
 @pytest.mark.parametrize("shapes, message", [
     (((3, 4), (2, 5), (2, 5)), r"the queries Q are 3×4 and the keys K are 2×5; queries and keys "
