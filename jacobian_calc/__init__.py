@@ -51,6 +51,7 @@ from .engine.derivation import Derivation
 from .core.hessian import Hessian
 from .front.expr import FUNCTIONS, Expr, derivation, grad, hessian, hvp, jacobian, var
 from .lecture.mlp import MLP
+from .lecture.rnn import RNN
 from .ops import ACTIVATIONS, LOSSES
 from .ops.elementwise import activation_jacobian
 from .ops.linear import linear_input_jacobian, linear_weight_jacobian
@@ -83,8 +84,9 @@ __all__ = [
     "loss_gradient",
     "ACTIVATIONS",
     "LOSSES",
-    # the lecture network
+    # the lecture network, and a recurrent one
     "MLP",
+    "RNN",
     "Derivation",
     # checks (eq 13–15)
     "frobenius_inner",

@@ -675,7 +675,7 @@ def _gradient_readings(p: _Problem) -> list[_Reading]:
         c_order = [g.reshape(-1) for g in grads]  # numpy's default flattening, row by row
         rows = ("Row-stacked vec: your answer lists the gradient's entries row by row "
                 "(C order, numpy's default flatten/reshape) where vec stacks the columns "
-                f"(eq 16): vec(G) = (G[0, 0], G[1, 0], …)")
+                "(eq 16): vec(G) = (G[0, 0], G[1, 0], …)")
         if p.layout == "matrix":
             out.append(_Reading(
                 "row_stacked_vec", "vec(G) reshaped row by row", lambda k: p.truths[k]
