@@ -6,7 +6,9 @@ Usage::
     python benchmarks/run.py            # n = 4, 64, 256, 1024, 2048; writes benchmarks/results/
     python benchmarks/run.py --quick    # n = 4, 64: a smoke test (CI), writes nothing
     python benchmarks/run.py --scale    # also explicit gradients at n = 4096 (peak memory)
-    python benchmarks/run.py --only-conv2d   # the conv2d group alone; writes benchmarks/results/conv2d/
+    python benchmarks/run.py --only conv2d      # one group alone (conv2d or attention; also
+                                                # --only-conv2d, --only-attention); writes
+                                                # benchmarks/results/conv2d/ or .../attention/
 
 The network is the lecture's three-layer net with d = p = q = n, s = max(2, n // 8),
 sigmoid, squared error, float64. For every n the rows of one group are measured side by
@@ -73,6 +75,7 @@ import jacobian_calc as jc  # noqa: E402
 from jacobian_calc.core.structure import Kron, Structured, product  # noqa: E402
 from jacobian_calc.front.cli import main as cli_main  # noqa: E402
 from jacobian_calc.lecture import backprop  # noqa: E402
+from jacobian_calc.lecture.attention import attention_jacobians  # noqa: E402
 from jacobian_calc.verify.network import verify_network  # noqa: E402
 
 FULL_SIZES = (4, 64, 256, 1024, 2048)
@@ -98,6 +101,9 @@ HESSIAN_N = 64
 GN_HELD_UNITS = 3
 #: "Well under a second" (issue 12), made a number: a tenth of one.
 FORMULA_SECONDS = 0.1
+#: The groups that run alone (``--only NAME``, or ``--only-NAME``), each written by a full
+#: run to ``benchmarks/results/NAME/``; a run without ``--only`` ends with all of them.
+ALONE = ("conv2d", "attention")
 
 
 # ------------------------------------------------------------------------ problem
@@ -450,11 +456,19 @@ class Row:
     extra: dict = field(default_factory=dict)
 
 
-def _loops_for(fn: Callable[[], object], target: float = 2e-3) -> int:
-    """How many calls make one timing sample last about ``target`` seconds."""
-    t0 = time.perf_counter()
-    fn()
-    once = time.perf_counter() - t0
+def _loops_for(fn: Callable[[], object], target: float = 1e-2) -> int:
+    """How many calls make one timing sample last about ``target`` seconds.
+
+    Calibrated on the fastest of three calls, as ``timeit``'s autorange calibrates on a
+    loop: a single call may be the one that pays for fresh pages (after another row has
+    freed its memory to the operating system), and would leave a millisecond row with one
+    call per sample, so that every sample measured the page faults instead of the work.
+    """
+    once = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        fn()
+        once = min(once, time.perf_counter() - t0)
     return max(1, min(1000, int(target / max(once, 1e-7))))
 
 
@@ -1022,6 +1036,153 @@ def run_formulas(repeats: int, log: Callable) -> list[Row]:
     return rows
 
 
+# ---------------------------------------------------------------- attention (issue 11)
+#: Attention's benchmark: n tokens of width d (Q, K, V all d × n, columns as tokens).
+ATTENTION_TOKENS = ATTENTION_WIDTH = 64
+ATTENTION = "attention ∂vec(O)/∂vec(Q), ∂vec(O)/∂vec(K), ∂vec(O)/∂vec(V)"
+
+
+def attention_problem(n: int = ATTENTION_TOKENS, d: int = ATTENTION_WIDTH, seed: int = 0
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return tuple(rng.normal(size=(d, n)) for _ in range(3))  # type: ignore[return-value]
+
+
+def attention_ours(Q: np.ndarray, K: np.ndarray, V: np.ndarray) -> list:
+    """The three literal Jacobians of ``jc.attention``, each in the storage the entry builds."""
+    Qe, Ke, Ve = jc.var("Q", Q), jc.var("K", K), jc.var("V", V)
+    O = jc.attention(Qe, Ke, Ve)
+    return [jc.jacobian(O, X) for X in (Qe, Ke, Ve)]
+
+
+def _attention_peers(Q: np.ndarray, K: np.ndarray, V: np.ndarray, wanted: bool
+                     ) -> dict[str, Callable[[], object] | None]:
+    """torch.func.jacrev and jax.jacrev of the same column form, all three arguments at once."""
+    out: dict[str, Callable[[], object] | None] = {}
+    if not wanted:
+        return out
+    d = Q.shape[0]
+    try:
+        torch = importlib.import_module("torch")
+        func = importlib.import_module("torch.func")
+        torch.set_num_threads(THREADS)
+        args = tuple(torch.from_numpy(M.copy()) for M in (Q, K, V))
+
+        def f_torch(Qt: object, Kt: object, Vt: object) -> object:
+            return Vt @ torch.softmax(Kt.T @ Qt / np.sqrt(d), dim=0)
+
+        jac_t = func.jacrev(f_torch, argnums=(0, 1, 2))
+        out["torch.func.jacrev"] = lambda: jac_t(*args)
+    except ImportError:
+        out["torch.func.jacrev"] = None
+    try:
+        jax = importlib.import_module("jax")
+        jnp = importlib.import_module("jax.numpy")
+        jax.config.update("jax_enable_x64", True)
+        jargs = tuple(jnp.asarray(M) for M in (Q, K, V))
+
+        def f_jax(Qj: object, Kj: object, Vj: object) -> object:
+            return Vj @ jax.nn.softmax(Kj.T @ Qj / np.sqrt(d), axis=0)
+
+        jac_j = jax.jit(jax.jacrev(f_jax, argnums=(0, 1, 2)))  # compiled in the warm-up
+
+        def run_jax() -> object:
+            res = jac_j(*jargs)
+            for r in res:
+                r.block_until_ready()
+            return res
+
+        out["jax.jacrev"] = run_jax
+    except ImportError:
+        out["jax.jacrev"] = None
+    return out
+
+
+def attention_err(ours: list, reference: list) -> float:
+    """Worst relative error of three Jacobians against three in the vec layout."""
+    return max(rel_err(a.storage if hasattr(a, "storage") else a, b)
+               for a, b in zip(ours, reference))
+
+
+def tensors_to_vec(tensors: tuple, e: int, n: int) -> list[np.ndarray]:
+    """A peer's (e, n) + X.shape row-major tensors as our (e·n, size X) vec-layout matrices:
+    entry (a + e·j, c + r·l) of ours is T[a, j, c, l] for X of r rows."""
+    out = []
+    for T in tensors:
+        A = np.asarray(T)
+        r, cols = A.shape[2], A.shape[3]
+        out.append(A.transpose(1, 0, 3, 2).reshape(e * n, r * cols))
+    return out
+
+
+def run_attention(repeats: int, peers: bool, log: Callable) -> list[Row]:
+    """Attention's three Jacobians at 64 tokens of width 64, ours against the compact formulas
+    and the peers' jacrev; every route checked against the compact backward formulas."""
+    Q, K, V = attention_problem()
+    d, n = Q.shape
+    e = V.shape[0]
+    compact = attention_jacobians(Q, K, V)  # e·n backward passes, the reference values
+    routes: dict[str, Callable[[], object]] = {"ours": lambda: attention_ours(Q, K, V),
+                                               "compact": lambda: attention_jacobians(Q, K, V)}
+    absent = []
+    for name, fn in _attention_peers(Q, K, V, peers).items():
+        if fn is None:
+            absent.append(name)
+        else:
+            routes[name] = fn
+    timed = measure(routes, repeats)
+    reference = timed.get("torch.func.jacrev")
+    rows: list[Row] = []
+    notes = {
+        "ours": (f"jc.jacobian of jc.attention: ∂/∂Q block diagonal ({n} blocks of {e}×{d}, "
+                 f"sparse), ∂/∂K dense, ∂/∂V Pᵀ⊗I_{e} kept as a Kron; forward pass included"),
+        "compact": (f"lecture.attention.attention_jacobians: the compact backward formulas, one "
+                    f"VJP per output entry ({e * n:,} of them), dense"),
+        "torch.func.jacrev": "eager PyTorch, float64, argnums=(0, 1, 2); three dense 4-D tensors",
+        "jax.jacrev": "jax.jit(jax.jacrev(f, argnums=(0, 1, 2))), x64, compiled in the warm-up",
+    }
+    labels = {"ours": "ours, jc.jacobian of jc.attention (the entry's literal partials)",
+              "compact": "compact backward formulas, one VJP per output entry",
+              "torch.func.jacrev": "torch.func.jacrev", "jax.jacrev": "jax.jacrev"}
+    for name, tm in timed.items():
+        t, k, loops = tm[:3]
+        result = routes[name]()
+        if name == "ours":
+            err, peak = attention_err(result, compact), peak_memory(routes[name])
+        elif name == "compact":
+            err, peak = 0.0, peak_memory(routes[name])
+        else:
+            err, peak = attention_err(tensors_to_vec(result, e, n), compact), None
+        del result
+        row = Row("attention", f"{ATTENTION}: {labels[name]}", n, t, k, loops, peak, None,
+                  "torch.func.jacrev" if reference else None,
+                  t / reference[0] if reference else None, err,
+                  notes[name] + ("" if peak is not None else "; memory: own allocator, "
+                                 "not traced"))
+        row.extra.update(tokens=n, width=d)
+        rows.append(with_spread(row, tm))
+    for name in absent:
+        rows.append(Row("attention", f"{ATTENTION}: {labels[name]}", n,
+                        note="n/a: not installed"))
+    log(f"attention at {n} tokens of width {d} done")
+    return rows
+
+
+def attention_targets(rows: list[Row]) -> list[tuple[str, bool | None, str]]:
+    """Issue 11's attention row: ours against torch.func.jacrev at 64 tokens of width 64."""
+    what = (f"attention's three Jacobians at {ATTENTION_TOKENS} tokens of width "
+            f"{ATTENTION_WIDTH} no slower than torch.func.jacrev")
+    ours = _find(rows, ATTENTION_TOKENS, f"{ATTENTION}: ours")
+    peer = _find(rows, ATTENTION_TOKENS, f"{ATTENTION}: torch.func.jacrev")
+    if ours is None or ours.seconds is None:
+        return [(what, None, "not run")]
+    if peer is None or peer.seconds is None:
+        return [(what, None, "torch not installed")]
+    return [(what, ours.seconds <= peer.seconds,
+             f"ours {_fmt_time(ours.seconds)}, torch.func.jacrev {_fmt_time(peer.seconds)} "
+             f"({ours.seconds / peer.seconds:.2f}×; {peer.seconds / ours.seconds:.1f}× faster)")]
+
+
 def run_scale(n: int, log: Callable) -> list[Row]:
     """Explicit gradients at a large n, with their peak memory against the compact route."""
     pb = make_problem(n)
@@ -1395,6 +1556,7 @@ def targets(rows: list[Row]) -> list[tuple[str, bool | None, str]]:
                 f"{_fmt_time(c.seconds)}, exit status {c.extra['exit_status']}"))
     out += second_order_targets(rows)
     out += conv2d_targets(rows)
+    out += attention_targets(rows)
     return out
 
 
@@ -1461,7 +1623,8 @@ def report(rows: list[Row], info: dict, command: str) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line read: ``--only NAME`` and ``--only-NAME`` both set ``only``."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true",
@@ -1475,12 +1638,24 @@ def main(argv: list[str] | None = None) -> int:
                     help="directory for results.md/.json (default benchmarks/results/ for a "
                          "full run; --quick writes only when --out is given)")
     ap.add_argument("--no-peers", action="store_true", help="skip torch and jax")
-    ap.add_argument("--only-conv2d", action="store_true",
-                    help="run only the conv2d group (issue 11); a full run of it writes "
-                         "benchmarks/results/conv2d/")
+    ap.add_argument("--only", choices=ALONE, default=None,
+                    help="run only this group (issue 11); a full run of it writes "
+                         "benchmarks/results/<group>/")
+    for group in ALONE:
+        ap.add_argument(f"--only-{group}", dest="only", action="store_const", const=group,
+                        help=f"the same as --only {group}")
     ap.add_argument("--threads", type=int, default=1,
                     help="threads for numpy's BLAS, PyTorch and XLA alike (default 1)")
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
+
+
+def results_dir(only: str | None) -> Path:
+    """Where a full run writes: ``benchmarks/results/``, or its group's directory."""
+    return ROOT / "benchmarks" / "results" / (only or "")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments(argv)
 
     sizes = tuple(args.sizes) if args.sizes else (QUICK_SIZES if args.quick else FULL_SIZES)
     repeats = args.repeats or (5 if args.quick else 15)
@@ -1501,7 +1676,7 @@ def main(argv: list[str] | None = None) -> int:
     # The lecture command runs once per run, at n = 1024 when measured (else the largest n).
     command_n = TARGET_N if TARGET_N in sizes else max(sizes)
     rows: list[Row] = []
-    if args.only_conv2d:
+    if args.only is not None:
         sizes, checks = (), 0
     else:
         rows += run_lecture_checks(checks)
@@ -1509,17 +1684,20 @@ def main(argv: list[str] | None = None) -> int:
     for n in sizes:
         rows += run_size(n, repeats, peers, log, command_n)
         rows += run_second_order(n, repeats, peers2, log, hessian_limit)
-    if args.scale and not args.only_conv2d:
+    if args.scale and args.only is None:
         rows += run_scale(SCALE_SIZE, log)
-    rows += run_conv2d(repeats, not args.no_peers, log)
+    if args.only in (None, "conv2d"):
+        rows += run_conv2d(repeats, not args.no_peers, log)
+    if args.only in (None, "attention"):
+        # Seconds a call for the compact route and the peers: fewer rounds than the other groups
+        rows += run_attention(min(repeats, 3 if args.quick else 7), not args.no_peers, log)
     try:
         info["load_average_end"] = os.getloadavg()
     except OSError:
         pass
     text = report(rows, info, command)
     print(text)
-    default_out = ROOT / "benchmarks" / "results" / ("conv2d" if args.only_conv2d else "")
-    out = args.out if args.out is not None else (None if args.quick else default_out)
+    out = args.out if args.out is not None else (None if args.quick else results_dir(args.only))
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "results.md").write_text("# Benchmark results\n\n" + text + "\n", encoding="utf-8")

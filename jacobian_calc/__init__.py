@@ -53,6 +53,7 @@ from .engine.formulas import Formula
 from .core.hessian import Hessian
 from .front.expr import FUNCTIONS, Expr, derivation, formula, grad, hessian, hvp, jacobian, var
 from .lecture.mlp import MLP
+from .lecture.rnn import RNN
 from .ops import ACTIVATIONS, LOSSES
 from .ops.elementwise import activation_jacobian
 from .ops.linear import linear_input_jacobian, linear_weight_jacobian
@@ -85,8 +86,9 @@ __all__ = [
     "loss_gradient",
     "ACTIVATIONS",
     "LOSSES",
-    # the lecture network
+    # the lecture network, and a recurrent one
     "MLP",
+    "RNN",
     "Derivation",
     # checks (eq 13–15)
     "frobenius_inner",

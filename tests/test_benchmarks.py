@@ -58,6 +58,12 @@ ROW_NAMES = [
     "conv2d ∂vec(Y)/∂vec(X): torch.func.jacrev",
     "conv2d ∂vec(Y)/∂vec(K): torch.func.jacrev",
     "conv2d ∂vec(Y)/∂vec(K): torch.func.jacfwd",
+    # issue 11: attention
+    "attention ∂vec(O)/∂vec(Q), ∂vec(O)/∂vec(K), ∂vec(O)/∂vec(V): ours, jc.jacobian of "
+    "jc.attention (the entry's literal partials)",
+    "attention ∂vec(O)/∂vec(Q), ∂vec(O)/∂vec(K), ∂vec(O)/∂vec(V): compact backward formulas, "
+    "one VJP per output entry",
+    "attention ∂vec(O)/∂vec(Q), ∂vec(O)/∂vec(K), ∂vec(O)/∂vec(V): torch.func.jacrev",
 ]
 TARGETS = "Targets (issues 5, 9, 10, 11 and 12):"
 
@@ -143,6 +149,14 @@ def test_quick_benchmark_results_are_exact(quick_run):
     command = [r for r in rows if r["name"].startswith("lecture command")]
     assert len(command) == 1 and command[0]["extra"]["exit_status"] == 0
     assert len(data["targets"]) >= 20
+    # attention at 64 tokens of width 64: every route agrees with the compact formulas
+    attention = [r for r in rows if r["group"] == "attention"]
+    assert {r["n"] for r in attention} == {64}
+    timed = [r for r in attention if r["seconds"] is not None]
+    assert len(timed) >= 2 and all(r["exactness"] <= 1e-12 for r in timed)
+    assert all(r["extra"]["tokens"] == r["extra"]["width"] == 64 for r in timed)
+    assert any(t["target"].startswith("attention's three Jacobians at 64 tokens of width 64")
+               for t in data["targets"])
     assert (out / "results.md").read_text(encoding="utf-8").startswith("# Benchmark results")
     # issue 12: formulas of lecture-size expressions, certified, timed with and without
     # their certificate, and equal to the literal (or compact) result
@@ -220,3 +234,27 @@ def test_quick_benchmark_conv2d_rows_are_sparse_exact_and_judged(quick_run):
     targets = [t for t in data["targets"] if t["target"].startswith("conv2d ∂vec(Y)/∂vec(X)")]
     assert len(targets) == 2 and all(t["met"] is not None for t in targets)
     assert "< 20× the forward" in targets[0]["target"] and "< 100 MB" in targets[1]["target"]
+
+
+@pytest.mark.parametrize("spelling", [["--only", "attention"], ["--only-attention"],
+                                      ["--only", "conv2d"], ["--only-conv2d"]])
+def test_one_group_runs_alone_under_either_spelling(spelling, tmp_path):
+    group = spelling[-1].removeprefix("--only-")
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), *spelling, "--quick", "--no-peers", "--repeats", "1",
+         "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,  # a hang guard, not a timing
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    data = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
+    assert data["rows"] and {r["group"] for r in data["rows"]} == {group}
+    assert data["command"].endswith(" ".join(spelling + ["--quick", "--no-peers", "--repeats",
+                                                         "1", "--out", str(tmp_path)]))
+
+
+def test_an_unknown_group_is_refused_with_the_choices():
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--only", "lstm"], capture_output=True,
+                          text=True, timeout=60, cwd=ROOT)
+    assert proc.returncode == 2
+    assert "invalid choice: 'lstm' (choose from" in proc.stderr
+    assert "conv2d" in proc.stderr and "attention" in proc.stderr

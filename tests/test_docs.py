@@ -163,6 +163,28 @@ def test_the_convolution_and_normalisation_section_links_each_layer_to_notebook_
     assert len(rows) >= 8 and all({n for _, n, _ in _notebook_links(r)} == {"08"} for r in rows)
 
 
+BEYOND_SECTIONS = {
+    "Attention": ["jacobian_calc.softmax", "jacobian_calc.attention",
+                  "jacobian_calc.lecture.attention.attention_jacobians",
+                  "jacobian_calc.lecture.attention.attention_vjp"],
+    "Recurrence": ["jacobian_calc.RNN.gradients", "jacobian_calc.RNN.jacobian",
+                   "jacobian_calc.RNN.derivation", "jacobian_calc.RNN.cost",
+                   "jacobian_calc.lecture.bptt.bptt_gradients",
+                   "jacobian_calc.engine.cost.ReuseReport"],
+}
+
+
+@pytest.mark.parametrize("heading", sorted(BEYOND_SECTIONS))
+def test_the_attention_and_recurrence_sections_link_to_notebook_09(heading):
+    text = EQUATION_MAP.read_text(encoding="utf-8")
+    assert f"\n## {heading}\n" in text
+    section = text.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    linked = set(API_LINK.findall(section))
+    assert not set(BEYOND_SECTIONS[heading]) - linked, sorted(set(BEYOND_SECTIONS[heading]) - linked)
+    rows = [line for line in section.splitlines() if line.startswith("| ") and "](" in line]
+    assert len(rows) >= 5 and all({n for _, n, _ in _notebook_links(r)} == {"09"} for r in rows)
+
+
 def test_the_map_reads_as_plain_markdown():
     # A Git host renders Markdown without MyST: a role would show as {ref}`…` text.
     text = EQUATION_MAP.read_text(encoding="utf-8")

@@ -1,4 +1,4 @@
-"""Formulas through the layers' entries: convolution, normalisation, softmax of a matrix.
+"""Formulas through the layers' entries: convolution, normalisation, softmax, attention.
 
 Each entry's rules write its gradient in closed form (the correlation of the input with the
 output gradient for a kernel, the transposed convolution for an image, col2im for im2col,
@@ -46,6 +46,19 @@ CASES = [
     ("sum(C * softmax(W @ x))", {"C": (4, 5), "W": (4, 3), "x": (3, 5)}, "W",
      "[softmax(Wx) ⊙ (C − 𝟏𝟏ᵀ[C ⊙ softmax(Wx)])] xᵀ"),
     ("softmax(X)", {"X": (3, 4)}, "X", "diag(vec(softmax(X)))(I ⊗ 𝟏𝟏ᵀ)"),
+    ("softmax(X, axis=1)", {"X": (3, 4)}, "X", "(𝟏𝟏ᵀ ⊗ I)"),
+    ("sum(D * softmax(X, axis=1))", {"D": (3, 4), "X": (3, 4)}, "X",
+     "softmax(X, axis=1) ⊙ (D − [D ⊙ softmax(X, axis=1)] 𝟏𝟏ᵀ)"),
+    ("sum(C * attention(Q, K, V))", {"C": (2, 4), "Q": (3, 4), "K": (3, 5), "V": (2, 5)}, "Q",
+     "(1/√3)K[softmax((1/√3)KᵀQ) ⊙ (VᵀC − 𝟏𝟏ᵀ[(VᵀC) ⊙ softmax((1/√3)KᵀQ)])]"),
+    ("sum(C * attention(Q, K, V))", {"C": (2, 4), "Q": (3, 4), "K": (3, 5), "V": (2, 5)}, "K",
+     "(1/√3)Q[softmax((1/√3)KᵀQ)ᵀ ⊙ "),
+    ("sum(C * attention(Q, K, V))", {"C": (2, 4), "Q": (3, 4), "K": (3, 5), "V": (2, 5)}, "V",
+     "C softmax((1/√3)KᵀQ)ᵀ"),
+    ("attention(Q, K, V)", {"Q": (2, 3), "K": (2, 4), "V": (3, 4)}, "Q", "(I ⊗ V)("),
+    ("attention(Q, K, V)", {"Q": (2, 3), "K": (2, 4), "V": (3, 4)}, "K", "(Qᵀ ⊗ I)K₂,₄"),
+    ("attention(Q, K, V)", {"Q": (2, 3), "K": (2, 4), "V": (3, 4)}, "V",
+     "softmax((1/√2)KᵀQ)ᵀ ⊗ I"),
 ]
 
 
@@ -157,3 +170,21 @@ def test_expr_on_the_command_line_prints_a_layer_formula_first(capsys):
                           "corr(X, tanh′(conv2d(X, K, stride=2, padding=1)), stride=2, "
                           "padding=1)\n"), out[:300]
     assert "no rewriting rule" not in out
+
+
+def test_attention_gradients_equal_the_compact_backward_pass(rng):
+    """f = ⟨C, attention(Q, K, V)⟩: lecture/attention.py's vector-Jacobian product, which
+    shares no code with the entry, gives ∂f/∂Q, ∂f/∂K, ∂f/∂V."""
+    from jacobian_calc.lecture import attention
+
+    shapes = {"Q": (3, 4), "K": (3, 5), "V": (2, 5), "C": (2, 4)}
+    env = {n: jc.var(n, v) for n, v in draw(shapes, rng).items()}
+    F = jc.sum(env["C"] * jc.attention(env["Q"], env["K"], env["V"]))
+    fresh = draw(shapes, rng)
+    expected = dict(zip("QKV", attention.attention_vjp(fresh["Q"], fresh["K"], fresh["V"],
+                                                      fresh["C"])))
+    for name in "QKV":
+        f = jc.formula(F, env[name])
+        assert f.complete and f.certified
+        np.testing.assert_allclose(f.evaluate({k: fresh[k] for k in f.variables}),
+                                   expected[name], rtol=1e-10, atol=1e-12, err_msg=f.text)

@@ -91,6 +91,14 @@ layer_shape = st.integers(2, 4).flatmap(lambda m: st.one_of(st.just((m,)),
 batch_shape = st.tuples(side, st.integers(2, 4))
 eps = st.one_of(st.just(0.0), st.floats(0.1, 1.0))
 
+
+@st.composite
+def _attention(draw: st.DrawFn) -> Shapes:
+    """Q (d × n), K (d × m), V (e × m): columns are tokens."""
+    d, n, m, e = (draw(st.integers(1, 3)) for _ in range(4))
+    return ((d, n), (d, m), (e, m))
+
+
 #: The argument shapes of each operation that is not elementwise, by name. An operation
 #: with ``pointwise`` (φ applied entry by entry) takes any shape and needs no line here.
 ARGUMENT_SHAPES: dict[str, st.SearchStrategy[Shapes]] = {
@@ -113,6 +121,7 @@ ARGUMENT_SHAPES: dict[str, st.SearchStrategy[Shapes]] = {
     "softmax": one(vector_or_matrix),
     "squared_error": twice(vector_or_matrix),
     "softmax_cross_entropy": twice(vector_or_matrix),
+    "attention": _attention(),
     "conv1d": _conv1d(),
     "conv2d": _conv2d(),
     "im2col": one(image),
@@ -363,9 +372,9 @@ def test_every_partial_of_every_operation(data):
 def test_the_table_holds_the_built_in_families():
     assert {op.family for op in TABLE.values()} == {"elementwise", "linear", "matrix",
                                                     "reductions", "losses", "convolution",
-                                                    "normalisation"}
+                                                    "normalisation", "attention"}
     assert {"matmul", "inv", "det", "logdet", "trace", "sum", "softmax", "hadamard",
-            "bias_add", "transpose"} <= set(TABLE)
+            "bias_add", "transpose", "attention"} <= set(TABLE)
     assert all(TABLE[name].name == name for name in TABLE)
 
 

@@ -39,7 +39,10 @@ def subscript(text: object) -> str:
 
 
 def pretty(name: str) -> str:
-    """The display form of a node name (``'yhat'`` → ``'ŷ'``; others unchanged)."""
+    """The display form of a node name (``'yhat'`` → ``'ŷ'``, ``'yhat3'`` → ``'ŷ3'``; others unchanged)."""
+    stem = name.rstrip("0123456789")
+    if stem in _DISPLAY and stem != name:  # a numbered one, one per time step
+        return _DISPLAY[stem] + name[len(stem):]
     return _DISPLAY.get(name, name)
 
 
@@ -55,6 +58,8 @@ def latex_name(name: str) -> str:
 
 
 def _latex_stem(stem: str) -> str:
+    if stem in _LATEX:  # yhat3 → \hat{y}_{3}
+        return _LATEX[stem]
     if len(stem) == 1:
         return stem
     return r"\mathrm{" + _escape(stem) + "}"

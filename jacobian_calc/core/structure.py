@@ -778,20 +778,17 @@ def _route(a: MatrixInfo, b: MatrixInfo) -> tuple[str, bool]:
     another structured or a large sparse one is written out sparse) or ``"dense"`` (numpy,
     or scipy with one dense side). Only ``"sparse"`` gives a sparse result.
     """
-    a_kind, b_kind = a.kind, b.kind
-    if _structured(b):
-        if a_kind == "sparse" and _small(a, b):
-            return "rows", True
-        if a_kind == "dense":
-            return "rows", False
-        b_kind = "sparse"  # b.tosparse()
-    if _structured(a):
-        if b_kind == "sparse" and _small(b, a):
-            return "columns", True
-        if b_kind == "dense":
-            return "columns", False
-        a_kind = "sparse"  # a.tosparse()
-    return ("sparse" if a_kind == b_kind == "sparse" else "dense"), False
+    infos, kinds = (a, b), [a.kind, b.kind]
+    # b structured is met by a's rows first, then a structured by b's columns; a structured
+    # operand that neither side can use is written out sparse (.tosparse()).
+    for mine, other, route in ((1, 0, "rows"), (0, 1, "columns")):
+        if _structured(infos[mine]):
+            if kinds[other] == "sparse" and _small(infos[other], infos[mine]):
+                return route, True
+            if kinds[other] == "dense":
+                return route, False
+            kinds[mine] = "sparse"
+    return ("sparse" if kinds == ["sparse", "sparse"] else "dense"), False
 
 
 def _kron_info(left: tuple[int, int], right: tuple[int, int],

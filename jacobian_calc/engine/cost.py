@@ -76,11 +76,17 @@ __all__ = [
     "cost_report",
     "chain",
     "MAX_SEARCHED_FACTORS",
+    "ReuseReport",
+    "reuse_report",
+    "MAX_REUSE_PATHS",
 ]
 
 #: Chains of more factors than this are not searched by the O(k³) dynamic programme:
 #: the cheaper of the two directions is taken instead (the search is work too).
 MAX_SEARCHED_FACTORS = 48
+
+#: Paths multiplied one by one for a :class:`ReuseReport`; beyond this they are only counted.
+MAX_REUSE_PATHS = 4096
 
 #: A parenthesisation: a factor's index, or a pair of sub-trees (left, right).
 Tree = Union[int, tuple["Tree", "Tree"]]
@@ -408,3 +414,117 @@ def chain(*factors: Jacobian) -> Jacobian:
         return factors[0] if len(factors) == 1 else factors[0] @ factors[1]
     plan = optimal_order([MatrixInfo.of(f) for f in factors])
     return evaluate(factors, plan.tree)
+
+
+# ------------------------------------------------------------- reuse across paths (§3.4)
+@dataclass(frozen=True)
+class ReuseReport:
+    """Why a sweep reuses the tail-to-head products: one variable's paths, priced two ways.
+
+    When a variable reaches the result along many paths — a weight shared by every step
+    of a recurrent net, a residual branch — ∂(result)/∂(variable) is the sum over the
+    paths of each path's chain (eq 4). Multiplied path by path, the long common tails
+    (∂f/∂h_T · ∂h_T/∂h_{T−1} · …) are formed again for every path that shares them. The
+    tail-to-head sweep forms each node's ∂f/∂(node) once, from the nodes it feeds, and
+    every path through that node uses it: that reuse, which the lecture points out for
+    ∂f/∂h2 (§3.4), is what makes back-propagation — through time, for a recurrent net —
+    cost one sweep instead of one chain per path.
+
+    Attributes
+    ----------
+    of, wrt : str
+        How the result and the variable are written.
+    paths : int
+        How many paths lead from ``wrt`` to ``of``.
+    path_by_path : int or None
+        Multiply-adds of multiplying every path's chain on its own, tail to head, under
+        the cost model of this module, and of adding the paths' results; ``None`` when there are more than
+        :data:`MAX_REUSE_PATHS` paths (they are counted, not listed).
+    reverse, forward : int
+        Multiply-adds of the tail-to-head and the head-to-tail sweep (the estimate of
+        :meth:`~jacobian_calc.engine.graph.Graph.estimate`), products and sums.
+    merges : int
+        Nodes on the paths that feed more than one other node on them: where paths
+        meet, and where the sweep shares one product among them.
+    """
+
+    of: str
+    wrt: str
+    paths: int
+    path_by_path: int | None
+    reverse: int
+    forward: int
+    merges: int
+
+    @property
+    def saving(self) -> float | None:
+        """Path by path over the tail-to-head sweep (``None`` when paths were not listed)."""
+        if self.path_by_path is None:
+            return None
+        return self.path_by_path / max(self.reverse, 1)
+
+    def lines(self) -> list[str]:
+        """The report as text lines."""
+        one = self.merges == 1
+        out = [f"{self.paths:,} path{'s' if self.paths != 1 else ''} lead from {self.wrt} to "
+               f"{self.of}; {self.merges:,} node{'' if one else 's'} on them "
+               f"feed{'s' if one else ''} more than one other"]
+        if self.path_by_path is None:
+            out.append(f"path by path: not priced (more than {MAX_REUSE_PATHS:,} paths)")
+        else:
+            out.append(f"path by path, each chain multiplied tail to head on its own: "
+                       f"{self.path_by_path:,} multiply-adds")
+        out.append(f"one tail-to-head sweep, each ∂{self.of}/∂(node) formed once and shared by "
+                   f"every path through the node: {self.reverse:,} multiply-adds")
+        out.append(f"one head-to-tail sweep (forward accumulation): {self.forward:,} "
+                   f"multiply-adds")
+        if self.saving is not None and self.paths > 1:
+            if self.saving > 1:
+                out.append(f"reusing the tail-to-head products costs 1/{self.saving:,.1f} of "
+                           f"the paths one by one")
+            else:
+                out.append("with so few and such short shared tails the paths one by one are "
+                           "no dearer than the sweep, which also writes out every sum")
+        return out
+
+
+def reuse_report(paths: Sequence[Sequence[MatrixInfo | Any]] | None, *, of: str, wrt: str,
+                 count: int, reverse: int, forward: int, merges: int) -> ReuseReport:
+    """Price the paths one by one and set them beside the two sweeps.
+
+    Parameters
+    ----------
+    paths : sequence of chains, or None
+        Each path's factors, head first (as :func:`reverse_cost` takes them); ``None`` when
+        they were too many to list.
+    of, wrt : str
+    count : int
+        How many paths there are.
+    reverse, forward : int
+        Multiply-adds of the two sweeps.
+    merges : int
+        Nodes where paths meet.
+
+    Examples
+    --------
+    Two paths of the lecture's shapes that share the tail (1×2)·(2×3):
+
+    >>> tail = [MatrixInfo(1, 2, 2, False), MatrixInfo(2, 3, 6, False)]
+    >>> a = tail + [MatrixInfo(3, 4, 12, False)]
+    >>> b = tail + [MatrixInfo(3, 4, 12, False)]
+    >>> r = reuse_report([a, b], of="f", wrt="x", count=2, reverse=24, forward=40, merges=1)
+    >>> r.path_by_path, r.saving  # 18 for each chain, 4 to add the two 1×4 results
+    (40, 1.6666666666666667)
+    """
+    priced = None
+    if paths is not None:
+        priced, results = 0, []
+        for p in paths:
+            infos = _infos(p)
+            priced += reverse_cost(infos)
+            acc = infos[0]
+            for b in infos[1:]:
+                acc = product_info(acc, b)
+            results.append(acc)
+        priced += sum(r.nnz for r in results[1:])  # adding each further path's matrix
+    return ReuseReport(of, wrt, int(count), priced, int(reverse), int(forward), int(merges))

@@ -34,7 +34,7 @@ from ..core.notation import Form, latex_name, pretty
 from ..core.structure import MatrixInfo, is_finite, product_cost, product_info, sum_info
 from ..core.validation import as_real_array
 from ..ops.base import ATOM, POSTFIX, PRODUCT, SUM, UNARY, TABLE, Operation
-from .cost import chain
+from .cost import MAX_REUSE_PATHS, ReuseReport, chain, reuse_report
 
 __all__ = ["Node", "leaf", "known_leaf", "apply", "Graph", "Step", "Term", "Accumulation",
            "Work", "ROLES", "topological"]
@@ -711,6 +711,29 @@ class Graph:
         rev = self.estimate(head, [var], "reverse")
         fwd = self.estimate(head, [var], "forward")
         return "forward" if fwd.operations < rev.operations else "reverse"
+
+    def reuse(self, of: str | Node, wrt: str | Node) -> ReuseReport:
+        """What the tail-to-head sweep saves over multiplying every path on its own.
+
+        The paths from ``wrt`` to ``of`` are priced one by one under the cost model (up
+        to :data:`~jacobian_calc.engine.cost.MAX_REUSE_PATHS` of them), beside the
+        estimates of the two sweeps, which share each node's product among the paths
+        through it (see :class:`~jacobian_calc.engine.cost.ReuseReport`). Nothing is built.
+        """
+        head, var = self.node(of), self.node(wrt)
+        count = self.count_paths(head, var)
+        chains = None
+        if count <= MAX_REUSE_PATHS:
+            chains = [[self.factor_info(n, i) for n, i in reversed(p)]
+                      for p in self.edge_paths(head, var)]
+        live = self._live(head, [var])
+        ids = {id(n) for n in live}
+        merges = sum(1 for n in live
+                     if sum(1 for child, _ in self._children[id(n)] if id(child) in ids) > 1)
+        return reuse_report(chains, of=head.form.text, wrt=var.form.text, count=count,
+                            reverse=self.estimate(head, [var], "reverse").operations,
+                            forward=self.estimate(head, [var], "forward").operations,
+                            merges=merges)
 
     # ------------------------------------------------------------------- helpers
     def _ancestors(self, node: Node) -> set[int]:

@@ -352,6 +352,14 @@ def _what(head: Node, X: Node, Y: Node) -> str:
     return f"the Hessian block ∂²{head.form.text}/∂{X.form.text}∂{Y.form.text}"
 
 
+def _block_nodes(graph: Graph, of: str | Node, x: str | Node,
+                 y: str | Node | None) -> tuple[Node, Node, Node]:
+    """The scalar f and the block's variables X, Y (Y = X when omitted), f checked scalar."""
+    head, X = graph.node(of), graph.node(x)
+    _scalar(head)
+    return head, X, (X if y is None else graph.node(y))
+
+
 def hessian_terms(graph: Graph, of: str | Node, x: str | Node, y: str | Node | None = None, *,
                   names: TermNamer | None = None,
                   select: Callable[[Node], bool] | None = None) -> list[Term]:
@@ -375,9 +383,7 @@ def hessian_terms(graph: Graph, of: str | Node, x: str | Node, y: str | Node | N
         In the graph's order (tail to head); a node whose rule has two pairs (i, j)
         contributes one term for each.
     """
-    head, X = graph.node(of), graph.node(x)
-    Y = X if y is None else graph.node(y)
-    _scalar(head)
+    head, X, Y = _block_nodes(graph, of, x, y)
     return [t for _x, _y, t in _collect(graph, head, [X], [Y], names, _what(head, X, Y),
                                         summed=False, select=select)]
 
@@ -388,13 +394,8 @@ def hessian(graph: Graph, of: str | Node, x: str | Node, y: str | Node | None = 
 
     Parameters
     ----------
-    graph : Graph
-    of : str or Node
-        The scalar f.
-    x, y : str or Node
-        The variables; ``y`` defaults to ``x`` (a diagonal block, symmetric).
-    names : callable, optional
-        ``node -> name`` of each node's term (default: the node's formula).
+    graph, of, x, y, names
+        As in :func:`hessian_terms`; with ``y`` omitted the block is diagonal and symmetric.
     keep_terms : bool
         Keep each node's contribution, by name, in :attr:`Hessian.terms <jacobian_calc.Hessian.terms>` (a term that
         vanishes at this point is kept too, as the zero matrix it is).
@@ -413,9 +414,7 @@ def hessian(graph: Graph, of: str | Node, x: str | Node, y: str | Node | None = 
     WorkLimitError
         The tangents, the terms or the block would be over the work bound.
     """
-    head, X = graph.node(of), graph.node(x)
-    Y = X if y is None else graph.node(y)
-    _scalar(head)
+    head, X, Y = _block_nodes(graph, of, x, y)
     terms = [t for _x, _y, t in _collect(graph, head, [X], [Y], names, _what(head, X, Y))]
     named: dict[str, list[Any]] = {}
     for t in terms:

@@ -186,13 +186,8 @@ def _add_expr_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
                "--shape X=4x5 --shape B=5x3. An expression may start with '-': "
                'jacobian-calc expr "-trace(X)" --wrt X --shape X=3x3',
     )
-    expr.add_argument("expression", help="the expression, e.g. \"trace(A @ X @ B)\"")
-    expr.add_argument("--wrt", required=True, metavar="NAME",
-                      help="the variable to differentiate by")
-    expr.add_argument("--shape", action="append", default=[], metavar="NAME=MxN",
-                      help="declare a variable: NAME=MxN (matrix), NAME=N (vector) or "
-                           "NAME=scalar; repeat for each variable")
-    expr.add_argument("--seed", type=_non_negative, default=0, help="random seed (default 0)")
+    _add_expression_arguments(expr, "the expression, e.g. \"trace(A @ X @ B)\"",
+                              "the variable to differentiate by")
     expr.add_argument("--format", dest="expr_format", default="text", choices=FORMATS,
                       help="output format (default text)")
     expr.add_argument("--tolerance", type=_positive_float, default=RTOL, metavar="RTOL",
@@ -202,6 +197,17 @@ def _add_expr_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
                            "what lets an exactly-zero Jacobian pass")
     _check_options(expr)
     return expr
+
+
+def _add_expression_arguments(parser: argparse.ArgumentParser, expression_help: str,
+                              wrt_help: str) -> None:
+    """What ``expr`` and ``grade`` both read: the expression, --wrt, --shape and --seed."""
+    parser.add_argument("expression", help=expression_help)
+    parser.add_argument("--wrt", required=True, metavar="NAME", help=wrt_help)
+    parser.add_argument("--shape", action="append", default=[], metavar="NAME=MxN",
+                        help="declare a variable: NAME=MxN (matrix), NAME=N (vector) or "
+                             "NAME=scalar; repeat for each variable")
+    parser.add_argument("--seed", type=_non_negative, default=0, help="random seed (default 0)")
 
 
 def _add_grade_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -222,20 +228,15 @@ def _add_grade_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParse
                "--shape A=3x4 --shape X=4x5 --shape B=5x3. A Jacobian is claimed as a "
                'matrix: jacobian-calc grade "A @ X @ B" --wrt X --claim "kron(B.T, A)" ...',
     )
-    grade.add_argument("expression", help="the expression F, e.g. \"trace(A @ X @ B)\"")
-    grade.add_argument("--wrt", required=True, metavar="NAME",
-                       help="the variable X to differentiate by")
+    _add_expression_arguments(grade, "the expression F, e.g. \"trace(A @ X @ B)\"",
+                              "the variable X to differentiate by")
     grade.add_argument("--claim", required=True, metavar="EXPR",
                        help="the claimed derivative: for a scalar F the gradient (shaped like "
                             "X unless --layout says otherwise), else the Jacobian "
                             "∂vec(F)/∂vec(X), size(F)×size(X)")
-    grade.add_argument("--shape", action="append", default=[], metavar="NAME=MxN",
-                       help="declare a variable: NAME=MxN (matrix), NAME=N (vector) or "
-                            "NAME=scalar; repeat for each variable")
     grade.add_argument("--layout", default="matrix", choices=LAYOUTS,
                        help="how the gradient of a scalar is asked for: matrix (shaped like "
                             "X, eq 12; the default), row (eq 1) or column (eq 6)")
-    grade.add_argument("--seed", type=_non_negative, default=0, help="random seed (default 0)")
     grade.add_argument("--instances", type=_instances, default=3, metavar="K",
                        help="random instances a match must hold on (default 3)")
     grade.add_argument("--tolerance", type=_positive_float, default=GRADE_RTOL, metavar="RTOL",

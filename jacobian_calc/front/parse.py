@@ -9,7 +9,8 @@ checked against a whitelist before anything is built; nothing is ever handed to 
   (``trace(X)``, never ``np.trace(X)``) with positional expression arguments; a function
   with parameters (:attr:`Operation.call_params <jacobian_calc.ops.base.Operation.call_params>`)
   takes them after its expressions, by position or by keyword, as numeric constants:
-  ``conv2d(X, K, 2, 1)``, ``conv2d(X, K, stride=2)``, ``layer_norm(X, eps=1e-5)``;
+  ``conv2d(X, K, 2, 1)``, ``conv2d(X, K, stride=2)``, ``layer_norm(X, eps=1e-5)``,
+  ``softmax(X, axis=1)``;
 * the operators ``+ - * / @ **`` and unary ``-``/``+``; a power's exponent must be a
   numeric constant with ``|k| ≤ 64``;
 * one attribute: ``.T`` (the transpose).

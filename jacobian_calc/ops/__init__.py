@@ -5,8 +5,9 @@ entry. The families — :mod:`~jacobian_calc.ops.elementwise` (activations, exp,
 powers, the Hadamard product), :mod:`~jacobian_calc.ops.linear` (products, sums,
 transposes, biases), :mod:`~jacobian_calc.ops.matrix` (inverse, determinant, trace),
 :mod:`~jacobian_calc.ops.reductions` (sum, softmax), :mod:`~jacobian_calc.ops.losses`,
-:mod:`~jacobian_calc.ops.convolution` (conv1d, conv2d, im2col) and
-:mod:`~jacobian_calc.ops.normalisation` (layer_norm, batch_norm) — each list their entries,
+:mod:`~jacobian_calc.ops.convolution` (conv1d, conv2d, im2col),
+:mod:`~jacobian_calc.ops.normalisation` (layer_norm, batch_norm) and
+:mod:`~jacobian_calc.ops.attention` (attention) — each list their entries,
 and they are added here in that order. Users add entries with
 :mod:`jacobian_calc.extend`, through the same :meth:`~jacobian_calc.ops.base.Table.add`.
 
@@ -15,12 +16,14 @@ and they are added here in that order. Users add entries with
 'X⁻¹'
 """
 
-from . import convolution, elementwise, linear, losses, matrix, normalisation, reductions
+from . import (attention, convolution, elementwise, linear, losses, matrix, normalisation,
+               reductions)
 from .base import TABLE, role_view
 
 __all__ = ["TABLE", "ACTIVATIONS", "LOSSES"]
 
-for _family in (elementwise, linear, matrix, reductions, losses, convolution, normalisation):
+for _family in (elementwise, linear, matrix, reductions, losses, convolution, normalisation,
+                attention):
     for _op in _family.OPERATIONS:
         TABLE.add(_op)
 del _family, _op

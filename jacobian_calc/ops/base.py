@@ -26,7 +26,8 @@ built-in operations are entries like any other: each family module
 (:mod:`~jacobian_calc.ops.elementwise`, :mod:`~jacobian_calc.ops.linear`,
 :mod:`~jacobian_calc.ops.matrix`, :mod:`~jacobian_calc.ops.reductions`,
 :mod:`~jacobian_calc.ops.losses`, :mod:`~jacobian_calc.ops.convolution`,
-:mod:`~jacobian_calc.ops.normalisation`) lists its entries, and :mod:`jacobian_calc.extend` adds
+:mod:`~jacobian_calc.ops.normalisation`, :mod:`~jacobian_calc.ops.attention`) lists its
+entries, and :mod:`jacobian_calc.extend` adds
 users' entries the same way.
 """
 
@@ -59,7 +60,7 @@ ATOM, POSTFIX, UNARY, PRODUCT, SUM = 5, 4, 3, 2, 1
 
 #: The families, one module each.
 FAMILIES = ("elementwise", "linear", "matrix", "reductions", "losses", "convolution",
-            "normalisation")
+            "normalisation", "attention")
 
 Matrix = Any  # numpy.ndarray, a scipy sparse array or a Structured matrix
 

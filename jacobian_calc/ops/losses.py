@@ -28,9 +28,8 @@ from ..core.structure import Identity
 from ..core.validation import as_real_array
 from ..core.vec import block_diagonal
 from . import domain
-from .base import ATOM, TABLE, NodeLike, Operands, Operation, Rewrite, Rule, entry_call, \
-    gradient_partial
-from .reductions import SOFTMAX
+from .base import ATOM, TABLE, NodeLike, Operands, Operation, Rewrite, Rule, gradient_partial
+from .reductions import softmax_call
 
 __all__ = ["OPERATIONS", "loss_gradient"]
 
@@ -103,7 +102,7 @@ def _cross_entropy_second(node: NodeLike, adjoint: np.ndarray) -> dict[tuple[int
 
 
 def _softmax_of(o: Operands) -> S.MatExpr:
-    return entry_call(SOFTMAX, o.args[:1], o.shapes[:1], o.shapes[0])
+    return softmax_call(o.args[0], o.shapes[0])
 
 
 def _cross_entropy_formula(o: Operands) -> S.MatExpr:
