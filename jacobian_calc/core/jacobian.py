@@ -360,7 +360,8 @@ class Jacobian(display.Printable):
         return self.matmul(other)
 
     def matmul(self, other: Jacobian, *, keep_kron: bool = False) -> Jacobian:
-        """``self @ other``, the chain rule's product; ``keep_kron`` as for :func:`product`."""
+        """``self @ other``, the chain rule's product; ``keep_kron`` as for
+        :func:`~jacobian_calc.core.structure.product`."""
         check_chain([self, other])
         return Jacobian(product(self._storage, other._storage, keep_kron=keep_kron),
                         of=self.of, wrt=other.wrt,
