@@ -185,6 +185,23 @@ def test_the_attention_and_recurrence_sections_link_to_notebook_09(heading):
     assert len(rows) >= 5 and all({n for _, n, _ in _notebook_links(r)} == {"09"} for r in rows)
 
 
+FORMULA_API = ["jacobian_calc.formula", "jacobian_calc.MLP.formula",
+               "jacobian_calc.Formula.evaluate", "jacobian_calc.CertificateError",
+               "jacobian_calc.testing.diagnose"]
+
+
+def test_the_formula_section_links_the_lecture_steps_to_notebook_10():
+    text = EQUATION_MAP.read_text(encoding="utf-8")
+    assert "\n## From the chain to the formula\n" in text
+    section = text.split("\n## From the chain to the formula\n", 1)[1].split("\n## ", 1)[0]
+    linked = set(API_LINK.findall(section))
+    assert not set(FORMULA_API) - linked, sorted(set(FORMULA_API) - linked)
+    rows = [line for line in section.splitlines() if line.startswith("| ") and "](" in line]
+    assert all({n for _, n, _ in _notebook_links(r)} == {"10"} for r in rows), rows
+    steps = [r.split(" | ")[0].strip("| ") for r in rows]
+    assert {"(24)→(25)", "(31)→(32)", "(36)→(38)"} <= set(steps), steps
+
+
 def test_the_map_reads_as_plain_markdown():
     # A Git host renders Markdown without MyST: a role would show as {ref}`…` text.
     text = EQUATION_MAP.read_text(encoding="utf-8")
