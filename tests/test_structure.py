@@ -255,6 +255,23 @@ def test_rmatmul_and_matmul_equal_dense_products(M, r, random):
     assert_product_close((M @ v)[:, None], full, v[:, None])
 
 
+@given(krons(), st.randoms(use_true_random=False))
+def test_kron_apply_is_the_vec_identity(K, random):
+    # (A ⊗ B) vec(X) = vec(B X Aᵀ): X in its own shape, or any array of its size read by vec
+    rng = np.random.default_rng(random.getrandbits(32))
+    (_, ac), (_, bc) = [(f, f) if isinstance(f, int) else f.shape for f in (K.left, K.right)]
+    X = rng.uniform(-BOUND, BOUND, size=(bc, ac))
+    full = kron_dense(K)
+    vec_x = X.reshape(-1, 1, order="F")
+    got = K.apply(X)
+    assert got.shape == (K.right if isinstance(K.right, int) else K.right.shape[0],
+                         K.left if isinstance(K.left, int) else K.left.shape[0])
+    assert_product_close(got.reshape(-1, 1, order="F"), full, vec_x)
+    assert_product_close(K.apply(vec_x[:, 0]).reshape(-1, 1, order="F"), full, vec_x)
+    with pytest.raises(jc.ShapeError, match="needs"):
+        K.apply(np.ones(X.size + 1))
+
+
 @given(structured)
 def test_a_row_of_the_wrong_length_is_refused(M):
     with pytest.raises(jc.ShapeError):

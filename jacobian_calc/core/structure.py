@@ -380,6 +380,33 @@ class Kron(Structured):
         X = X.reshape(m, ar * br).T
         return X if self.scale == 1.0 else self.scale * X
 
+    def apply(self, X: np.ndarray) -> np.ndarray:
+        r"""(A ⊗ B) vec(X) as the matrix B X Aᵀ: X in its own shape, never flattened.
+
+        Parameters
+        ----------
+        X : numpy.ndarray, shape (columns of B, columns of A)
+            Any array with that many entries is read by columns (vec) into that shape;
+            one already of that shape is used as it is (no column-major copy).
+
+        Returns
+        -------
+        numpy.ndarray, shape (rows of B, rows of A)
+            Its vec is (A ⊗ B) vec(X).
+        """
+        (ar, ac), (br, bc) = _factor_shape(self.left), _factor_shape(self.right)
+        X = np.asarray(X, dtype=np.float64)
+        if X.size != ac * bc:
+            raise ShapeError(f"a {self.shape[0]}×{self.shape[1]} Kronecker product applied "
+                             f"to {X.size} entries; it needs {bc}×{ac} = {ac * bc}")
+        if X.shape != (bc, ac):
+            X = X.reshape((bc, ac), order="F")
+        if not isinstance(self.right, int):
+            X = self.right @ X
+        if not isinstance(self.left, int):
+            X = X @ self.left.T
+        return X if self.scale == 1.0 else self.scale * X
+
     def tosparse(self) -> sp.csr_array:
         # Every entry of a matrix factor is stored, zeros included (as nnz counts them), so
         # the pattern is the structure's and never depends on the values.

@@ -528,8 +528,10 @@ def hvp_many(graph: Graph, of: str | Node, directions: Mapping[str | Node, np.nd
                 total = term if total is None else total + term
         if total is not None:
             along[node] = total
-    # the second-order injections ā_n · d²n at the arguments of every node
-    inject: dict[Node, np.ndarray] = {}
+    # the second-order injections ā_n · d²n at the arguments of every node; a Kronecker
+    # rule's injection is kept as the matrix B V Aᵀ, so a weight's part (ā tᵀ for W z) is
+    # formed in the weight's own shape
+    inject: dict[Node, list[np.ndarray]] = {}
     for node in live:
         if node.op is None or node not in adjoints \
                 or not any(a in along or a in seeds for a in node.args):
@@ -537,20 +539,25 @@ def hvp_many(graph: Graph, of: str | Node, directions: Mapping[str | Node, np.nd
         for p, q, M in _pairs(_blocks(node, adjoints[node])):
             b = node.args[q]
             if b in along or b in seeds:
-                column = along[b] if b in along else _vec(seeds[b])
-                u = _dense(product(M, column)).reshape(-1)
-                a = node.args[p]
-                inject[a] = u if a not in inject else inject[a] + u
+                u = (M.apply(seeds[b] if b in seeds else along[b]) if isinstance(M, Kron)
+                     else _tangent_term(M, b, seeds, along))
+                inject.setdefault(node.args[p], []).append(u)
     # one reverse sweep that carries the injections back to the variables
     rows: dict[Node, np.ndarray] = {}
     out: dict[str, np.ndarray] = {}
     for node in reversed(live):
-        r = inject.get(node)
-        shaped = None  # a variable's part, already in its own shape
+        r = shaped = None  # shaped: a variable's part, already in its own shape
+        own_shape = node in targets and node.op is None
+        for u in inject.get(node, ()):
+            if own_shape and u.shape == node.shape:
+                shaped = u if shaped is None else shaped + u
+            else:
+                u = u.reshape(-1, order="F")
+                r = u if r is None else r + u
         for child, position in graph.consumers(node):
             if child in rows:
                 factor = graph.factor(child, position).storage
-                if node in targets and node.op is None and _outer_factor(factor, node):
+                if own_shape and _outer_factor(factor, node):
                     # (xᵀ ⊗ I_p)ᵀ applied to a row g is vec(g xᵀ): the outer product,
                     # formed in W's shape without a column-major copy
                     part = np.outer(rows[child], factor.left[0])
@@ -584,8 +591,10 @@ def _outer_factor(factor: Any, node: Node) -> bool:
 def _tangent_term(factor: Any, arg: Node, seeds: Mapping[Node, np.ndarray],
                   along: Mapping[Node, np.ndarray]) -> np.ndarray:
     """The factor times the tangent column of ``arg`` (a seed's V used in its own shape)."""
-    if arg in seeds and _outer_factor(factor, arg):
-        return (seeds[arg] @ factor.left[0]).reshape(-1, 1)  # (xᵀ ⊗ I) vec(V) = V x
+    if arg in seeds and isinstance(factor, Kron):
+        # (A ⊗ B) vec(V) = vec(B V Aᵀ): V as it is, not copied column-major first
+        # ((xᵀ ⊗ I) vec(V) = V x; (I ⊗ āᵀ) vec(V) = āᵀ V, a row)
+        return factor.apply(seeds[arg]).reshape(-1, 1, order="F")
     column = along[arg] if arg in along else _vec(seeds[arg])
     return _dense(product(factor, column))
 
