@@ -358,6 +358,27 @@ def test_accumulate_adds_every_storage_into_a_strided_view(rng):
         np.testing.assert_allclose(out, expected, atol=1e-14, err_msg=type(value).__name__)
 
 
+@pytest.mark.parametrize("tile", [3, 4, 256])
+def test_a_block_laid_out_by_columns_is_added_and_mirrored_tile_by_tile(rng, monkeypatch, tile):
+    # Small tiles (edge tiles ragged) exercise the path large blocks take.
+    from jacobian_calc.engine import second
+
+    monkeypatch.setattr(second, "_TILE", tile)
+    value = np.asfortranarray(rng.normal(size=(7, 10)))
+    out = rng.normal(size=(9, 13))
+    expected = out.copy()
+    expected[1:8, 2:12] += value
+    second.accumulate(out[1:8, 2:12], value)
+    np.testing.assert_allclose(out, expected, rtol=1e-15)
+    upper = np.asfortranarray(rng.normal(size=(5, 9)))
+    H = second.assemble({(0, 0): [np.eye(5)], (0, 1): [upper, np.ones((5, 9))],
+                         (1, 1): [2 * np.eye(9)]}, [5, 9])
+    want = np.block([[np.eye(5), upper + 1.0], [(upper + 1.0).T, 2 * np.eye(9)]])
+    np.testing.assert_allclose(H, want, rtol=1e-15)
+    with pytest.raises(jc.ShapeError, match="cannot be written"):
+        second.accumulate(out[1:8, 2:11], value)
+
+
 def test_assemble_mirrors_a_symmetric_matrix_of_blocks(rng):
     from jacobian_calc.engine.second import assemble
 

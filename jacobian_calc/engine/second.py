@@ -226,13 +226,21 @@ def accumulate(out: np.ndarray, value: Any) -> None:
         for term in value.terms:
             accumulate(out, term)
         return
-    if isinstance(value, Kron) and not isinstance(value.left, int) \
-            and not isinstance(value.right, int):
+    if isinstance(value, Kron) and not (isinstance(value.left, int)
+                                        and isinstance(value.right, int)):
         A, B = value.left, value.right
+        (ar, ac), (br, bc) = [(f, f) if isinstance(f, int) else f.shape for f in (A, B)]
         blocks = out.view()
-        blocks.shape = (A.shape[0], B.shape[0], A.shape[1], B.shape[1])  # a view, or an error
-        for i in range(A.shape[0]):
-            blocks[i] += A[i][None, :, None] * B[:, None, :]
+        blocks.shape = (ar, br, ac, bc)  # entry (i·br + k, j·bc + l) is a_ij·b_kl; a view
+        if isinstance(B, int):  # A ⊗ I_m: A on the diagonal k = l of every block
+            for k in range(br):
+                blocks[:, k, :, k] += A
+        elif isinstance(A, int):  # I_n ⊗ B: B in the diagonal blocks i = j
+            for i in range(ar):
+                blocks[i, :, i, :] += B
+        else:
+            for i in range(ar):  # one row of A at a time: no full-size temporary
+                blocks[i] += A[i][None, :, None] * B[:, None, :]
         return
     if isinstance(value, (Identity, Diagonal)):
         n = value.shape[0]
@@ -246,7 +254,30 @@ def accumulate(out: np.ndarray, value: Any) -> None:
         coo.sum_duplicates()
         out[coo.row, coo.col] += coo.data
         return
-    out += value
+    _tiled(out, np.asarray(value), np.add, out)
+
+
+#: Side of the square tiles in which a block is added or mirrored when the two sides are
+#: laid out differently (one row-major, one column-major): 256 × 256 doubles of each stay
+#: in cache, where a whole-block pass reads one of them with a stride of a row.
+_TILE = 256
+
+
+def _tiled(out: np.ndarray, a: np.ndarray, ufunc: Any = None, b: Any = None) -> None:
+    """``out[...] = ufunc(b, a)`` (or ``= a`` without a ufunc), tile by tile when ``a`` is not
+    laid out like ``out``; ``out`` may be a view into a larger matrix."""
+    if out.shape != a.shape:
+        raise ShapeError(f"a block of shape {a.shape} cannot be written into {out.shape}")
+    same = a.flags.c_contiguous or a.ndim < 2 or min(a.shape) <= _TILE
+    rows, cols = out.shape if out.ndim == 2 else (1, 1)
+    steps: list[Any] = [...] if same else [
+        (slice(i, i + _TILE), slice(j, j + _TILE))
+        for i in range(0, rows, _TILE) for j in range(0, cols, _TILE)]
+    for tile in steps:
+        if ufunc is None:
+            out[tile] = a[tile]
+        else:
+            ufunc(b[tile], a[tile], out=out[tile])
 
 
 def assemble(blocks: Mapping[tuple[int, int], Sequence[Any]], rows: Sequence[int],
@@ -293,8 +324,8 @@ def assemble(blocks: Mapping[tuple[int, int], Sequence[Any]], rows: Sequence[int
         if symmetric:
             for (a, b) in blocks:
                 if a != b:
-                    out[r_at[b]:r_at[b + 1], c_at[a]:c_at[a + 1]] = \
-                        out[r_at[a]:r_at[a + 1], c_at[b]:c_at[b + 1]].T
+                    _tiled(out[r_at[b]:r_at[b + 1], c_at[a]:c_at[a + 1]],
+                           out[r_at[a]:r_at[a + 1], c_at[b]:c_at[b + 1]].T)
         return out
     grid: list[list[Any]] = [[None] * len(cols) for _ in rows]
     for (a, b), vs in blocks.items():
