@@ -368,16 +368,18 @@ class Kron(Structured):
         return M if self.scale == 1.0 else self.scale * M
 
     def matmul(self, V: np.ndarray) -> np.ndarray:
-        # Column v is vec(X) for X of shape (bc, ac); (A ⊗ B) v = vec(B X Aᵀ). Batched
-        # with Xᵀ (ac × bc) per column: A Xᵀ Bᵀ, laid out row-major (ar, br).
+        # Row j·bc + l of V holds entry (l, j) of each column's X (bc × ac), so V read as
+        # (ac, bc, m) is Xᵀ for every column at once, without a copy: A times it is one
+        # matrix product over the first axis, B one per row of A, and the result is laid
+        # out row-major as (ar·br, m) — never a transposed copy of a wide V or of the result.
         (ar, ac), (br, bc) = _factor_shape(self.left), _factor_shape(self.right)
         m = V.shape[1]
-        X = V.T.reshape(m, ac, bc)
+        X = V.reshape(ac, bc, m)
         if not isinstance(self.left, int):
-            X = np.matmul(self.left, X)
+            X = np.tensordot(self.left, X, axes=(1, 0))
         if not isinstance(self.right, int):
-            X = np.matmul(X, self.right.T)
-        X = X.reshape(m, ar * br).T
+            X = np.matmul(self.right, X)
+        X = X.reshape(ar * br, m)
         return X if self.scale == 1.0 else self.scale * X
 
     def apply(self, X: np.ndarray) -> np.ndarray:
