@@ -281,6 +281,11 @@ def _factor_nnz(f: np.ndarray | int) -> int:
     return f if isinstance(f, int) else int(f.size)
 
 
+#: From this many columns on, Kron.matmul multiplies B into each row's (bc × m) block; below
+#: it, B once into all of them (reading B once per row of A only pays off for wide blocks).
+_WIDE = 16
+
+
 class Kron(Structured):
     r"""A ⊗ B, each factor a dense matrix or an identity (given by its size n), times c.
 
@@ -378,7 +383,13 @@ class Kron(Structured):
         if not isinstance(self.left, int):
             X = np.tensordot(self.left, X, axes=(1, 0))
         if not isinstance(self.right, int):
-            X = np.matmul(self.right, X)
+            B = self.right
+            if m == 1:  # one product of all of X with Bᵀ, instead of one B·x per row of A
+                X = X.reshape(ar, bc) @ B.T
+            elif m < _WIDE:  # the same, then the few columns moved last (a small copy)
+                X = np.tensordot(X, B, axes=(1, 1)).transpose(0, 2, 1)
+            else:  # wide: B times each row's (bc × m) block, already in place
+                X = np.matmul(B, X)
         X = X.reshape(ar * br, m)
         return X if self.scale == 1.0 else self.scale * X
 
