@@ -407,7 +407,7 @@ class Kron(Structured):
         numpy.ndarray, shape (rows of B, rows of A)
             Its vec is (A ⊗ B) vec(X).
         """
-        (ar, ac), (br, bc) = _factor_shape(self.left), _factor_shape(self.right)
+        ac, bc = _factor_shape(self.left)[1], _factor_shape(self.right)[1]
         X = np.asarray(X, dtype=np.float64)
         if X.size != ac * bc:
             raise ShapeError(f"a {self.shape[0]}×{self.shape[1]} Kronecker product applied "
