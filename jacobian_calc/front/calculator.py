@@ -14,7 +14,11 @@ Random data is drawn so the expression is defined, following the domain rules of
 operations the text uses (:mod:`jacobian_calc.ops.domain`): a square matrix inside an
 operation that needs it invertible (inv, logdet) or square (det) is I + E with
 ‖E‖₂ = ½ (condition number ≤ 3, determinant > 0); a variable under an operation that needs
-positive entries (log, a fractional or negative power) has entries in [0.5, 2].
+positive entries (log, a fractional or negative power) has entries in [0.5, 2] — except
+that a variable reached through det there (``log(det(X))``) is I + E, whose determinant is
+positive; the target of a cross-entropy loss, when it is a variable, is a probability
+vector (positive entries, each column summing to 1). :func:`random_values` is the one
+sampler of ``expr``, ``grade`` and :func:`jacobian_calc.testing.diagnose`.
 
 The work of a calculation is bounded: every dimension at most :data:`MAX_SIDE`, every
 variable at most :data:`MAX_ENTRIES` entries, and the derivation's literal factors,
@@ -143,20 +147,53 @@ def check_declared(shapes: Mapping[str, tuple[int, ...]]) -> None:
 
 
 # --------------------------------------------------------------- domain-driven data
+#: Operations whose value is positive on I + E with ‖E‖₂ = ½ (det > 0 there): a variable
+#: under one of them, inside an argument that must be positive (log(det(X)),
+#: det(X) ** 0.5), is drawn as I + E rather than with positive entries — a matrix with
+#: positive entries has a determinant of either sign.
+_POSITIVE_ON_INVERTIBLE = frozenset({"det"})
+#: Losses whose second argument is a target distribution: drawn as probability vectors
+#: (positive, each column summing to 1), the data the textbook gradients assume.
+_PROBABILITY_TARGETS = frozenset({"softmax_cross_entropy"})
+
+
+def _names_under(node: ast.AST, hint: str, wanted: dict[str, set[str]]) -> None:
+    """Add the variables inside ``node`` to ``wanted[hint]``; under "positive", a variable
+    reached through det is "invertible" instead (see :data:`_POSITIVE_ON_INVERTIBLE`)."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, ast.Name):
+            wanted[hint].add(n.id)
+            continue
+        if hint == "positive" and isinstance(n, ast.Call) and isinstance(n.func, ast.Name) \
+                and n.func.id in _POSITIVE_ON_INVERTIBLE:
+            _names_under(n.args[0], "invertible", wanted)
+            continue
+        stack.extend(c for c in ast.iter_child_nodes(n)
+                     if not (isinstance(n, ast.Call) and c is n.func))
+
+
 def _special_variables(tree: ast.Expression) -> dict[str, set[str]]:
-    """Which variables need special data: ``{"positive": {...}, "invertible": {...}}``.
+    """Which variables need special data:
+    ``{"positive": {...}, "invertible": {...}, "probability": {...}}``.
 
     Read from the domain rules of the operations the text uses: a call of a function,
-    or ``**`` with its constant exponent.
+    or ``**`` with its constant exponent; and a cross-entropy's target, when it is a
+    variable.
     """
     functions = TABLE.functions()
-    wanted: dict[str, set[str]] = {"positive": set(), "invertible": set()}
+    wanted: dict[str, set[str]] = {"positive": set(), "invertible": set(),
+                                   "probability": set()}
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
                 and node.func.id in functions:
             op = functions[node.func.id]
             args, given = call_parts(node)
             params = op.check_params(given)
+            if op.name in _PROBABILITY_TARGETS and len(args) > 1 \
+                    and isinstance(args[1], ast.Name):
+                wanted["probability"].add(args[1].id)
         elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
             exponent = _constant(node.right)
             if exponent is None:
@@ -165,11 +202,10 @@ def _special_variables(tree: ast.Expression) -> dict[str, set[str]]:
         else:
             continue
         for rule in op.domain:
-            if rule.sample in wanted and rule.applies(params):
+            if rule.sample in ("positive", "invertible") and rule.applies(params):
                 for i in rule.on:
                     if i < len(args):
-                        wanted[rule.sample].update(
-                            n.id for n in ast.walk(args[i]) if isinstance(n, ast.Name))
+                        _names_under(args[i], rule.sample, wanted)
     return wanted
 
 
@@ -188,7 +224,11 @@ def data_notes(shapes: Mapping[str, tuple[int, ...]], tree: ast.Expression) -> l
     special = _special_variables(tree)
     notes = []
     for name, shape in shapes.items():
-        if name in special["positive"]:
+        if name in special["probability"] and name not in special["positive"] \
+                and len(shape) in (1, 2):
+            notes.append(f"{name}: a probability vector (entries uniform in [0.5, 2], each "
+                         f"column divided by its sum: the target of a cross-entropy)")
+        elif name in special["positive"]:
             notes.append(f"{name}: entries uniform in [0.5, 2] (an operation needs them "
                          f"positive: log, a fractional or a negative power)")
         elif name in special["invertible"] and len(shape) == 2 and shape[0] == shape[1]:
@@ -204,7 +244,11 @@ def random_values(shapes: Mapping[str, tuple[int, ...]], tree: ast.Expression, s
     special = _special_variables(tree)
     values = {}
     for name, shape in shapes.items():
-        if name in special["positive"]:
+        if name in special["probability"] and name not in special["positive"] \
+                and len(shape) in (1, 2):
+            value = rng.uniform(0.5, 2.0, size=shape)
+            value = value / value.sum(axis=0)
+        elif name in special["positive"]:
             value = rng.uniform(0.5, 2.0, size=shape)
         elif name in special["invertible"] and len(shape) == 2 and shape[0] == shape[1]:
             E = rng.standard_normal(shape)
