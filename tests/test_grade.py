@@ -422,8 +422,16 @@ def test_sample_draws_the_values_and_can_stand_for_shapes():
     truth = "softmax_cross_entropy(W @ x, y)"
     # right only when y sums to 1, as the sample guarantees
     assert diagnose("(softmax(W @ x) - y) @ x.T", truth, wrt="W", sample=sample).correct
+    # drawn without sample=, the target of a cross-entropy is a probability vector too
+    assert diagnose("(softmax(W @ x) - y) @ x.T", truth, wrt="W",
+                    shapes={"W": (3, 2), "x": (2,), "y": (3,)}).correct
+
+    def unnormalised(rng):
+        return {"W": rng.standard_normal((3, 2)), "x": rng.standard_normal(2),
+                "y": rng.uniform(0.1, 1.0, 3)}
+
     assert not diagnose("(softmax(W @ x) - y) @ x.T", truth, wrt="W",
-                        shapes={"W": (3, 2), "x": (2,), "y": (3,)}).correct
+                        sample=unnormalised).correct
 
 
 def test_an_answer_given_as_a_jacobian_or_sparse_matrix_is_read_as_its_matrix():

@@ -1119,10 +1119,14 @@ def diagnose(candidate: Candidate, truth: Candidate, *, wrt: str,
                        message=f"Correct: your answer equals {p.question.text}, {what}, on "
                                f"{instances} random instance{'s' * (instances != 1)} (largest "
                                f"relative difference {difference:.1e}).")
+    structural = _gradient_readings(p) if p.kind == "gradient" else _jacobian_readings(p, rtol)
+    if p.kind != "gradient" and claim_tree is not None and _uses_kron(claim_tree):
+        structural = _kron_first(structural, _swapped_kron_reading(claim_tree, claims,
+                                                                   expected, p, rtol))
     groups: list[list[_Reading] | None] = [
         [_Reading("correct", "the true derivative", lambda k: expected[k])]
         + _user_readings(p, mistakes, mistake_trees),
-        _gradient_readings(p) if p.kind == "gradient" else _jacobian_readings(p, rtol),
+        structural,
         None,  # the literal chain's readings, built only when needed
     ]
     tried: list[Hypothesis] = []
@@ -1176,6 +1180,50 @@ def diagnose(candidate: Candidate, truth: Candidate, *, wrt: str,
     return verdict(verdict="wrong", mistake=top.mistake, factor=factor, matches=tuple(matches),
                    tried=tuple(tried), worst=worst, worst_entry=entry, difference=difference,
                    message=message)
+
+
+def _uses_kron(tree: ast.Expression) -> bool:
+    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "kron"
+               for n in ast.walk(tree))
+
+
+def _swapped_kron_reading(tree: ast.Expression, claims: Sequence[np.ndarray],
+                          expected: Sequence[np.ndarray], p: _Problem, rtol: float
+                          ) -> _Reading | None:
+    """The claim read with the factors of every kron(·, ·) swapped, when that reading is
+    c × the true derivative on every instance (I ⊗ X + Xᵀ ⊗ I written as
+    kron(X, I) + kron(I, Xᵀ)); None otherwise.
+
+    The prediction is the claim itself divided by c, so the claim matches it with the
+    factor c, the factor of the swapped reading.
+    """
+    functions = {**_CLAIM_FUNCTIONS, "kron": lambda a, b: _kron(b, a)}
+    try:
+        swapped = [np.asarray(evaluate(tree, vals, functions), dtype=np.float64)
+                   for vals in p.values]
+    except (JacobianCalcError, ValueError, ArithmeticError):
+        return None
+    c, diff = _compare(swapped, expected, rtol, fit=True)
+    if c is None or diff > rtol:
+        return None
+    X = pretty(p.wrt)
+    return _Reading(
+        "kronecker_swapped", "your kron(A, B) read as kron(B, A)",
+        lambda k: claims[k] / c,
+        f"Kronecker factors swapped: with the two factors of each kron(…, …) of your answer "
+        f"exchanged, it is the true Jacobian. Because vec stacks columns (eq 16), "
+        f"vec(A {X} B) = (Bᵀ ⊗ A) vec({X}): the factor acting on the columns of {X} comes "
+        f"first.")
+
+
+def _kron_first(readings: list[_Reading], swapped: _Reading | None) -> list[_Reading]:
+    """For a claim written with kron(…): the swapped-factor readings first (the more
+    specific name than "layout" when both hold, as for X⁻¹ where Q ⊗ P = Jᵀ); the reading
+    of the claim's own krons replaces the structural one."""
+    kron = [r for r in readings if r.mistake == "kronecker_swapped"]
+    if swapped is not None:
+        kron = [swapped]
+    return kron + [r for r in readings if r.mistake != "kronecker_swapped"]
 
 
 def _rank(group: int, mistake: str, c: float | None) -> int:
