@@ -60,3 +60,81 @@ def test_the_textbook_cross_entropy_gradient_is_graded_correct():
     d = diagnose("(softmax(W @ x) - y) @ x.T", "softmax_cross_entropy(W @ x, y)", wrt="W",
                  shapes={"W": (3, 4), "x": (4,), "y": (3,)})
     assert d.correct, d.mistake
+
+
+# ------------------------------------------------------------ the grader's names
+@pytest.mark.parametrize("claim, truth", [
+    ("-kron(inv(X), inv(X).T)", "inv(X)"),
+    ("kron(X, eye(3)) + kron(eye(3), X.T)", "X @ X"),
+    ("kron(A, B.T)", "A @ X @ B"),
+])
+def test_a_claim_written_with_its_kron_factors_swapped_is_named_so(claim, truth):
+    shapes = {"X": (3, 3), "A": (3, 3), "B": (3, 3)}
+    d = diagnose(claim, truth, wrt="X", shapes=shapes)
+    assert d.mistake == "kronecker_swapped", (d.mistake, [h.mistake for h in d.matches])
+    assert [h.mistake for h in d.matches].count("kronecker_swapped") == 1
+
+
+def test_the_same_answer_given_as_a_function_is_still_named_layout():
+    def claim(X):  # −X⁻¹ ⊗ X⁻ᵀ = Jᵀ, not written with kron(...)
+        Y = np.linalg.inv(X)
+        return -np.kron(Y, Y.T)
+
+    d = diagnose(claim, "inv(X)", wrt="X", shapes={"X": (3, 3)})
+    assert d.mistake == "layout"
+
+
+# ------------------------------------------------------------ division by a scalar
+def _fd_grad(f, X, h=1e-6):
+    G = np.zeros_like(X)
+    for idx in np.ndindex(X.shape):
+        E = np.zeros_like(X)
+        E[idx] = h
+        G[idx] = (f(X + E) - f(X - E)) / (2 * h)
+    return G
+
+
+X0 = np.array([[2.0, 0.5, 0.1], [0.3, 1.5, -0.2], [0.0, 0.4, 1.2]])
+
+
+def test_a_number_over_a_scalar_expression():
+    X = jc.var("X", X0)
+    F = 1 / jc.det(X)
+    np.testing.assert_allclose(F.value, 1 / np.linalg.det(X0))
+    np.testing.assert_allclose(jc.grad(F, X), _fd_grad(lambda M: 1 / np.linalg.det(M), X0),
+                               rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose((3 / jc.det(X)).value, 3 / np.linalg.det(X0))
+
+
+def test_an_expression_over_a_scalar_expression():
+    X = jc.var("X", X0)
+    F = jc.trace(X) / jc.det(X)
+    f = lambda M: np.trace(M) / np.linalg.det(M)  # noqa: E731
+    np.testing.assert_allclose(F.value, f(X0))
+    np.testing.assert_allclose(jc.grad(F, X), _fd_grad(f, X0), rtol=1e-6, atol=1e-8)
+    G = X / jc.trace(X)  # a matrix over a scalar
+    np.testing.assert_allclose(G.value, X0 / np.trace(X0))
+    H = jc.sum(G * G)
+    g = lambda M: np.sum((M / np.trace(M)) ** 2)  # noqa: E731
+    np.testing.assert_allclose(jc.grad(H, X), _fd_grad(g, X0), rtol=1e-6, atol=1e-8)
+
+
+def test_division_by_a_scalar_that_is_zero_is_a_domain_error():
+    X = jc.var("X", np.array([[1.0, 2.0], [2.0, 4.0]]))
+    with pytest.raises(jc.DomainError):
+        1 / jc.det(X)
+    with pytest.raises(jc.DomainError):
+        jc.trace(X) / jc.det(X)
+
+
+def test_division_by_a_matrix_names_the_alternatives():
+    X = jc.var("X", X0)
+    with pytest.raises(jc.JacobianCalcError, match=r"\*\*-1"):
+        X / X
+    with pytest.raises(jc.JacobianCalcError, match=r"\*\*-1"):
+        1 / X
+
+
+def test_the_parser_accepts_division_by_a_scalar_expression():
+    calc = calculate("trace(X) / det(X)", {"X": (3, 3)}, "X", seed=0)
+    assert calc.ok

@@ -25,7 +25,7 @@ Conventions
 * ``Xᵀ`` of a vector ``x`` (n,) is the 1×n row, a matrix.
 * ``*`` is the Hadamard product of two expressions of equal shape, or a scalar (a Python
   number or a scalar expression such as ``sum(X)``) times an expression; ``/`` divides
-  by a Python number; ``**`` raises entry by entry to a Python number. Nothing else is
+  by a Python number or by a scalar expression (``e / s`` is ``e * s**-1``); ``**`` raises entry by entry to a Python number. Nothing else is
   broadcast: a mismatch is a :class:`~jacobian_calc.ShapeError` that names both operands
   and their shapes.
 * An intermediate result is written as its expression (``A X``) wherever it appears —
@@ -205,14 +205,28 @@ class Expr:
         return _operand(other, self, "*", right=False).__mul__(self)
 
     def __truediv__(self, other: object) -> Expr:
+        if isinstance(other, Expr) and other.ndim == 0:
+            # e / s = e * s**-1: the power's domain refuses s = 0
+            return self * _reciprocal(other, self.text)
         if not _is_number(other):
             raise JacobianCalcError(
-                f"{self.text} / {_short(other)}: only division by a Python number is "
-                f"supported; for entrywise division write A * B**-1")
+                f"{self.text} / {_short_operand(other)}: only division by a Python number or "
+                f"by a scalar expression (shape ()) is supported; for entrywise division "
+                f"write A * B**-1, for a matrix inverse A @ inv(B)")
         divisor = _number(other, lambda: f"{self.text} / …")
         if divisor == 0.0:
             raise DomainError(f"{self.text} / 0: division by zero")
         return _make("scale", self, c=1.0 / divisor)
+
+    def __rtruediv__(self, other: object) -> Expr:
+        if _is_number(other) and self.ndim == 0:
+            c = _number(other, lambda: f"… / {self.text}")
+            inverse = _reciprocal(self, _short(other))
+            return inverse if c == 1.0 else inverse * c
+        raise JacobianCalcError(
+            f"{_short(other)} / {self.text}: only a scalar expression (shape ()) can be a "
+            f"divisor; for entrywise reciprocals write c * X**-1, for a matrix inverse "
+            f"inv(X)")
 
     def __pow__(self, power: object) -> Expr:
         if not _is_number(power):
@@ -237,6 +251,17 @@ def _number(x: object, where: Callable[[], str]) -> float:
     if not np.isfinite(value):
         raise DomainError(f"{where()}: {_short(x)} is not a finite float64 number")
     return value
+
+
+def _reciprocal(divisor: Expr, numerator: str) -> Expr:
+    """divisor ** -1, with the message of a division when the divisor is 0."""
+    if np.any(divisor.value == 0):
+        raise DomainError(f"{numerator} / {divisor.text}: division by zero ({divisor.text} = 0)")
+    return divisor ** -1
+
+
+def _short_operand(x: object) -> str:
+    return x.text if isinstance(x, Expr) else _short(x)
 
 
 def _short(x: object) -> str:
