@@ -1122,7 +1122,8 @@ def diagnose(candidate: Candidate, truth: Candidate, *, wrt: str,
     structural = _gradient_readings(p) if p.kind == "gradient" else _jacobian_readings(p, rtol)
     if p.kind != "gradient" and claim_tree is not None and _uses_kron(claim_tree):
         structural = _kron_first(structural, _swapped_kron_reading(claim_tree, claims,
-                                                                   expected, p, rtol))
+                                                                   expected, p, rtol),
+                                 claims, instances, rtol)
     groups: list[list[_Reading] | None] = [
         [_Reading("correct", "the true derivative", lambda k: expected[k])]
         + _user_readings(p, mistakes, mistake_trees),
@@ -1216,14 +1217,25 @@ def _swapped_kron_reading(tree: ast.Expression, claims: Sequence[np.ndarray],
         f"first.")
 
 
-def _kron_first(readings: list[_Reading], swapped: _Reading | None) -> list[_Reading]:
+def _kron_first(readings: list[_Reading], swapped: _Reading | None,
+                claims: Sequence[np.ndarray], count: int, rtol: float) -> list[_Reading]:
     """For a claim written with kron(…): the swapped-factor readings first (the more
-    specific name than "layout" when both hold, as for X⁻¹ where Q ⊗ P = Jᵀ); the reading
-    of the claim's own krons replaces the structural one."""
+    specific name than "layout" when both hold, as for X⁻¹ where Q ⊗ P = Jᵀ). The reading
+    of the claim's own krons follows the structural one (P ⊗ Q of the truth, with its
+    fuller explanation), and only where that one does not hold already."""
     kron = [r for r in readings if r.mistake == "kronecker_swapped"]
+    rest = [r for r in readings if r.mistake != "kronecker_swapped"]
     if swapped is not None:
-        kron = [swapped]
-    return kron + [r for r in readings if r.mistake != "kronecker_swapped"]
+        def holds(r: _Reading) -> bool:
+            predictions = [r.predict(k) for k in range(count)]
+            if any(q is None for q in predictions):
+                return False
+            c, diff = _compare(claims, [np.asarray(q, dtype=np.float64)
+                                        for q in predictions], rtol, fit=True)
+            return c is not None and diff <= rtol
+        if not any(holds(r) for r in kron):
+            kron.append(swapped)
+    return kron + rest
 
 
 def _rank(group: int, mistake: str, c: float | None) -> int:

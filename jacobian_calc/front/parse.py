@@ -501,6 +501,11 @@ class _Builder:
             left = self.build(node.left)
             right = float(_number(self.source, node.right)) if isinstance(node.op, ast.Pow) \
                 else self.build(node.right)
+            if isinstance(node.op, ast.Div) and getattr(right, "ndim", 0) != 0:
+                raise _node_refusal(
+                    self.source, node, "the operation / is not supported here: only a number "
+                    "or a scalar expression can be a divisor (for entrywise division write "
+                    "A * B**-1, for a matrix inverse A @ inv(B))", "invalid expression")
             return self.guard(node, symbol, lambda: op(left, right))
         if isinstance(node, ast.Call):
             name = node.func.id  # validated: a bare whitelisted name
