@@ -54,7 +54,7 @@ from ..core.limits import work_limit
 from ..core.notation import dims
 from ..engine.derivation import Derivation
 from ..engine.formulas import Formula
-from ..ops import TABLE
+from ..ops import TABLE, domain
 from ..render import FORMATS, render
 from ..render.data import json_values
 from ..render.report import Lines, Report
@@ -224,14 +224,14 @@ def data_notes(shapes: Mapping[str, tuple[int, ...]], tree: ast.Expression) -> l
     special = _special_variables(tree)
     notes = []
     for name, shape in shapes.items():
-        if name in special["probability"] and name not in special["positive"] \
-                and len(shape) in (1, 2):
+        hint = _hint(name, shape, special)
+        if hint == "probability":
             notes.append(f"{name}: a probability vector (entries uniform in [0.5, 2], each "
                          f"column divided by its sum: the target of a cross-entropy)")
-        elif name in special["positive"]:
+        elif hint == "positive":
             notes.append(f"{name}: entries uniform in [0.5, 2] (an operation needs them "
                          f"positive: log, a fractional or a negative power)")
-        elif name in special["invertible"] and len(shape) == 2 and shape[0] == shape[1]:
+        elif hint == "invertible":
             notes.append(f"{name}: I + E with ‖E‖₂ = ½ (inside inv/det/logdet: condition "
                          f"number ≤ 3, det > 0)")
     return notes
@@ -244,20 +244,20 @@ def random_values(shapes: Mapping[str, tuple[int, ...]], tree: ast.Expression, s
     special = _special_variables(tree)
     values = {}
     for name, shape in shapes.items():
-        if name in special["probability"] and name not in special["positive"] \
-                and len(shape) in (1, 2):
-            value = rng.uniform(0.5, 2.0, size=shape)
-            value = value / value.sum(axis=0)
-        elif name in special["positive"]:
-            value = rng.uniform(0.5, 2.0, size=shape)
-        elif name in special["invertible"] and len(shape) == 2 and shape[0] == shape[1]:
-            E = rng.standard_normal(shape)
-            norm = np.linalg.norm(E, 2)
-            value = np.eye(shape[0]) + (0.5 / norm) * E if norm > 0 else np.eye(shape[0])
-        else:
-            value = rng.standard_normal(shape)
-        values[name] = np.asarray(value, dtype=np.float64)
+        values[name] = domain.draw(shape, _hint(name, shape, special), rng)
     return values
+
+
+def _hint(name: str, shape: tuple[int, ...], special: Mapping[str, set[str]]) -> str | None:
+    """The one sample hint a variable's data follows: positive entries win over a target
+    distribution, which wins over I + E; a hint that does not fit the shape is dropped."""
+    if name in special["positive"]:
+        return "positive"
+    if name in special["probability"] and len(shape) in (1, 2):
+        return "probability"
+    if name in special["invertible"] and len(shape) == 2 and shape[0] == shape[1]:
+        return "invertible"
+    return None
 
 
 # -------------------------------------------------------------- numeric evaluation

@@ -18,7 +18,8 @@ from ..core.notation import dims
 from .base import NodeLike, Rule
 
 __all__ = ["SINGULAR_CONDITION", "size_text", "rank", "square", "invertible", "positive",
-           "same_shape", "nonnegative_for", "nonzero_for", "check_invertible", "prefers"]
+           "same_shape", "nonnegative_for", "nonzero_for", "check_invertible", "prefers",
+           "draw"]
 
 #: Matrices with a larger 2-norm condition number are treated as singular.
 SINGULAR_CONDITION = 1e12
@@ -138,3 +139,29 @@ def prefers(sample: str, position: int = 0) -> Rule:
     def check(args: Sequence[NodeLike], params: Mapping[str, Any], where: str) -> None:
         return None
     return Rule(check, sample=sample, on=(position,))
+
+
+def draw(shape: tuple[int, ...], hint: str | None, rng: np.random.Generator) -> np.ndarray:
+    """Random data of ``shape`` that satisfies a rule's ``sample`` hint.
+
+    ``"positive"``: entries uniform in [0.5, 2]. ``"invertible"`` (a square matrix): I + E
+    with ‖E‖₂ = ½, so the condition number is at most 3 and the determinant positive.
+    ``"probability"``: positive entries, each column divided by its sum (a vector sums to
+    1). Anything else, or a hint that does not fit the shape: standard normal.
+
+    Returns
+    -------
+    numpy.ndarray, float64, of ``shape``
+    """
+    if hint == "probability" and len(shape) in (1, 2):
+        value = rng.uniform(0.5, 2.0, size=shape)
+        value = value / value.sum(axis=0)
+    elif hint == "positive":
+        value = rng.uniform(0.5, 2.0, size=shape)
+    elif hint == "invertible" and len(shape) == 2 and shape[0] == shape[1]:
+        E = rng.standard_normal(shape)
+        norm = np.linalg.norm(E, 2)
+        value = np.eye(shape[0]) + (0.5 / norm) * E if norm > 0 else np.eye(shape[0])
+    else:
+        value = rng.standard_normal(shape)
+    return np.asarray(value, dtype=np.float64)
