@@ -74,6 +74,9 @@ def dphi(h: S.MatExpr) -> S.Call:
     (lambda: S.product(sym("W3", (2, 3)), sym("z2", (3,))), "W3 z2"),
     (lambda: S.scaled(2, X), "2X"),
     (lambda: S.scaled(0.5, S.add(A, B)), "0.5(A + B)"),
+    (lambda: S.scaled(1 / 3, S.ones(N, N)), "(1/3)𝟏𝟏ᵀ"),     # a simple fraction, exactly
+    (lambda: S.add(A, S.scaled(-2 / 7, B)), "A − (2/7)B"),
+    (lambda: S.scaled(0.1, A), "0.1A"),                        # a decimal that reads back
     (lambda: S.add(A, S.scaled(-2, B)), "A − 2B"),
     (lambda: S.add(A, S.neg(S.add(B, C))), "A − (B + C)"),
     (lambda: S.product(S.ones(N, 1), S.transpose(S.ones(N, 1))), "𝟏𝟏ᵀ"),

@@ -39,6 +39,7 @@ array([[2., 2.],
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -702,7 +703,17 @@ def _operand(e: MatExpr, need: int) -> Form:
 
 
 def _number(c: float) -> Form:
-    text = str(int(c)) if c == int(c) and abs(c) < 1e15 else f"{c:g}"
+    """c as written: ``2``, ``0.5``; a float that ``:g`` would round but that is a simple
+    fraction p/q (q ≤ 1000) exactly is written as the fraction, ``(1/3)``."""
+    if c == int(c) and abs(c) < 1e15:
+        text = str(int(c))
+        return Form(text, text)
+    text = f"{c:g}"
+    if float(text) != c:
+        f = Fraction(c).limit_denominator(1000)
+        if f.numerator / f.denominator == c:
+            return Form(f"({f.numerator}/{f.denominator})",
+                        rf"\frac{{{f.numerator}}}{{{f.denominator}}}")
     return Form(text, text)
 
 
