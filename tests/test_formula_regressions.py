@@ -39,7 +39,8 @@ def draw(rng: np.random.Generator) -> dict[str, np.ndarray]:
             "X": well_conditioned(rng), "a": rng.standard_normal(n),
             "b": rng.standard_normal(n), "x": rng.standard_normal(n),
             "R": rng.standard_normal((n, 4)), "C": rng.standard_normal((4, 2)),
-            "W": rng.standard_normal((2, n)), "y": rng.standard_normal(2)}
+            "W": rng.standard_normal((2, n)), "y": rng.standard_normal(2),
+            "P": 0.5 + np.abs(rng.standard_normal((n, n)))}
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,27 @@ CASES = [
     Case("det(AXB)", lambda v: (jc.det(v["A"] @ v["X"] @ v["B"]), v["X"]), "X",
          "det(AXB)Aᵀ(AXB)⁻ᵀBᵀ", lambda A, X, B, **_: det(A @ X @ B),
          lambda A, X, B, **_: det(A @ X @ B) * inv(X).T),
+    Case("log det(X) (through log of det)", lambda v: (jc.log(jc.det(v["X"])), v["X"]), "X",
+         "X⁻ᵀ", lambda X, **_: np.log(det(X)), lambda X, **_: inv(X).T),
+    Case("log det(RRᵀ) (RRᵀ symmetric)",
+         lambda v: (jc.log(jc.det(v["R"] @ v["R"].T)), v["R"]), "R", "2(RRᵀ)⁻¹R",
+         lambda R, **_: np.log(det(R @ R.T)), lambda R, **_: 2 * inv(R @ R.T) @ R),
+    # ------------------------------------------------- scalars of traces (1×1 ⊙ I₁)
+    Case("tr(X)²", lambda v: (jc.trace(v["X"]) ** 2, v["X"]), "X", "2tr(X)I",
+         lambda X, **_: tr(X) ** 2, lambda X, **_: 2 * tr(X) * np.eye(n)),
+    Case("tr(AX)tr(BX)", lambda v: (jc.trace(v["A"] @ v["X"]) * jc.trace(v["B"] @ v["X"]),
+                                    v["X"]), "X", "tr(BX)Aᵀ + tr(AX)Bᵀ",
+         lambda A, X, B, **_: tr(A @ X) * tr(B @ X),
+         lambda A, X, B, **_: tr(B @ X) * A.T + tr(A @ X) * B.T),
+    Case("tr(AX)³", lambda v: (jc.trace(v["A"] @ v["X"]) ** 3, v["X"]), "X", "3tr(AX)²Aᵀ",
+         lambda A, X, **_: tr(A @ X) ** 3, lambda A, X, **_: 3 * tr(A @ X) ** 2 * A.T),
+    Case("log tr(X)", lambda v: (jc.log(jc.trace(v["X"])), v["X"]), "X", "tr(X)⁻¹I",
+         lambda X, **_: np.log(tr(X)), lambda X, **_: np.eye(n) / tr(X)),
+    # ------------------------------------------- elementwise derivatives in closed form
+    Case("Σ log(P)", lambda v: (jc.sum(jc.log(v["P"])), v["P"]), "P", "1 ⊘ P",
+         lambda P, **_: np.sum(np.log(P)), lambda P, **_: 1 / P),
+    Case("Σ exp(AX)", lambda v: (jc.sum(jc.exp(v["A"] @ v["X"])), v["X"]), "X", "Aᵀexp(AX)",
+         lambda A, X, **_: np.sum(np.exp(A @ X)), lambda A, X, **_: A.T @ np.exp(A @ X)),
     # --------------------------------------------------- linear and quadratic forms
     Case("aᵀXb", lambda v: (v["a"].T @ v["X"] @ v["b"], v["X"]), "X", "abᵀ",
          lambda a, X, b, **_: a @ X @ b, lambda a, b, **_: np.outer(a, b)),

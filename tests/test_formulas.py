@@ -247,7 +247,7 @@ def test_where_random_values_leave_the_domain_the_given_point_is_perturbed():
     f = jc.formula(jc.sum(jc.log(x - c * 3.0)), x)  # x − 3c > 0 is rare for x, c in [0.5, 2]
     assert f.certified
     assert {i.how for i in f.certificate.instances} == {"instance near the given values"}
-    assert str(f) == "(x − 3c)⁻¹" or "log′" in str(f)
+    assert str(f) == "1 ⊘ (x − 3c)"
 
 
 def wrong_rule(factor: float):

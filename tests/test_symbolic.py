@@ -74,6 +74,9 @@ def dphi(h: S.MatExpr) -> S.Call:
     (lambda: S.product(sym("W3", (2, 3)), sym("z2", (3,))), "W3 z2"),
     (lambda: S.scaled(2, X), "2X"),
     (lambda: S.scaled(0.5, S.add(A, B)), "0.5(A + B)"),
+    (lambda: S.scaled(1 / 3, S.ones(N, N)), "(1/3)𝟏𝟏ᵀ"),     # a simple fraction, exactly
+    (lambda: S.add(A, S.scaled(-2 / 7, B)), "A − (2/7)B"),
+    (lambda: S.scaled(0.1, A), "0.1A"),                        # a decimal that reads back
     (lambda: S.add(A, S.scaled(-2, B)), "A − 2B"),
     (lambda: S.add(A, S.neg(S.add(B, C))), "A − (B + C)"),
     (lambda: S.product(S.ones(N, 1), S.transpose(S.ones(N, 1))), "𝟏𝟏ᵀ"),
@@ -182,6 +185,10 @@ def test_symbols_and_node_counts():
 
 
 # --------------------------------------------------------------- simplifier rules
+def _det(x: S.MatExpr) -> S.Call:
+    return S.call("det", np.linalg.det, r"\det($0)", x, shape=())
+
+
 def _kron_pair():
     return S.product(S.kron(S.transpose(B), S.identity(N)), S.kron(S.identity(N), A))
 
@@ -196,6 +203,8 @@ RULE_CASES = {
     "a symmetric matrix (I, diag(v), a scalar) is its own transpose":
         lambda: S.transpose(S.diag(S.vec(A))),
     "the transpose of K(m,n) is K(n,m)": lambda: S.transpose(S.commutation(2, 3)),
+    "a symmetric S (MMᵀ, S + Sᵀ, …) has S⁻ᵀ = S⁻¹":
+        lambda: S.transpose(S.inverse(S.product(X, S.transpose(X)))),
     "(X⁻¹)⁻¹ = X": lambda: S.inverse(S.inverse(X)),
     "(Xᵀ)⁻¹ = X⁻ᵀ": lambda: S.inverse(S.transpose(X)),
     "I⁻¹ = I, (cX)⁻¹ = c⁻¹X⁻¹": lambda: S.inverse(S.scaled(2, X)),
@@ -216,6 +225,7 @@ RULE_CASES = {
         lambda: S.add(S.kron(A, C), S.kron(B, C)),
     "1·A = A, c(dA) = (cd)A": lambda: S.scaled(2, S.scaled(3, A)),
     "𝟏 ⊙ A = A, (cA) ⊙ B = c(A ⊙ B)": lambda: S.hadamard(S.ones(N, N), A),
+    "a ⊙ b = ab for 1×1 a, b (s ⊙ I₁ = s)": lambda: S.hadamard(S.trace(A), S.identity(1)),
     "I ⊗ I = I, c ⊗ A = cA, (cA) ⊗ B = c(A ⊗ B)":
         lambda: S.kron(S.identity(2), S.identity(3)),
     "diag(𝟏) = I": lambda: S.diag(S.ones(N, 1)),
@@ -254,6 +264,20 @@ def test_each_rule_fires_and_keeps_the_value(name, rng):
     (lambda: S.add(S.product(A, B), S.product(A, B), S.product(A, B)), "3AB"),
     (lambda: S.transpose(S.product(S.transpose(X), A)), "AᵀX"),
     (lambda: S.neg(S.product(S.transpose(S.inverse(X)), S.identity(N), S.neg(A))), "X⁻ᵀA"),
+    # a 1×1 s under ⊙ with I₁ is s: 2(tr(X) ⊙ I)I is 2tr(X)I
+    (lambda: S.scaled(2, S.scalar_times(S.hadamard(S.trace(X), S.identity(1)), S.identity(N))),
+     "2tr(X)I"),
+    # s·s⁻¹ = 1 for a 1×1 s: (det(X)[det(X)⁻¹ ⊙ I])X⁻ᵀ is X⁻ᵀ
+    (lambda: S.scalar_times(S.product(_det(X), S.hadamard(S.inverse(_det(X)), S.identity(1))),
+                            S.transpose(S.inverse(X))), "X⁻ᵀ"),
+    # (XXᵀ)ᵀ = XXᵀ, so (XXᵀ)⁻ᵀ = (XXᵀ)⁻¹, and the equal terms are collected
+    (lambda: S.add(S.product(S.inverse(S.product(X, S.transpose(X))), A),
+                   S.product(S.transpose(S.inverse(S.product(X, S.transpose(X)))), A)),
+     "2(XXᵀ)⁻¹A"),
+    (lambda: S.transpose(S.inverse(S.add(A, S.transpose(A)))), "(A + Aᵀ)⁻¹"),
+    (lambda: S.transpose(S.inverse(S.product(S.transpose(A), X, A))), "(AᵀXA)⁻ᵀ"),
+    (lambda: S.transpose(S.inverse(S.product(S.transpose(A), X, S.transpose(X), A))),
+     "(AᵀXXᵀA)⁻¹"),
 ])
 def test_simplified_forms(before, after, rng):
     e = before()

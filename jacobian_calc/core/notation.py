@@ -200,7 +200,7 @@ _CONTROL = re.compile(r"\\([A-Za-z]+|.)")
 
 #: Control words written as one character (or nothing) in the text form.
 _WORDS = {
-    "otimes": "⊗", "odot": "⊙", "cdot": "·", "times": "×", "phi": "φ", "sigma": "σ",
+    "otimes": "⊗", "odot": "⊙", "oslash": "⊘", "cdot": "·", "times": "×", "phi": "φ", "sigma": "σ",
     "partial": "∂", "sum": "Σ", "lVert": "‖", "rVert": "‖", "lvert": "|", "rvert": "|",
     "dots": "…", "ldots": "…", "cdots": "…", "exp": "exp", "log": "log", "det": "det",
     "tanh": "tanh", "max": "max", "min": "min", "textstyle": "", "displaystyle": "",

@@ -39,6 +39,7 @@ array([[2., 2.],
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -702,7 +703,17 @@ def _operand(e: MatExpr, need: int) -> Form:
 
 
 def _number(c: float) -> Form:
-    text = str(int(c)) if c == int(c) and abs(c) < 1e15 else f"{c:g}"
+    """c as written: ``2``, ``0.5``; a float that ``:g`` would round but that is a simple
+    fraction p/q (q ≤ 1000) exactly is written as the fraction, ``(1/3)``."""
+    if c == int(c) and abs(c) < 1e15:
+        text = str(int(c))
+        return Form(text, text)
+    text = f"{c:g}"
+    if float(text) != c:
+        f = Fraction(c).limit_denominator(1000)
+        if f.numerator / f.denominator == c:
+            return Form(f"({f.numerator}/{f.denominator})",
+                        rf"\frac{{{f.numerator}}}{{{f.denominator}}}")
     return Form(text, text)
 
 
@@ -1024,6 +1035,53 @@ def _t_commutation(e: Transpose) -> MatExpr | None:
     return Commutation(e.a.n, e.a.m) if isinstance(e.a, Commutation) else None
 
 
+def _flipped(x: MatExpr) -> MatExpr:
+    """xᵀ as it is written after simplifying: (Aᵀ)ᵀ is A."""
+    return x.a if isinstance(x, Transpose) else Transpose(x)
+
+
+def _transposed_term(t: MatExpr) -> MatExpr:
+    """The transpose of a term as the simplifier writes it: (cA)ᵀ = cAᵀ, (AB)ᵀ = BᵀAᵀ."""
+    if isinstance(t, Scaled):
+        return Scaled(t.c, _transposed_term(t.a))
+    if isinstance(t, Product):
+        return Product([_flipped(f) for f in reversed(t.factors)])
+    return _flipped(t)
+
+
+def _is_symmetric(e: MatExpr) -> bool:
+    """Sᵀ = S by its structure: I, diag(v), a scalar, MMᵀ, AᵀSA, S + T, cS, S⁻¹ of such S."""
+    if e.shape[0] != e.shape[1]:
+        return False
+    if isinstance(e, (Identity, Diag)) or e.shape == (1, 1):
+        return True
+    if isinstance(e, Ones):
+        return True
+    if isinstance(e, (Scaled, Inverse)):
+        return _is_symmetric(e.a)
+    if isinstance(e, ScalarTimes):
+        return _is_symmetric(e.a)
+    if isinstance(e, Sum):  # each term symmetric, or its transpose a term as often (A + Aᵀ)
+        rest = [t for t in e.terms if not _is_symmetric(t)]
+        flipped = [_transposed_term(t) for t in rest]
+        return all(rest.count(t) == flipped.count(t) for t in rest)
+    if isinstance(e, Product):  # a palindrome up to transposes: f₁…fₙ with fᵢ = fₙ₊₁₋ᵢᵀ
+        fs = e.factors
+        n = len(fs)
+        for i in range(n // 2):
+            if fs[i] != _flipped(fs[n - 1 - i]):
+                return False
+        return n % 2 == 0 or _is_symmetric(fs[n // 2])
+    return False
+
+
+def _t_symmetric_inverse(e: Transpose) -> MatExpr | None:
+    a = e.a
+    if isinstance(a, Inverse) and _is_symmetric(a.a):
+        return a
+    return None
+
+
 # ---------------------------------------------------------------------- inverses
 def _i_twice(e: Inverse) -> MatExpr | None:
     return e.a.a if isinstance(e.a, Inverse) else None
@@ -1304,6 +1362,16 @@ def _h_trivial(e: Hadamard) -> MatExpr | None:
     return None
 
 
+def _h_scalars(e: Hadamard) -> MatExpr | None:
+    if e.shape != (1, 1):
+        return None
+    if isinstance(e.b, Identity):
+        return e.a
+    if isinstance(e.a, Identity):
+        return e.b
+    return product(e.a, e.b)
+
+
 def _k_trivial(e: Kron) -> MatExpr | None:
     a, b = e.a, e.b
     if isinstance(a, Zero) or isinstance(b, Zero):
@@ -1378,6 +1446,7 @@ RULES: tuple[_Rule, ...] = (
     _Rule("a symmetric matrix (I, diag(v), a scalar) is its own transpose", Transpose,
           _t_symmetric),
     _Rule("the transpose of K(m,n) is K(n,m)", Transpose, _t_commutation),
+    _Rule("a symmetric S (MMᵀ, S + Sᵀ, …) has S⁻ᵀ = S⁻¹", Transpose, _t_symmetric_inverse),
     _Rule("(X⁻¹)⁻¹ = X", Inverse, _i_twice),
     _Rule("(Xᵀ)⁻¹ = X⁻ᵀ", Inverse, _i_transpose),
     _Rule("I⁻¹ = I, (cX)⁻¹ = c⁻¹X⁻¹", Inverse, _i_trivial),
@@ -1399,6 +1468,7 @@ RULES: tuple[_Rule, ...] = (
     _Rule("1·A = A, c(dA) = (cd)A", Scaled, _c_trivial),
     _Rule("1·A = A, c(dA) = (cd)A", ScalarTimes, _st_trivial),
     _Rule("𝟏 ⊙ A = A, (cA) ⊙ B = c(A ⊙ B)", Hadamard, _h_trivial),
+    _Rule("a ⊙ b = ab for 1×1 a, b (s ⊙ I₁ = s)", Hadamard, _h_scalars),
     _Rule("I ⊗ I = I, c ⊗ A = cA, (cA) ⊗ B = c(A ⊗ B)", Kron, _k_trivial),
     _Rule("diag(𝟏) = I", Diag, _d_trivial),
     _Rule("vec(v) = v, vec(xᵀ) = x", Vec, _v_trivial),

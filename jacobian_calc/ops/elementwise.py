@@ -24,7 +24,7 @@ from ..core.notation import Form, Template, operator_name
 from ..core.structure import Diagonal
 from ..core.validation import as_real_array
 from . import domain
-from .base import ATOM, POSTFIX, PRODUCT, TABLE, NodeLike, Operands, Operation, Param, \
+from .base import ATOM, POSTFIX, PRODUCT, SUM, TABLE, NodeLike, Operands, Operation, Param, \
     Partial, Pointwise, Rewrite, Rule, diagonal_info, diagonal_partial, pointwise_second
 
 __all__ = ["OPERATIONS", "activation_jacobian", "derivative_rewrite"]
@@ -48,17 +48,52 @@ def _symbol(node: NodeLike) -> dict[str, object]:
 _DERIVATIVE = Template("$fn'($0)")
 
 
-def derivative_rewrite(name: str, df: Callable[[np.ndarray], np.ndarray]) -> Rewrite:
+ClosedForm = Callable[[Operands], S.MatExpr]
+
+
+def derivative_rewrite(name: str, df: Callable[[np.ndarray], np.ndarray],
+                       closed: ClosedForm | None = None) -> Rewrite:
     """The factor diag(vec(φ′(X))) of φ applied entry by entry, φ′ written with the symbol
     the node is written with (``φ′(h2)``, ``σ′(A X)``); the formula engine turns a row
-    times it into φ′(X) ⊙ G (eq 32)."""
+    times it into φ′(X) ⊙ G (eq 32).
+
+    ``closed`` writes φ′(X) in closed form where it is an operation of X already written
+    (exp′(X) = exp(X), log′(X) = 1 ⊘ X); it is used only while the node keeps its own
+    symbol — a function written as φ keeps φ′, as the lecture writes it.
+    """
     def factor(o: Operands) -> S.MatExpr:
         symbol = o.params.get("symbol")
         fn = symbol if isinstance(symbol, Form) else Form(name, operator_name(name))
+        if closed is not None and fn.text == name:
+            return S.diag(S.vec(closed(o)))
         dphi = S.call(f"{name}′", df, _DERIVATIVE, o.args[0], lib_shapes=o.shapes,
                       shape=o.shapes[0], fields={"fn": fn}, key=(fn.text,))
         return S.diag(S.vec(dphi))
     return Rewrite(factor=factor)
+
+
+def _exp_closed(o: Operands) -> S.MatExpr:
+    """exp′(X) = exp(X): the node itself (its name, if it has one)."""
+    if not isinstance(o.out, S.Zero):
+        return o.out
+    return S.call("exp", np.exp, Template(r"\exp($0)"), o.args[0])  # pragma: no cover
+
+
+def _reciprocal(x: S.MatExpr) -> S.MatExpr:
+    """1 ⊘ X, entry by entry: X⁻¹ for a 1×1 X."""
+    if x.shape == (1, 1):
+        return S.inverse(x)
+    x = S.simplify(x)  # the written form the brackets are chosen for (the value is the same)
+    # bracketed wherever it meets an operator; its argument bracketed unless a name or a
+    # postfix form (1 ⊘ P, 1 ⊘ (AX), 1 ⊘ (x − 3c))
+    paren = PRODUCT <= x.precedence < POSTFIX
+    template = Template(r"1 \oslash \left($0\right)" if paren else r"1 \oslash $0")
+    return S.call("reciprocal", lambda h: 1.0 / h, template, x, precedence=SUM)
+
+
+def _log_closed(o: Operands) -> S.MatExpr:
+    """log′(X) = 1 ⊘ X (X⁻¹ for a scalar X)."""
+    return _reciprocal(o.args[0])
 
 
 def function(name: str, symbol: Form, f: Callable[[np.ndarray], np.ndarray],
@@ -66,20 +101,21 @@ def function(name: str, symbol: Form, f: Callable[[np.ndarray], np.ndarray],
              summary: str, domain_rules: tuple[Rule, ...] = (), roles: frozenset[str] = frozenset(),
              equation: str | None = "29",
              d2f: Callable[[np.ndarray], np.ndarray] | None = None,
-             second_note: str | None = None) -> Operation:
+             second_note: str | None = None, closed: ClosedForm | None = None) -> Operation:
     r"""An entry for φ applied entry by entry: φ(X), and the factor diag(φ′(vec X)) (eq 29).
 
     ``definition`` and ``derivative`` are templates in ``$fn`` (the symbol) and ``$0`` (the
     argument), e.g. ``r"$fn($0) = \frac{1}{1 + e^{-$0}}"``. ``d2f`` is φ″: with it the
     entry has the second-order rule diag(ā ⊙ φ″(vec X)); without it, none.
     ``second_note`` says why φ″ is zero, for a function whose φ″ always is.
+    ``closed`` writes φ′(X) in formulas in closed form (:func:`derivative_rewrite`).
     """
     return Operation(
         name=name, family="elementwise", arity=1,
         forward=lambda h, symbol=None: f(h),
         partials=(diagonal_partial(lambda node: df(node.args[0].value),
                                    r"\operatorname{diag}($fn'($0))", equation=equation,
-                                   rewrite=derivative_rewrite(name, df)),),
+                                   rewrite=derivative_rewrite(name, df, closed)),),
         notation=Template("$fn($0)"), precedence=ATOM, domain=domain_rules,
         params=(_symbol_param(symbol),), fields=_symbol, summary=summary,
         pointwise=Pointwise(f, df, Template(definition), Template(derivative), d2f, second_note),
@@ -139,12 +175,12 @@ SOFTPLUS = function(
     summary="log(1 + eˣ), entry by entry (computed without overflow)")
 EXP = function(
     "exp", Form("exp", r"\exp"), np.exp, np.exp, r"$fn($0) = e^{$0}", r"$fn'($0) = e^{$0}",
-    summary="eˣ, entry by entry", d2f=np.exp)
+    summary="eˣ, entry by entry", d2f=np.exp, closed=_exp_closed)
 LOG = function(
     "log", Form("log", r"\log"), np.log, lambda h: 1.0 / h, r"$fn($0)",
     r"$fn'($0) = 1/$0", domain_rules=(domain.positive(0),),
     summary="the natural logarithm, entry by entry (every entry must be > 0)",
-    d2f=lambda h: -1.0 / (h * h))
+    d2f=lambda h: -1.0 / (h * h), closed=_log_closed)
 
 
 # ------------------------------------------------------------------------------ power
