@@ -38,6 +38,7 @@ from ..core import display
 from ..core import symbolic as S
 from ..core.errors import CertificateError, JacobianCalcError, ShapeError, WorkLimitError
 from ..core.notation import Form, derivative_symbol, dims
+from ..ops import domain
 from ..ops.base import Operands, Operation, entry_call
 from .graph import Graph, Node, apply, leaf
 
@@ -596,16 +597,7 @@ def fresh_values(graph: Graph, rng: np.random.Generator) -> dict[str, np.ndarray
     for node in graph.nodes:
         if node.op is not None:
             continue
-        shape, hint = node.shape, hints.get(str(node.name))
-        if hint == "positive":
-            value = rng.uniform(0.5, 2.0, size=shape)
-        elif hint == "invertible" and len(shape) == 2 and shape[0] == shape[1]:
-            E = rng.standard_normal(shape)
-            norm = np.linalg.norm(E, 2)
-            value = np.eye(shape[0]) + (0.5 / norm) * E if norm > 0 else np.eye(shape[0])
-        else:
-            value = rng.standard_normal(shape)
-        out[str(node.name)] = np.asarray(value, dtype=np.float64)
+        out[str(node.name)] = domain.draw(node.shape, hints.get(str(node.name)), rng)
     return out
 
 
