@@ -17,8 +17,9 @@ operation that needs it invertible (inv, logdet) or square (det) is I + E with
 positive entries (log, a fractional or negative power) has entries in [0.5, 2] — except
 that a variable reached through det there (``log(det(X))``) is I + E, whose determinant is
 positive; the target of a cross-entropy loss, when it is a variable, is a probability
-vector (positive entries, each column summing to 1). :func:`random_values` is the one
-sampler of ``expr``, ``grade`` and :func:`jacobian_calc.testing.diagnose`.
+vector (positive entries, each column summing to 1). ``random_values`` reads these hints
+for ``expr``, ``grade`` and :func:`jacobian_calc.testing.diagnose`, and draws through
+:func:`jacobian_calc.ops.domain.draw`, as :func:`jacobian_calc.formula`'s certificate does.
 
 The work of a calculation is bounded: every dimension at most :data:`MAX_SIDE`, every
 variable at most :data:`MAX_ENTRIES` entries, and the derivation's literal factors,
