@@ -136,9 +136,13 @@ def test_against_torch_jacrev():
     (np.array([[np.nan]]), "non-finite"),
     (np.array([["x"]]), "real numbers"),
 ])
-def test_a_tensor_that_is_not_real_and_finite_is_refused(bad, message):
+@pytest.mark.parametrize("convert", [
+    lambda t: jc.from_tensor_jacobian(t, (1,), (1,)),
+    lambda t: jc.from_tensor_hessian(t, (1,)),
+], ids=["jacobian", "hessian"])
+def test_a_tensor_that_is_not_real_and_finite_is_refused(bad, message, convert):
     with pytest.raises(jc.JacobianCalcError, match=message):
-        jc.from_tensor_jacobian(bad, (1,), (1,))
+        convert(bad)
 
 
 @pytest.mark.parametrize("out_shape, message", [
