@@ -529,34 +529,18 @@ def symbol(name: str, shape: Sequence[int], written: Form | None = None) -> Symb
                   written if written is not None else Form(pretty(name), latex_name(name)))
 
 
-def identity(n: int) -> Identity:
-    """I_n."""
-    return Identity(n)
-
-
 def ones(m: int, n: int = 1) -> Ones:
     """The m×n matrix of ones (a column 𝟏 by default)."""
     return Ones(m, n)
 
 
-def zero(m: int, n: int) -> Zero:
-    """The m×n zero matrix."""
-    return Zero(m, n)
-
-
-def commutation(m: int, n: int) -> Commutation:
-    """K_{m,n}."""
-    return Commutation(m, n)
-
-
-def transpose(a: MatExpr) -> Transpose:
-    """Aᵀ."""
-    return Transpose(a)
-
-
-def inverse(a: MatExpr) -> Inverse:
-    """A⁻¹."""
-    return Inverse(a)
+#: Lower-case spellings of the nodes that need no more than their class, for writing
+#: rules in the notation's own words: ``transpose(a)`` is ``Transpose(a)``, Aᵀ;
+#: ``scaled(c, a)`` is c·A; ``scalar_times(s, a)`` is s·A for a 1×1 s; ``diag(v)`` takes
+#: a column (for a matrix V write ``diag(vec(V))``); ``vec`` stacks columns (eq 16).
+identity, zero, commutation = Identity, Zero, Commutation
+transpose, inverse, diag, vec, trace = Transpose, Inverse, Diag, Vec, Trace
+scaled, scalar_times, hadamard, kron = Scaled, ScalarTimes, Hadamard, Kron
 
 
 def product(*factors: MatExpr) -> MatExpr:
@@ -569,49 +553,14 @@ def add(*terms: MatExpr) -> MatExpr:
     return terms[0] if len(terms) == 1 else Sum(terms)
 
 
-def scaled(c: float, a: MatExpr) -> Scaled:
-    """c·A."""
-    return Scaled(c, a)
-
-
 def neg(a: MatExpr) -> Scaled:
     """−A."""
     return Scaled(-1.0, a)
 
 
-def scalar_times(s: MatExpr, a: MatExpr) -> ScalarTimes:
-    """s·A for a 1×1 expression s."""
-    return ScalarTimes(s, a)
-
-
-def hadamard(a: MatExpr, b: MatExpr) -> Hadamard:
-    """A ⊙ B."""
-    return Hadamard(a, b)
-
-
-def kron(a: MatExpr, b: MatExpr) -> Kron:
-    """A ⊗ B."""
-    return Kron(a, b)
-
-
-def diag(v: MatExpr) -> Diag:
-    """diag(v) of a column v; for a matrix V write ``diag(vec(V))``."""
-    return Diag(v)
-
-
-def vec(a: MatExpr) -> Vec:
-    """vec(A), column stacking (eq 16)."""
-    return Vec(a)
-
-
 def unvec(a: MatExpr, shape: Sequence[int]) -> Unvec:
     """The column ``a`` read as a matrix of ``shape`` (a value's shape is accepted)."""
     return Unvec(a, matrix_shape(shape))
-
-
-def trace(a: MatExpr) -> Trace:
-    """tr(A)."""
-    return Trace(a)
 
 
 def call(name: str, fn: Callable[..., Any], template: Template | str, *args: MatExpr,
