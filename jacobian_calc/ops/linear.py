@@ -341,9 +341,12 @@ def linear_weight_jacobian(x: object, p: int) -> sp.csr_array:
     Returns
     -------
     scipy.sparse.csr_array, shape (p, p*d)
-        12 bytes per stored entry plus O(p). For a batch, :math:`X^\top \otimes I_p`, shape
-        (p*n, p*d). (Inside a chain the engine keeps this factor as x itself, see
-        :class:`~jacobian_calc.core.structure.Kron`.)
+        12 bytes per stored entry plus O(p), every array writable and the caller's own. The
+        column indices depend only on (p, d): for a large factor they are written once per
+        shape and mapped copy-on-write (:mod:`jacobian_calc.core.patterns`), so factors of
+        one shape share those pages until one of them is changed. For a batch,
+        :math:`X^\top \otimes I_p`, shape (p*n, p*d). (Inside a chain the engine keeps
+        this factor as x itself, see :class:`~jacobian_calc.core.structure.Kron`.)
 
     Examples
     --------
