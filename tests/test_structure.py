@@ -341,6 +341,33 @@ def test_product_equals_the_dense_product_for_every_pair_of_kinds(pair):
 
 
 @given(products())
+def test_product_keeping_kronecker_products_equals_the_dense_product(pair):
+    a, b = pair
+    assert_product_close(product(a, b, keep_kron=True), dense(a), dense(b))
+
+
+@given(kron_pairs())
+def test_kept_kronecker_products_equal_the_dense_product(pair):
+    a, b = pair
+    assert_product_close(product(a, b, keep_kron=True), a.toarray(), b.toarray())
+
+
+def test_second_order_terms_through_a_row_or_column_factor_stay_kronecker_products():
+    # (I_d ⊗ g)(xᵀ ⊗ B) = xᵀ ⊗ (I_d ⊗ g)B and (a ⊗ B)(I_n ⊗ gᵀ) = a ⊗ B(I_n ⊗ gᵀ): the
+    # cross terms of a Hessian, whose factors do not compose by the mixed-product rule.
+    rng = np.random.default_rng(7)
+    d, p, q = 4, 3, 5
+    g, x, a = rng.standard_normal((p, 1)), rng.standard_normal((1, q)), rng.standard_normal((2, 1))
+    B = rng.standard_normal((d, 6))
+    for left, right in ((Kron(d, g), Kron(x, B)), (Kron(a, B.T), Kron(d, g.T))):
+        assert left.compose(right) is None
+        kept = product(left, right, keep_kron=True)
+        assert isinstance(kept, Kron)
+        assert_product_close(kept, left.toarray(), right.toarray())
+        assert_product_close(product(left, right), left.toarray(), right.toarray())
+
+
+@given(products())
 def test_product_info_and_cost_describe_what_product_returns(pair):
     a, b = pair
     ia, ib = MatrixInfo.of(a), MatrixInfo.of(b)

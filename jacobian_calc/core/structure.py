@@ -637,7 +637,7 @@ def product(a: Matrix, b: Matrix, *, keep_kron: bool = False) -> Matrix:
         composed = a.compose(b)
         if composed is not None:
             return composed
-    through = _through_kron(a, b, 0 if keep_kron else 1)
+    through = _through_kron(a, b, 0 if keep_kron else 1, kron_operand=keep_kron)
     if through is not None:
         return through
     if isinstance(b, Structured):
@@ -662,28 +662,40 @@ def _square(m: np.ndarray | Diagonal) -> np.ndarray:
     return np.diag(m.values) if isinstance(m, Diagonal) else m
 
 
-def _times(m: np.ndarray | Diagonal, f: np.ndarray | int, m_first: bool) -> np.ndarray:
+def _times(m: np.ndarray | Diagonal | Kron, f: np.ndarray | int, m_first: bool) -> np.ndarray:
     """``m @ f`` (or ``f @ m``) for a Kronecker factor f: a diagonal m scales f's rows (columns)
-    rather than being written out square, as :func:`product_cost` counts it."""
+    rather than being written out square, as :func:`product_cost` counts it; a Kronecker m
+    multiplies through its own structure."""
     if isinstance(f, int):
         return _square(m)
     if isinstance(m, Diagonal):
         return m.values[:, None] * f if m_first else f * m.values[None, :]
+    if isinstance(m, Kron):
+        return m.matmul(f) if m_first else m.rmatmul(f)
     return m @ f if m_first else f @ m
 
 
-def _through_kron(a: Matrix, b: Matrix, more_than: int = 1) -> Kron | None:
+def _through_kron(a: Matrix, b: Matrix, more_than: int = 1, *,
+                  kron_operand: bool = False) -> Kron | None:
     """M (aᵀ ⊗ B) = aᵀ ⊗ MB and (a ⊗ B) M = a ⊗ BM for a row aᵀ (a column a): the mixed
     product with 1 ⊗ M. It keeps the tangents of a layer, (z ⊗ I)ᵀ times the layers above,
     a Kronecker product — and with them the Gauss-Newton blocks (z zᵀ) ⊗ (Bᵀ H B). Only for
     an M of more than ``more_than`` rows (columns): a dense row times a factor is the
-    gradient's own fast path."""
-    if isinstance(b, Kron) and isinstance(a, (np.ndarray, Diagonal)) and a.shape[0] > more_than \
-            and not isinstance(b.left, int) and b.left.shape[0] == 1:
+    gradient's own fast path.
+
+    ``kron_operand`` lets M be a Kronecker product too, one whose factors do not compose
+    with aᵀ ⊗ B (the second-order terms (I ⊗ g)(xᵀ ⊗ B) and (a ⊗ B)(I ⊗ gᵀ)): MB is then
+    rows(M) × cols(B) through M's structure, d times less than the product written out.
+    """
+    operands = (np.ndarray, Diagonal, Kron) if kron_operand else (np.ndarray, Diagonal)
+    if isinstance(b, Kron) and isinstance(a, operands) and a.shape[0] > more_than \
+            and not isinstance(b.left, int) and b.left.shape[0] == 1 \
+            and not (isinstance(a, Kron) and isinstance(b.right, int)):
         if _factor_shape(b.right)[0] == a.shape[1]:
             return Kron(b.left, _times(a, b.right, m_first=True))
-    if isinstance(a, Kron) and isinstance(b, (np.ndarray, Diagonal)) and b.shape[1] > more_than \
-            and not isinstance(a.left, int) and a.left.shape[1] == 1:
+    if isinstance(a, Kron) and isinstance(b, operands) and b.shape[1] > more_than \
+            and not isinstance(a.left, int) and a.left.shape[1] == 1 \
+            and not (isinstance(b, Kron) and isinstance(a.right, int)):
         if _factor_shape(a.right)[1] == b.shape[0]:
             return Kron(a.left, _times(b, a.right, m_first=False))
     return None
