@@ -150,7 +150,8 @@ def operation(name: str, forward: Callable[..., np.ndarray],
               domain: Sequence[Rule] = (), family: str = "elementwise", summary: str = "",
               precedence: int = ATOM, parser: bool = False, replace: bool = False,
               second: Callable[..., Mapping[tuple[int, int], Any]] | None = None,
-              rewrites: Sequence[Rewrite | None] | None = None) -> Operation:
+              rewrites: Sequence[Rewrite | None] | None = None,
+              positive_on: str | None = None) -> Operation:
     r"""Add any operation: its forward, one literal Jacobian per argument, its notation, its domain.
 
     Parameters
@@ -188,6 +189,10 @@ def operation(name: str, forward: Callable[..., np.ndarray],
         S_ij = ∂²(ā · vec(out))/∂vec(argument i)∂vec(argument j), shape (size of argument
         i, size of argument j), for i ≤ j (the pair (j, i) is the transpose); pairs left
         out are zero. Without it, Hessians through the operation are refused.
+    positive_on : {"invertible", "positive", "probability"}, optional
+        The data on which the value is positive whatever else holds (det: "invertible",
+        det(I + E) > 0): the calculator then draws the variables under it that way inside
+        an argument that must be positive (``log(name(X))``).
 
     Returns
     -------
@@ -207,6 +212,9 @@ def operation(name: str, forward: Callable[..., np.ndarray],
         raise JacobianCalcError(f"operation {name!r} has {arity} Jacobian(s) but {len(labels)} "
                                 f"label(s)")
 
+    if positive_on not in (None, "invertible", "positive", "probability"):
+        raise JacobianCalcError(f"operation {name!r}: positive_on must be None, 'invertible', "
+                                f"'positive' or 'probability', got {positive_on!r}")
     rules = list(rewrites) if rewrites is not None else [None] * arity
     if len(rules) != arity:
         raise JacobianCalcError(f"operation {name!r} has {arity} Jacobian(s) but {len(rules)} "
@@ -230,7 +238,7 @@ def operation(name: str, forward: Callable[..., np.ndarray],
         precedence=precedence,
         shape=(lambda shapes, params: tuple(shape(*shapes))) if shape is not None else None,
         domain=tuple(domain), summary=summary or name, parser=parser,
-        second=None if second is None else _second_rule(second))
+        second=None if second is None else _second_rule(second), positive_on=positive_on)
     return TABLE.add(op, replace=replace)
 
 

@@ -47,6 +47,7 @@ from .core.jacobian import Jacobian
 from .front.grade import MISTAKES, Diagnosis, Hypothesis, diagnose
 from .lecture.mlp import MLP
 from .ops import ACTIVATIONS, LOSSES
+from .ops.domain import hint
 from .verify.check import max_relative_error
 from .verify.compare import Comparison, compare_directions, compare_entries
 
@@ -120,8 +121,8 @@ def mlp_problems(
 
     Weights are drawn in [−2, 2] and scaled by 1/√fan-in so values stay moderate at any
     depth. For relu, inputs whose pre-activations come within ``kink_margin`` of the kink
-    at 0 are rejected, so finite differences stay meaningful. For the cross-entropy loss
-    the target is a probability vector.
+    at 0 are rejected, so finite differences stay meaningful. For a loss whose target
+    prefers "probability" data (the cross-entropy) the target is a probability vector.
     """
     depth = draw(st.integers(min_depth, max_depth))
     sizes = draw(st.lists(st.integers(1, max_size), min_size=depth + 1, max_size=depth + 1))
@@ -132,7 +133,7 @@ def mlp_problems(
     x = draw(real_arrays((sizes[0],)))
     activation = draw(st.sampled_from(list(activations)))
     loss = draw(st.sampled_from(list(losses)))
-    if loss == "softmax_cross_entropy":
+    if hint(LOSSES[loss], 1) == "probability":  # the target is a distribution
         raw = draw(hnp.arrays(np.float64, (sizes[-1],), elements=st.floats(0.0, 1.0)))
         y = raw / raw.sum() if raw.sum() > 0 else np.full(sizes[-1], 1.0 / sizes[-1])
     else:

@@ -197,6 +197,10 @@ def argument_value(draw: st.DrawFn, shape: tuple[int, ...], wanted: set[str]) ->
         order = np.array(draw(st.permutations(range(n))), dtype=np.float64)
         jitter = draw(hnp.arrays(np.float64, (n,), elements=st.floats(0.0, 0.2)))
         return ((order - (n - 1) / 2) * 0.5 + jitter).reshape(shape)
+    if wanted == {"probability"}:
+        # a distribution: positive entries, each column summing to 1 (a vector sums to 1)
+        raw = draw(hnp.arrays(np.float64, shape, elements=_positive))
+        return raw / raw.sum(axis=0) if raw.ndim else np.ones(shape)
     if wanted == {"invertible"}:
         assert len(shape) == 2 and shape[0] == shape[1], \
             f"an 'invertible' argument needs a square shape, the shape maker gave {shape}"

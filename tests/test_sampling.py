@@ -56,6 +56,40 @@ def test_the_cross_entropy_target_is_drawn_as_a_probability_vector():
     np.testing.assert_allclose(B.sum(axis=0), np.ones(5))
 
 
+def test_the_data_rules_are_read_from_the_table_for_an_added_operation_too():
+    # An operation added through extend declares both rules; nothing in the calculator
+    # names it: under log its variable is drawn as I + E, and its second argument, when
+    # a variable, as a probability vector.
+    from jacobian_calc import extend
+
+    extend.operation(
+        "det_times_mass", lambda X, p: np.asarray(np.linalg.det(X) * p.sum()),
+        [lambda X, p: (np.linalg.det(X) * p.sum() * np.linalg.inv(X).T).reshape(1, -1,
+                                                                             order="F"),
+         lambda X, p: np.full((1, p.size), np.linalg.det(X))],
+        notation=r"\operatorname{dm}($0, $1)", shape=lambda a, b: (), parser=True,
+        domain=[extend.square(0), extend.prefers("probability", 1)],
+        positive_on="invertible")
+    try:
+        tree = validate("log(det_times_mass(X, p))", ["X", "p"])
+        for seed in range(10):
+            v = random_values({"X": (3, 3), "p": (4,)}, tree, seed)
+            assert np.linalg.norm(v["X"] - np.eye(3), 2) <= 0.5 + 1e-12
+            assert np.all(v["p"] > 0) and np.isclose(v["p"].sum(), 1.0)
+        assert calculate("log(det_times_mass(X, p))", {"X": (3, 3), "p": (4,)}, "X").ok
+    finally:
+        extend.remove("det_times_mass")
+
+
+def test_positive_on_must_be_a_known_hint():
+    from jacobian_calc import extend
+
+    with pytest.raises(jc.JacobianCalcError, match="positive_on"):
+        extend.operation("bad_hint", lambda x: x, [lambda x: np.eye(x.size)], notation="b($0)",
+                         positive_on="definite")
+    assert "bad_hint" not in jc.FUNCTIONS
+
+
 def test_the_textbook_cross_entropy_gradient_is_graded_correct():
     d = diagnose("(softmax(W @ x) - y) @ x.T", "softmax_cross_entropy(W @ x, y)", wrt="W",
                  shapes={"W": (3, 4), "x": (4,), "y": (3,)})

@@ -15,9 +15,11 @@ operations the text uses (:mod:`jacobian_calc.ops.domain`): a square matrix insi
 operation that needs it invertible (inv, logdet) or square (det) is I + E with
 ‖E‖₂ = ½ (condition number ≤ 3, determinant > 0); a variable under an operation that needs
 positive entries (log, a fractional or negative power) has entries in [0.5, 2] — except
-that a variable reached through det there (``log(det(X))``) is I + E, whose determinant is
-positive; the target of a cross-entropy loss, when it is a variable, is a probability
-vector (positive entries, each column summing to 1). ``random_values`` reads these hints
+that a variable reached there through an operation that declares ``positive_on`` (det:
+``log(det(X))``) gets that hint, I + E, whose determinant is positive; the target of a
+loss that prefers "probability" data (the cross-entropy), when it is a variable, is a
+probability vector (positive entries, each column summing to 1). All of these are read
+from the operations table; none is written here for a particular operation. ``random_values`` reads these hints
 for ``expr``, ``grade`` and :func:`jacobian_calc.testing.diagnose`, and draws through
 :func:`jacobian_calc.ops.domain.draw`, as :func:`jacobian_calc.formula`'s certificate does.
 
@@ -148,19 +150,11 @@ def check_declared(shapes: Mapping[str, tuple[int, ...]]) -> None:
 
 
 # --------------------------------------------------------------- domain-driven data
-#: Operations whose value is positive on I + E with ‖E‖₂ = ½ (det > 0 there): a variable
-#: under one of them, inside an argument that must be positive (log(det(X)),
-#: det(X) ** 0.5), is drawn as I + E rather than with positive entries — a matrix with
-#: positive entries has a determinant of either sign.
-_POSITIVE_ON_INVERTIBLE = frozenset({"det"})
-#: Losses whose second argument is a target distribution: drawn as probability vectors
-#: (positive, each column summing to 1), the data the textbook gradients assume.
-_PROBABILITY_TARGETS = frozenset({"softmax_cross_entropy"})
-
-
 def _names_under(node: ast.AST, hint: str, wanted: dict[str, set[str]]) -> None:
-    """Add the variables inside ``node`` to ``wanted[hint]``; under "positive", a variable
-    reached through det is "invertible" instead (see :data:`_POSITIVE_ON_INVERTIBLE`)."""
+    """Add the variables inside ``node`` to ``wanted[hint]``; under "positive", the
+    variables of an operation that declares ``positive_on`` (det: "invertible") get that
+    hint instead, since positive entries would not make its value positive."""
+    functions = TABLE.functions()
     stack = [node]
     while stack:
         n = stack.pop()
@@ -168,8 +162,8 @@ def _names_under(node: ast.AST, hint: str, wanted: dict[str, set[str]]) -> None:
             wanted[hint].add(n.id)
             continue
         if hint == "positive" and isinstance(n, ast.Call) and isinstance(n.func, ast.Name) \
-                and n.func.id in _POSITIVE_ON_INVERTIBLE:
-            _names_under(n.args[0], "invertible", wanted)
+                and n.func.id in functions and functions[n.func.id].positive_on:
+            _names_under(n.args[0], functions[n.func.id].positive_on, wanted)
             continue
         stack.extend(c for c in ast.iter_child_nodes(n)
                      if not (isinstance(n, ast.Call) and c is n.func))
@@ -180,8 +174,8 @@ def _special_variables(tree: ast.Expression) -> dict[str, set[str]]:
     ``{"positive": {...}, "invertible": {...}, "probability": {...}}``.
 
     Read from the domain rules of the operations the text uses: a call of a function,
-    or ``**`` with its constant exponent; and a cross-entropy's target, when it is a
-    variable.
+    or ``**`` with its constant exponent. A "probability" hint (a loss's target) applies
+    to an argument that is a variable itself.
     """
     functions = TABLE.functions()
     wanted: dict[str, set[str]] = {"positive": set(), "invertible": set(),
@@ -192,9 +186,6 @@ def _special_variables(tree: ast.Expression) -> dict[str, set[str]]:
             op = functions[node.func.id]
             args, given = call_parts(node)
             params = op.check_params(given)
-            if op.name in _PROBABILITY_TARGETS and len(args) > 1 \
-                    and isinstance(args[1], ast.Name):
-                wanted["probability"].add(args[1].id)
         elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
             exponent = _constant(node.right)
             if exponent is None:
@@ -207,6 +198,9 @@ def _special_variables(tree: ast.Expression) -> dict[str, set[str]]:
                 for i in rule.on:
                     if i < len(args):
                         _names_under(args[i], rule.sample, wanted)
+            elif rule.sample == "probability" and rule.applies(params):
+                wanted["probability"].update(args[i].id for i in rule.on
+                                             if i < len(args) and isinstance(args[i], ast.Name))
     return wanted
 
 

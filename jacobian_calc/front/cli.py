@@ -33,6 +33,7 @@ from ..core.limits import check_work, work_limit
 from ..core.notation import dims
 from ..lecture.mlp import MLP
 from ..ops import ACTIVATIONS, LOSSES
+from ..ops.domain import hint
 from ..render import FORMATS, render
 from ..render.report import Heading, Lines, Report, Table
 from ..verify.compare import ATOL, ENTRY_LIMIT, RTOL
@@ -345,7 +346,7 @@ def random_problem(sizes: Sequence[int], loss: str, seed: int
     weights = [rng.normal(size=(n_out, n_in)) / np.sqrt(n_in)
                for n_in, n_out in zip(sizes, sizes[1:])]
     x = rng.normal(size=sizes[0])
-    if loss == "softmax_cross_entropy":
+    if hint(LOSSES[loss], 1) == "probability":  # a distribution: one class, one-hot
         y = np.zeros(sizes[-1])
         y[rng.integers(sizes[-1])] = 1.0
     else:

@@ -91,7 +91,8 @@ class Rule:
     sample : str or None
         What random data must satisfy for this rule, read by the calculator:
         ``"positive"`` or ``"invertible"`` (applied to the variables inside the arguments
-        listed in ``on``), ``"spread"`` (entries well apart from one another, so that no
+        listed in ``on``), ``"probability"`` (a variable given as that argument is a
+        distribution: positive, each column summing to 1), ``"spread"`` (entries well apart from one another, so that no
         column or row is nearly constant: a normalisation with eps = 0), or ``None``.
     on : tuple of int
         The arguments the sample hint applies to.
@@ -422,6 +423,11 @@ class Operation:
         arguments (``A B`` as a product, ``Xᵀ`` as a transpose), which the simplifier can
         rewrite; ``None`` writes it as a call of this entry, evaluated by ``forward`` and
         written with ``notation``.
+    positive_on : str or None
+        The sample hint under which the value is positive whatever else holds (det:
+        ``"invertible"``, det(I + E) > 0 for ‖E‖₂ < 1). A variable under this operation,
+        inside an argument that must be positive (``log(det(X))``), is drawn with this hint
+        rather than with positive entries, which would not make the value positive.
     """
 
     name: str
@@ -444,6 +450,7 @@ class Operation:
     parser: bool = True
     second: Callable[[NodeLike, np.ndarray], Mapping[tuple[int, int], Matrix]] | None = None
     symbolic: Callable[[Operands], S.MatExpr] | None = None
+    positive_on: str | None = None
     call_params: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:

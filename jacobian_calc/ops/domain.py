@@ -15,11 +15,11 @@ import numpy as np
 
 from ..core.errors import DomainError, ShapeError, SingularMatrixError
 from ..core.notation import dims
-from .base import NodeLike, Rule
+from .base import NodeLike, Operation, Rule
 
 __all__ = ["SINGULAR_CONDITION", "size_text", "rank", "square", "invertible", "positive",
            "same_shape", "nonnegative_for", "nonzero_for", "check_invertible", "prefers",
-           "draw"]
+           "hint", "draw"]
 
 #: Matrices with a larger 2-norm condition number are treated as singular.
 SINGULAR_CONDITION = 1e12
@@ -139,6 +139,25 @@ def prefers(sample: str, position: int = 0) -> Rule:
     def check(args: Sequence[NodeLike], params: Mapping[str, Any], where: str) -> None:
         return None
     return Rule(check, sample=sample, on=(position,))
+
+
+def hint(op: Operation, position: int, params: Mapping[str, Any] | None = None) -> str | None:
+    """The ``sample`` hint an operation's domain gives argument ``position``, or ``None``.
+
+    The first rule that names the argument and applies: a rule that holds only for some
+    parameters (a power's exponent) counts only when ``params`` are given.
+
+    Examples
+    --------
+    >>> from jacobian_calc.ops import TABLE
+    >>> hint(TABLE["softmax_cross_entropy"], 1), hint(TABLE["det"], 0)
+    ('probability', 'invertible')
+    """
+    for rule in op.domain:
+        if rule.sample is not None and position in rule.on \
+                and (rule.when is None or (params is not None and rule.applies(params))):
+            return rule.sample
+    return None
 
 
 def draw(shape: tuple[int, ...], hint: str | None, rng: np.random.Generator) -> np.ndarray:

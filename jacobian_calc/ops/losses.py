@@ -47,13 +47,15 @@ def loss(name: str, value: Callable[[np.ndarray, np.ndarray], float],
          target_gradient: Callable[[np.ndarray, np.ndarray], np.ndarray],
          notation: str, gradient_label: str, target_label: str, summary: str,
          second: Callable[..., Mapping[tuple[int, int], Any]] | None = None,
-         gradient_formulas: tuple[Callable[[Operands], S.MatExpr], ...] | None = None
-         ) -> Operation:
+         gradient_formulas: tuple[Callable[[Operands], S.MatExpr], ...] | None = None,
+         target_data: str | None = None) -> Operation:
     """An entry for a loss L(ŷ, y): its value, the row gradients (∂f/∂ŷ)ᵀ and (∂f/∂y)ᵀ,
     and its second-order rule (H_L = ∂²f/∂ŷ∂ŷ and the mixed blocks).
 
     ``gradient_formulas`` write ∂f/∂ŷ and ∂f/∂y as matrix expressions (ŷ − y for the
     squared error): the rows vec(·)ᵀ are the factors formulas are rewritten from.
+    ``target_data`` is the sample hint of the target's random data (``"probability"``: a
+    distribution, the data the textbook gradient assumes), read by the calculator.
     """
     rewrites: list[Rewrite | None] = [None, None]
     if gradient_formulas is not None:
@@ -66,7 +68,8 @@ def loss(name: str, value: Callable[[np.ndarray, np.ndarray], float],
                   gradient_partial(target_gradient, target_label, position=1,
                                    rewrite=rewrites[1])),
         notation=Template(notation), precedence=ATOM, shape=lambda shapes, params: (),
-        domain=(Rule(_check),), gradients=(gradient, target_gradient),
+        domain=(Rule(_check),) + ((domain.prefers(target_data, 1),) if target_data else ()),
+        gradients=(gradient, target_gradient),
         roles=frozenset({"loss"}), summary=summary, second=second)
 
 
@@ -139,7 +142,8 @@ SOFTMAX_CROSS_ENTROPY = loss(
     r"\left(\operatorname{softmax}($0)\textstyle\sum_i {$1}_i - $1\right)^\top",
     r"\left(-\log \operatorname{softmax}($0)\right)^\top",
     "−Σᵢ yᵢ log softmax(ŷ)ᵢ column by column, summed; computed through log-sum-exp",
-    _cross_entropy_second, (_cross_entropy_formula, _cross_entropy_target_formula))
+    _cross_entropy_second, (_cross_entropy_formula, _cross_entropy_target_formula),
+    target_data="probability")
 
 #: The entries of this family, in the order they are listed.
 OPERATIONS = (SQUARED_ERROR, SOFTMAX_CROSS_ENTROPY)

@@ -117,7 +117,7 @@ DET = Operation(
                                    o.out, S.transpose(S.vec(_inverse_transpose_of(o)))))),),
     notation=Template(r"\det($0)"), precedence=ATOM, shape=lambda shapes, params: (),
     domain=(domain.square(0), domain.prefers("invertible", 0)), gradients=(cofactor,),
-    second=_det_second,
+    second=_det_second, positive_on="invertible",  # det(I + E) > 0 for ‖E‖₂ < 1
     summary="the determinant of a square matrix")
 
 
