@@ -19,8 +19,9 @@ that a variable reached there through an operation that declares ``positive_on``
 ``log(det(X))``) gets that hint, I + E, whose determinant is positive; the target of a
 loss that prefers "probability" data (the cross-entropy), when it is a variable, is a
 probability vector (positive entries, each column summing to 1). All of these are read
-from the operations table; none is written here for a particular operation. ``random_values`` reads these hints
-for ``expr``, ``grade`` and :func:`jacobian_calc.testing.diagnose`, and draws through
+from the operations table; none is written here for a particular operation.
+``random_values`` reads these hints for ``expr``, ``grade`` and
+:func:`jacobian_calc.testing.diagnose`, and draws through
 :func:`jacobian_calc.ops.domain.draw`, as :func:`jacobian_calc.formula`'s certificate does.
 
 The work of a calculation is bounded: every dimension at most :data:`MAX_SIDE`, every
