@@ -147,6 +147,15 @@ def test_the_second_order_section_links_each_method_to_notebook_07():
         assert f"[`MLP.{method}`](api.md#jacobian_calc.lecture.hessians.Curvature.{method})" in section
 
 
+def _section(heading: str) -> tuple[set[str], list[str]]:
+    """The API names a section of the equation map links, and its table rows with links."""
+    text = EQUATION_MAP.read_text(encoding="utf-8")
+    assert f"\n## {heading}\n" in text
+    section = text.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and "](" in line]
+    return set(API_LINK.findall(section)), rows
+
+
 LAYER_API = ["jacobian_calc.conv1d", "jacobian_calc.conv2d", "jacobian_calc.im2col",
              "jacobian_calc.layer_norm", "jacobian_calc.batch_norm",
              "jacobian_calc.lecture.conv_norm.conv2d_backward",
@@ -154,12 +163,8 @@ LAYER_API = ["jacobian_calc.conv1d", "jacobian_calc.conv2d", "jacobian_calc.im2c
 
 
 def test_the_convolution_and_normalisation_section_links_each_layer_to_notebook_08():
-    text = EQUATION_MAP.read_text(encoding="utf-8")
-    assert "\n## Convolution and normalisation\n" in text
-    section = text.split("\n## Convolution and normalisation\n", 1)[1].split("\n## ", 1)[0]
-    linked = set(API_LINK.findall(section))
+    linked, rows = _section("Convolution and normalisation")
     assert not set(LAYER_API) - linked, sorted(set(LAYER_API) - linked)
-    rows = [line for line in section.splitlines() if line.startswith("| ") and "](" in line]
     assert len(rows) >= 8 and all({n for _, n, _ in _notebook_links(r)} == {"08"} for r in rows)
 
 
@@ -176,12 +181,8 @@ BEYOND_SECTIONS = {
 
 @pytest.mark.parametrize("heading", sorted(BEYOND_SECTIONS))
 def test_the_attention_and_recurrence_sections_link_to_notebook_09(heading):
-    text = EQUATION_MAP.read_text(encoding="utf-8")
-    assert f"\n## {heading}\n" in text
-    section = text.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
-    linked = set(API_LINK.findall(section))
+    linked, rows = _section(heading)
     assert not set(BEYOND_SECTIONS[heading]) - linked, sorted(set(BEYOND_SECTIONS[heading]) - linked)
-    rows = [line for line in section.splitlines() if line.startswith("| ") and "](" in line]
     assert len(rows) >= 5 and all({n for _, n, _ in _notebook_links(r)} == {"09"} for r in rows)
 
 
@@ -191,12 +192,8 @@ FORMULA_API = ["jacobian_calc.formula", "jacobian_calc.MLP.formula",
 
 
 def test_the_formula_section_links_the_lecture_steps_to_notebook_10():
-    text = EQUATION_MAP.read_text(encoding="utf-8")
-    assert "\n## From the chain to the formula\n" in text
-    section = text.split("\n## From the chain to the formula\n", 1)[1].split("\n## ", 1)[0]
-    linked = set(API_LINK.findall(section))
+    linked, rows = _section("From the chain to the formula")
     assert not set(FORMULA_API) - linked, sorted(set(FORMULA_API) - linked)
-    rows = [line for line in section.splitlines() if line.startswith("| ") and "](" in line]
     assert all({n for _, n, _ in _notebook_links(r)} == {"10"} for r in rows), rows
     steps = [r.split(" | ")[0].strip("| ") for r in rows]
     assert {"(24)→(25)", "(31)→(32)", "(36)→(38)"} <= set(steps), steps
